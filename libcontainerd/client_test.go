@@ -1,0 +1,79 @@
+package libcontainerd
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/log"
+)
+
+func TestMergeEnv(t *testing.T) {
+	for _, tc := range []struct {
+		base, over, want []string
+	}{
+		{nil, nil, []string{}},
+		{[]string{"PATH=/bin", "A=1"}, nil, []string{"PATH=/bin", "A=1"}},
+		{[]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3"}, []string{"PATH=/bin", "A=2", "B=3"}},
+		{[]string{"A=1"}, []string{"A"}, []string{"A"}},
+	} {
+		if got := mergeEnv(tc.base, tc.over); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("mergeEnv(%q, %q) = %q, want %q", tc.base, tc.over, got, tc.want)
+		}
+	}
+}
+
+// countingBackend counts exits per process.
+type countingBackend struct {
+	mu    sync.Mutex
+	exits map[string][]EventInfo
+}
+
+func (b *countingBackend) ProcessEvent(_ context.Context, id string, et EventType, info EventInfo) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if et == EventExit {
+		b.exits[info.ProcessID] = append(b.exits[info.ProcessID], info)
+	}
+	return nil
+}
+
+// TestDeliverExitExactlyOnce drives the exactly-once bookkeeping with the
+// reports containerd really produces: the event, a re-published event after
+// a restart, a reconcile waiter, DeleteTask, and an exec whose exit races its
+// Start.
+func TestDeliverExitExactlyOnce(t *testing.T) {
+	b := &countingBackend{exits: map[string][]EventInfo{}}
+	c := &client{backend: b, log: log.L, containers: map[string]*container{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	defer c.cancel()
+	at := time.Unix(100, 0)
+	c.containers["c1"] = &container{procs: map[string]*process{
+		"c1":   {id: "c1", pid: 10, live: true},
+		"exec": {id: "exec", pid: 0, live: true}, // exit arrives before Start returned its pid
+	}, oomSeen: true}
+
+	c.deliverExit("c1", "c1", 10, 137, at, "")          // the event
+	c.deliverExit("c1", "c1", 10, 137, at, "")          // re-published after a containerd restart
+	c.deliverExit("c1", "c1", 10, 255, time.Now(), "x") // a reconcile that came late
+	c.deliverExit("c1", "c1", 11, 0, at, "")            // another pid: not this process
+	c.deliverExit("c1", "exec", 42, 3, at, "")          // exec exit with its pid not yet recorded
+	c.deliverExit("c1", "exec", 42, 3, at, "")          // and again
+	c.deliverExit("unknown", "unknown", 1, 0, at, "")   // a container this client does not manage
+	c.queue.Close()
+
+	if got := b.exits["c1"]; len(got) != 1 || got[0].ExitCode != 137 || !got[0].OOMKilled || got[0].Pid != 10 {
+		t.Fatalf("init exits %+v: want exactly one, code 137, OOMKilled", got)
+	}
+	if got := b.exits["exec"]; len(got) != 1 || got[0].ExitCode != 3 {
+		t.Fatalf("exec exits %+v: want exactly one with code 3", got)
+	}
+	if len(b.exits["unknown"]) != 0 {
+		t.Fatal("delivered an exit of an unmanaged container")
+	}
+	if _, ok := c.containers["c1"].procs["exec"]; ok {
+		t.Fatal("exited exec process is still tracked")
+	}
+}

@@ -1,0 +1,312 @@
+package libcontainerd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	apievents "github.com/containerd/containerd/api/events"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/events"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+const (
+	// syncTopic carries the marker event the client publishes to itself to
+	// learn that containerd has registered its subscription.
+	syncTopic = "/tend/subscribed"
+	// reconnect backoff while containerd is not serving.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 2 * time.Second
+	// confirmTimeout bounds the wait for the subscription marker.
+	confirmTimeout = 5 * time.Second
+	// unknownExitReason is the Reason of an exit whose status is lost.
+	unknownExitReason = "containerd lost the task while the stream was down; exit status unknown"
+)
+
+// processEventStream owns the containerd event subscription. When the stream
+// breaks it waits for containerd with capped backoff, subscribes again and
+// reconciles, so that no exit is lost. It runs until Close.
+func (c *client) processEventStream(subscribed chan<- struct{}) {
+	defer c.wg.Done()
+	filters := []string{
+		fmt.Sprintf(`namespace==%s,topic~="|^/tasks/|"`, c.ns),
+		fmt.Sprintf(`namespace==%s,topic~="|^%s/|"`, c.ns, syncTopic),
+	}
+	for gen := 0; ; gen++ {
+		genCtx, cancelGen := context.WithCancel(c.ctx)
+		c.mu.Lock()
+		c.genCtx = genCtx
+		c.mu.Unlock()
+
+		err := c.consume(genCtx, filters, gen > 0, subscribed)
+		cancelGen() // stops this generation's exit waiters
+		subscribed = nil
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.log.WithError(err).Warn("containerd event stream broke; waiting for containerd to resubscribe")
+		if !c.waitServing() {
+			return
+		}
+	}
+}
+
+// consume reads one subscription until it fails or the client closes. Once
+// containerd confirms the subscription, it reconciles (when asked) and
+// closes subscribed.
+func (c *client) consume(ctx context.Context, filters []string, reconcile bool, subscribed chan<- struct{}) error {
+	evCh, errCh := c.cc.Subscribe(ctx, filters...)
+	// containerd gives no acknowledgement of a subscription, so the client
+	// publishes a marker to itself: once it comes back, every later event
+	// reaches this stream, and a reconcile from then on misses nothing.
+	topic := fmt.Sprintf("%s/%x-%d", syncTopic, fmt.Sprintf("%p", c), time.Now().UnixNano())
+	publish := func() {
+		if err := c.cc.EventService().Publish(ctx, topic, &emptypb.Empty{}); err != nil {
+			c.log.WithError(err).Debug("publish subscription marker")
+		}
+	}
+	confirm := func() {
+		if reconcile {
+			c.reconcile(ctx)
+			reconcile = false
+		}
+		if subscribed != nil {
+			close(subscribed)
+			subscribed = nil
+		}
+	}
+	retry := time.NewTicker(minBackoff)
+	defer retry.Stop()
+	giveUp := time.NewTimer(confirmTimeout)
+	defer giveUp.Stop()
+	publish()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errCh:
+			if err == nil {
+				err = fmt.Errorf("event stream closed by containerd: %w", errdefs.ErrUnavailable)
+			}
+			return err
+		case <-retry.C:
+			publish()
+		case <-giveUp.C:
+			c.log.Warn("containerd did not echo the subscription marker; reconciling without it")
+			retry.Stop()
+			confirm()
+		case ev := <-evCh:
+			if ev == nil {
+				continue
+			}
+			if strings.HasPrefix(ev.Topic, syncTopic+"/") {
+				if ev.Topic == topic {
+					retry.Stop()
+					giveUp.Stop()
+					confirm()
+				}
+				continue
+			}
+			c.handleEvent(ev)
+		}
+	}
+}
+
+// waitServing waits with capped backoff until containerd answers. It reports
+// false when the client closed first.
+func (c *client) waitServing() bool {
+	backoff := minBackoff
+	for {
+		t := time.NewTimer(backoff)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+		ok, _ := c.cc.IsServing(ctx)
+		cancel()
+		if ok {
+			return true
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// reconcile runs after a resubscription: every process whose exit the
+// Backend has not seen gets a waiter, which reports its exit whether it
+// happened while the stream was down or happens later.
+func (c *client) reconcile(ctx context.Context) {
+	type live struct {
+		ctrID string
+		ct    *container
+		p     process
+	}
+	var todo []live
+	c.mu.Lock()
+	for id, ct := range c.containers {
+		for _, p := range ct.procs {
+			if p.live && p.proc != nil {
+				todo = append(todo, live{id, ct, *p})
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.log.WithField("processes", len(todo)).Info("reconciling after containerd reconnect")
+	for _, l := range todo {
+		c.waitExit(ctx, l.ctrID, l.p.id, l.p.proc, l.p.pid)
+	}
+}
+
+// waitExit starts a goroutine that waits for the process to exit and
+// delivers the exit. It ends with ctx (the stream generation): when the
+// stream breaks the next reconcile waits again.
+func (c *client) waitExit(ctx context.Context, ctrID, processID string, p containerd.Process, pid uint32) {
+	c.mu.Lock()
+	if c.closed || ctx == nil || ctx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		ch, err := p.Wait(ctx)
+		if err != nil {
+			c.waitFailed(ctx, err, ctrID, processID, pid)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case st := <-ch:
+			if err := st.Error(); err != nil {
+				c.waitFailed(ctx, err, ctrID, processID, pid)
+				return
+			}
+			c.deliverExit(ctrID, processID, pid, st.ExitCode(), st.ExitTime(), "")
+		}
+	}()
+}
+
+// waitFailed handles a Wait that failed: a process containerd no longer
+// knows exited while nobody watched, with a status that is lost.
+func (c *client) waitFailed(ctx context.Context, err error, ctrID, processID string, pid uint32) {
+	if errdefs.IsNotFound(err) && ctx.Err() == nil {
+		c.deliverExit(ctrID, processID, pid, ExitCodeUnknown, time.Now(), unknownExitReason)
+		return
+	}
+	if ctx.Err() == nil {
+		c.log.WithError(err).WithField("container", ctrID).WithField("process", processID).Debug("wait for exit failed; the next reconcile waits again")
+	}
+}
+
+// handleEvent turns a containerd task event into a Backend event, dropping
+// those of containers this client does not manage and the duplicates
+// containerd publishes.
+func (c *client) handleEvent(ev *events.Envelope) {
+	v, err := typeurl.UnmarshalAny(ev.Event)
+	if err != nil {
+		c.log.WithError(err).WithField("topic", ev.Topic).Warn("cannot decode containerd event")
+		return
+	}
+	switch e := v.(type) {
+	case *apievents.TaskExit:
+		c.deliverExit(e.ContainerID, e.ID, e.Pid, e.ExitStatus, e.ExitedAt.AsTime(), "")
+	case *apievents.TaskOOM:
+		c.mu.Lock()
+		ct := c.containers[e.ContainerID]
+		first := ct != nil && ct.task != nil && !ct.oomSeen
+		if first {
+			ct.oomSeen = true
+		}
+		c.mu.Unlock()
+		if first {
+			c.deliver(e.ContainerID, EventOOM, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ContainerID})
+		}
+	case *apievents.TaskStart:
+		c.deliverKnown(e.ContainerID, EventStart, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ContainerID, Pid: e.Pid})
+	case *apievents.TaskExecAdded:
+		c.deliverKnown(e.ContainerID, EventExecAdded, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ExecID})
+	case *apievents.TaskExecStarted:
+		c.deliverKnown(e.ContainerID, EventExecStarted, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ExecID, Pid: e.Pid})
+	case *apievents.TaskPaused:
+		c.deliverKnown(e.ContainerID, EventPaused, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ContainerID})
+	case *apievents.TaskResumed:
+		c.deliverKnown(e.ContainerID, EventResumed, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ContainerID})
+	}
+}
+
+// deliverKnown delivers an event of a container the client manages.
+func (c *client) deliverKnown(ctrID string, et EventType, info EventInfo) {
+	c.mu.Lock()
+	known := c.containers[ctrID] != nil
+	c.mu.Unlock()
+	if known {
+		c.deliver(ctrID, et, info)
+	}
+}
+
+// deliverExit delivers the exit of a live process exactly once: the first
+// report (event, waiter, reconcile or DeleteTask) wins, later ones for the
+// same process and pid are dropped.
+func (c *client) deliverExit(ctrID, processID string, pid, code uint32, exitedAt time.Time, reason string) {
+	c.mu.Lock()
+	ct := c.containers[ctrID]
+	var p *process
+	if ct != nil {
+		p = ct.procs[processID]
+	}
+	if p == nil || !p.live || (p.pid != 0 && pid != 0 && p.pid != pid) {
+		c.mu.Unlock()
+		return
+	}
+	p.live = false
+	oom := processID == ctrID && ct.oomSeen
+	proc := p.proc
+	c.mu.Unlock()
+
+	info := EventInfo{ContainerID: ctrID, ProcessID: processID, Pid: pid, ExitCode: code, ExitedAt: exitedAt, OOMKilled: oom, Reason: reason}
+	c.queue.Append(ctrID, func() {
+		if proc != nil {
+			drainIO(proc.IO())
+		}
+		c.callBackend(ctrID, EventExit, info)
+		if processID != ctrID {
+			c.deleteExec(ct, processID, p)
+		}
+	})
+}
+
+// deleteExec removes an exited exec process from containerd and its FIFOs.
+func (c *client) deleteExec(ct *container, execID string, p *process) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), cleanupTimeout)
+	defer cancel()
+	if p.proc != nil {
+		if _, err := p.proc.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			c.log.WithError(err).WithField("exec", execID).Debug("delete exited exec process")
+		}
+	}
+	if p.fifos != nil {
+		p.fifos.Remove()
+	}
+	c.mu.Lock()
+	if ct.procs[execID] == p {
+		delete(ct.procs, execID)
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) deliver(ctrID string, et EventType, info EventInfo) {
+	c.queue.Append(ctrID, func() { c.callBackend(ctrID, et, info) })
+}
+
+func (c *client) callBackend(ctrID string, et EventType, info EventInfo) {
+	if err := c.backend.ProcessEvent(context.WithoutCancel(c.ctx), ctrID, et, info); err != nil {
+		c.log.WithError(err).WithField("container", ctrID).WithField("event", et).Warn("backend failed to process event")
+	}
+}

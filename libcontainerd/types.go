@@ -1,0 +1,249 @@
+package libcontainerd
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tendhq/tend/io/fifoset"
+)
+
+// Client drives containers and their tasks in one containerd namespace and
+// reports every task event to the Backend it was created with.
+//
+// Container ids and exec ids must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$;
+// processID arguments name either the init process (the container id, or "")
+// or an exec id.
+type Client interface {
+	// Version reports the version of the containerd daemon.
+	Version(ctx context.Context) (containerd.Version, error)
+
+	// Create creates a container from spec. The root filesystem comes from
+	// spec.Root.Path (a rootfs directory) or from WithImage. It fails with
+	// ErrAlreadyExists for an id in use and ErrInvalidArgument for a bad id
+	// or spec.
+	Create(ctx context.Context, id string, spec *specs.Spec, opts ...CreateOption) error
+
+	// Start creates and starts the container's init process and returns its
+	// pid. The container must have no task (DeleteTask the previous one).
+	Start(ctx context.Context, id string, opts ...StartOption) (pid uint32, err error)
+
+	// SignalProcess sends sig to a process of the container's task.
+	SignalProcess(ctx context.Context, id, processID string, sig syscall.Signal) error
+
+	// Exec starts an additional process in the running container and returns
+	// its pid. Its exit reaches the Backend as an EventExit with ProcessID
+	// execID; the process is deleted from containerd after that event.
+	Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...StartOption) (pid uint32, err error)
+
+	// ResizeTerminal resizes the terminal of a process started with one.
+	ResizeTerminal(ctx context.Context, id, processID string, width, height uint32) error
+
+	// CloseStdin closes the stdin of a process, which then reads EOF.
+	CloseStdin(ctx context.Context, id, processID string) error
+
+	// Pause freezes every process of the container's task.
+	Pause(ctx context.Context, id string) error
+
+	// Resume thaws a paused task.
+	Resume(ctx context.Context, id string) error
+
+	// Stats reads the resource usage of the container's task from its cgroup
+	// (v1 or v2).
+	Stats(ctx context.Context, id string) (*Stats, error)
+
+	// ListPids lists the host pids of every process in the container's task.
+	ListPids(ctx context.Context, id string) ([]uint32, error)
+
+	// UpdateResources changes the resource limits of the running task.
+	UpdateResources(ctx context.Context, id string, resources *specs.LinuxResources) error
+
+	// CreateCheckpoint checkpoints the container's task with CRIU into dir.
+	// With exit the task stops after the checkpoint; the exit reaches the
+	// Backend like any other.
+	CreateCheckpoint(ctx context.Context, id, dir string, exit bool) error
+
+	// Restore re-attaches to the task of a container created by an earlier
+	// run of the engine (the task outlived it). It reports whether the task
+	// is alive; an exit that happened while nobody watched is delivered to the
+	// Backend as an EventExit, with the exit code when containerd still knows
+	// it and with ExitCodeUnknown and a Reason when it does not.
+	Restore(ctx context.Context, id string, opts ...StartOption) (RestoreResult, error)
+
+	// DeleteTask deletes the container's stopped task and returns its exit
+	// status. A task that still runs is refused with ErrFailedPrecondition.
+	DeleteTask(ctx context.Context, id string) (exitCode uint32, exitedAt time.Time, err error)
+
+	// Delete deletes the container and its snapshot. The container must have
+	// no task.
+	Delete(ctx context.Context, id string) error
+
+	// Status reports the status of the container's task; StatusNoTask when
+	// the container has none.
+	Status(ctx context.Context, id string) (Status, error)
+
+	// Close stops the event stream, waits until every queued event has
+	// reached the Backend and closes the connection. Containers keep running.
+	Close() error
+}
+
+// Backend receives the task events of a Client. ProcessEvent is called for
+// one container at a time, in the order containerd published the events,
+// never on the goroutine that reads the event stream. Events of different
+// containers may be delivered concurrently. An error is logged; it does not
+// stop the stream.
+type Backend interface {
+	ProcessEvent(ctx context.Context, containerID string, event EventType, info EventInfo) error
+}
+
+// BackendFunc adapts a function to the Backend interface.
+type BackendFunc func(ctx context.Context, containerID string, event EventType, info EventInfo) error
+
+// ProcessEvent calls f.
+func (f BackendFunc) ProcessEvent(ctx context.Context, containerID string, event EventType, info EventInfo) error {
+	return f(ctx, containerID, event, info)
+}
+
+// EventType names a task event.
+type EventType string
+
+// The task events a Backend receives.
+const (
+	EventStart       EventType = "start"        // the init process started
+	EventExit        EventType = "exit"         // a process (init or exec) exited; delivered exactly once
+	EventOOM         EventType = "oom"          // the task hit its memory limit; delivered once per task
+	EventExecAdded   EventType = "exec-added"   // an exec process was created
+	EventExecStarted EventType = "exec-started" // an exec process started
+	EventPaused      EventType = "paused"
+	EventResumed     EventType = "resumed"
+)
+
+// ExitCodeUnknown is the exit code reported when containerd lost a task
+// while it was down, so its real exit status cannot be known.
+const ExitCodeUnknown = 255
+
+// EventInfo describes a task event.
+type EventInfo struct {
+	ContainerID string
+	// ProcessID is the container id for the init process, else the exec id.
+	ProcessID string
+	Pid       uint32
+	ExitCode  uint32
+	ExitedAt  time.Time
+	// OOMKilled is set on the init process's exit when the task hit its
+	// memory limit.
+	OOMKilled bool
+	// Reason explains an exit whose status had to be guessed, for example
+	// one that happened while containerd was down and that containerd did
+	// not keep.
+	Reason string
+}
+
+// Status is the status of a container's task.
+type Status string
+
+// Task statuses. They match containerd's, plus StatusNoTask.
+const (
+	StatusNoTask  Status = "no-task"
+	StatusCreated Status = "created"
+	StatusRunning Status = "running"
+	StatusPaused  Status = "paused"
+	StatusPausing Status = "pausing"
+	StatusStopped Status = "stopped"
+	StatusUnknown Status = "unknown"
+)
+
+// RestoreResult is what Restore found.
+type RestoreResult struct {
+	Alive bool
+	Pid   uint32
+	// ExitCode and ExitedAt are set when the task is not alive.
+	ExitCode uint32
+	ExitedAt time.Time
+}
+
+// StdioCallback attaches the engine to a process's stdio: pipes are the
+// engine-side ends of the process's FIFOs (a nil field is a stream not in
+// use). The returned cio.IO is waited for and closed by the Client when the
+// process is deleted. See package io/attach for a ready implementation.
+type StdioCallback func(cfg cio.Config, pipes *fifoset.Pipes) (cio.IO, error)
+
+// CreateOption configures Create.
+type CreateOption func(*createConfig) error
+
+type createConfig struct {
+	image       string
+	snapshotter string
+	runtime     string
+	runtimeOpts any
+	labels      map[string]string
+	extra       []containerd.NewContainerOpts
+}
+
+// WithImage takes the root filesystem from a snapshot of the named image
+// (unpacked on demand) and uses the image's configuration for what spec
+// leaves unset: the command when spec.Process.Args is empty, and the
+// environment (the spec's variables win).
+func WithImage(ref string) CreateOption {
+	return func(c *createConfig) error { c.image = ref; return nil }
+}
+
+// WithSnapshotter names the snapshotter for WithImage (default "overlayfs").
+func WithSnapshotter(name string) CreateOption {
+	return func(c *createConfig) error { c.snapshotter = name; return nil }
+}
+
+// WithRuntime names the runtime and its options (default
+// "io.containerd.runc.v2").
+func WithRuntime(name string, options any) CreateOption {
+	return func(c *createConfig) error { c.runtime, c.runtimeOpts = name, options; return nil }
+}
+
+// WithLabels sets the container's labels.
+func WithLabels(labels map[string]string) CreateOption {
+	return func(c *createConfig) error { c.labels = labels; return nil }
+}
+
+// WithContainerOpts passes containerd options through to NewContainer,
+// after the ones Create derives itself.
+func WithContainerOpts(opts ...containerd.NewContainerOpts) CreateOption {
+	return func(c *createConfig) error { c.extra = append(c.extra, opts...); return nil }
+}
+
+// StartOption configures Start, Exec and Restore.
+type StartOption func(*startConfig)
+
+type startConfig struct {
+	stdin          bool
+	terminal       bool
+	stdio          StdioCallback
+	checkpointDir  string
+	checkpointWork string
+	taskOpts       []containerd.NewTaskOpts
+}
+
+// WithStdin gives the process a stdin FIFO.
+func WithStdin(on bool) StartOption { return func(c *startConfig) { c.stdin = on } }
+
+// WithTerminal gives the process a terminal: output arrives on the stdout
+// pipe only. For Exec it overrides spec.Terminal when true.
+func WithTerminal(on bool) StartOption { return func(c *startConfig) { c.terminal = on } }
+
+// WithStdio attaches the engine to the process's stdio. Without it the
+// output is read and discarded so the process never blocks on a full pipe.
+func WithStdio(cb StdioCallback) StartOption { return func(c *startConfig) { c.stdio = cb } }
+
+// WithCheckpointDir starts the task by restoring the CRIU checkpoint in dir
+// (written by CreateCheckpoint) instead of running spec.Process afresh.
+func WithCheckpointDir(dir string) StartOption {
+	return func(c *startConfig) { c.checkpointDir = dir }
+}
+
+// WithTaskOpts passes containerd options through to NewTask (Start only).
+func WithTaskOpts(opts ...containerd.NewTaskOpts) StartOption {
+	return func(c *startConfig) { c.taskOpts = append(c.taskOpts, opts...) }
+}
