@@ -1,0 +1,28 @@
+package healthcheck
+
+import (
+	"context"
+	"io"
+)
+
+// Execer runs probe processes inside containers. The backend implements it
+// (over containerd exec); the Scheduler calls it from probe goroutines,
+// possibly concurrently for different containers.
+type Execer interface {
+	// Start starts argv inside container containerID, writing combined stdout
+	// and stderr to out, and returns once the process is running: the time to
+	// start is not charged to the probe timeout. Start must return soon after
+	// ctx is done; if it returns a Process, the Scheduler kills and waits it.
+	Start(ctx context.Context, containerID string, argv []string, out io.Writer) (Process, error)
+}
+
+// Process is a running probe.
+type Process interface {
+	// Wait returns the exit code once the process exited and its output is
+	// drained to the writer given to Start. It must return soon after ctx is
+	// done, with an error.
+	Wait(ctx context.Context) (exitCode int, err error)
+	// Kill kills the whole process tree of the probe (see KillTree) and
+	// reaps it; a Wait in progress then returns.
+	Kill() error
+}

@@ -1,0 +1,126 @@
+package healthcheck
+
+import (
+	"bufio"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	info, ok := readStat(pid)
+	return ok && !info.zombie
+}
+
+// groupMembers lists the live processes in process group pgid.
+func groupMembers(t *testing.T, pgid int) []int {
+	t.Helper()
+	procs, err := readProcs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for p, info := range procs {
+		if info.pgid == pgid && !info.zombie {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// pollUntil polls cond until it holds or the deadline passes.
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestKillTree(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script string
+		// minProcs is how many live processes the group must have before
+		// the kill, so the tree is really there.
+		minProcs int
+	}{
+		{"two children", `sleep 1000 & sleep 1000 & echo ready; wait`, 3},
+		{"double fork orphan", `sh -c 'sleep 1000 & echo ready' ; sleep 1000 & wait`, 3},
+		{"nested", `sh -c 'sh -c "sleep 1000 & wait" & sleep 1000 & wait' & echo ready; wait`, 5},
+		{"forking while killed", `echo ready; while :; do sleep 1000 & done`, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("/bin/sh", "-c", tc.script)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pid := cmd.Process.Pid
+			reaped := false
+			var before []int
+			t.Cleanup(func() {
+				// Whatever the outcome, leave none of our processes behind.
+				if !reaped {
+					syscall.Kill(-pid, syscall.SIGKILL) // the unreaped leader keeps the group id ours
+					cmd.Wait()
+				}
+				for _, p := range before {
+					if alive(p) {
+						syscall.Kill(p, syscall.SIGKILL)
+					}
+				}
+			})
+			line, err := bufio.NewReader(stdout).ReadString('\n')
+			if err != nil || strings.TrimSpace(line) != "ready" {
+				t.Fatalf("read ready: %q, %v", line, err)
+			}
+			pollUntil(t, strconv.Itoa(tc.minProcs)+" processes in the tree", func() bool {
+				return len(groupMembers(t, pid)) >= tc.minProcs
+			})
+			before = groupMembers(t, pid)
+
+			if err := KillTree(pid); err != nil {
+				t.Fatalf("KillTree(%d) = %v", pid, err)
+			}
+			cmd.Wait()
+			reaped = true
+			pollUntil(t, "all processes of the tree to be gone", func() bool {
+				for _, p := range before {
+					if alive(p) {
+						return false
+					}
+				}
+				return len(groupMembers(t, pid)) == 0
+			})
+		})
+	}
+}
+
+func TestKillTreeGone(t *testing.T) {
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := KillTree(cmd.Process.Pid); err != nil {
+		t.Errorf("KillTree(exited pid) = %v, want nil", err)
+	}
+	for _, pid := range []int{0, 1, -5} {
+		if err := KillTree(pid); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("KillTree(%d) = %v, want ErrInvalidArgument", pid, err)
+		}
+	}
+}
