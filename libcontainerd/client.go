@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	runc "github.com/containerd/containerd/api/types/runc/options"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
@@ -411,17 +410,22 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		}
 	}()
 	taskOpts := cfg.taskOpts
-	if cfg.checkpointDir != "" {
-		if _, err := os.Stat(cfg.checkpointDir); err != nil {
-			return 0, fmt.Errorf("start %s from checkpoint %s: %w", id, cfg.checkpointDir, errdefs.ErrNotFound)
-		}
-		taskOpts = append(taskOpts, containerd.WithRestoreImagePath(cfg.checkpointDir))
+	restore, err := c.planRestore(ctx, id, &cfg)
+	if err != nil {
+		return 0, err
+	}
+	if restore != nil {
+		defer func() { restore.done(retErr != nil) }()
+		taskOpts = append(append([]containerd.NewTaskOpts{}, taskOpts...), restore.opts...)
 	}
 	create := c.ioCreator(set, cfg.stdio)
 	t, err := ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			return 0, fmt.Errorf("start %s: containerd already has a task for it: Restore or DeleteTask it first: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		if restore != nil {
+			return 0, restore.error(id, err)
 		}
 		return 0, fmt.Errorf("start %s: %w", id, err)
 	}
@@ -443,7 +447,16 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		if _, derr := t.Delete(cctx, containerd.WithProcessKill); derr != nil {
 			c.log.WithError(derr).WithField("container", id).Warn("delete task after failed start")
 		}
+		if restore != nil {
+			return 0, restore.error(id, err)
+		}
 		return 0, fmt.Errorf("start %s: %w", id, err)
+	}
+	if restore != nil {
+		// A restored task has its pid only once CRIU restored it.
+		c.mu.Lock()
+		p.pid = t.Pid()
+		c.mu.Unlock()
 	}
 	return p.pid, nil
 }
@@ -644,33 +657,6 @@ func (c *client) UpdateResources(ctx context.Context, id string, resources *spec
 	}
 	if err := t.Update(ctx, containerd.WithResources(resources)); err != nil {
 		return fmt.Errorf("update resources of %s: %w", id, err)
-	}
-	return nil
-}
-
-func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, exit bool) error {
-	ctx = c.nsCtx(ctx)
-	if dir == "" {
-		return fmt.Errorf("checkpoint %s: no directory given: %w", id, errdefs.ErrInvalidArgument)
-	}
-	_, t, err := c.task(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := requireStatus(ctx, id, t, "checkpoint it", containerd.Running, containerd.Paused); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("checkpoint %s: create %s: %w", id, dir, err)
-	}
-	withExit := func(r *containerd.CheckpointTaskInfo) error {
-		if o, ok := r.Options.(*runc.CheckpointOptions); ok {
-			o.Exit = exit
-		}
-		return nil
-	}
-	if _, err := t.Checkpoint(ctx, containerd.WithCheckpointImagePath(dir), withExit); err != nil {
-		return fmt.Errorf("checkpoint %s into %s: %w", id, dir, err)
 	}
 	return nil
 }

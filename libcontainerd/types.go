@@ -62,10 +62,32 @@ type Client interface {
 	// UpdateResources changes the resource limits of the running task.
 	UpdateResources(ctx context.Context, id string, resources *specs.LinuxResources) error
 
-	// CreateCheckpoint checkpoints the container's task with CRIU into dir.
-	// With exit the task stops after the checkpoint; the exit reaches the
-	// Backend like any other.
+	// CreateCheckpoint checkpoints the container's running or paused task
+	// with CRIU into dir (created 0700 if missing; CRIU's dump.log goes
+	// there too). Without exit the task keeps running (a paused task stays
+	// paused); with exit it is killed after the dump and its exit reaches the
+	// Backend as an ordinary EventExit (code 137): DeleteTask it before
+	// restoring with Start and WithCheckpointDir. The root filesystem is not
+	// part of the checkpoint. A dir that already holds a checkpoint fails
+	// with ErrAlreadyExists. A container without a running or paused task
+	// and a CRIU that is missing or cannot dump the task fail with
+	// ErrFailedPrecondition; the message names CRIU's log.
 	CreateCheckpoint(ctx context.Context, id, dir string, exit bool) error
+
+	// CheckpointImage is CreateCheckpoint into an image in containerd's
+	// content store, named name (a unique name when empty), and returns the
+	// name for WithCheckpointImage. The image is a GC root that also keeps
+	// the container's image and a diff of its writable layer (containerd's
+	// layout; WithCheckpointImage restores only the processes) until
+	// DeleteCheckpointImage. CRIU's log is kept in a temporary directory
+	// only when the dump fails; the error names it. A name in use fails with
+	// ErrAlreadyExists before anything is dumped.
+	CheckpointImage(ctx context.Context, id, name string, exit bool) (ref string, err error)
+
+	// DeleteCheckpointImage deletes an image CheckpointImage created:
+	// ErrNotFound when there is none, ErrInvalidArgument for an image that
+	// is not a checkpoint.
+	DeleteCheckpointImage(ctx context.Context, name string) error
 
 	// Restore re-attaches to the task of a container created by an earlier
 	// run of the engine (the task outlived it). It reports whether the task
@@ -218,12 +240,13 @@ func WithContainerOpts(opts ...containerd.NewContainerOpts) CreateOption {
 type StartOption func(*startConfig)
 
 type startConfig struct {
-	stdin          bool
-	terminal       bool
-	stdio          StdioCallback
-	checkpointDir  string
-	checkpointWork string
-	taskOpts       []containerd.NewTaskOpts
+	stdin           bool
+	terminal        bool
+	stdio           StdioCallback
+	checkpointDir   string
+	checkpointImage string
+	checkpointWork  string
+	taskOpts        []containerd.NewTaskOpts
 }
 
 // WithStdin gives the process a stdin FIFO.
@@ -237,10 +260,27 @@ func WithTerminal(on bool) StartOption { return func(c *startConfig) { c.termina
 // output is read and discarded so the process never blocks on a full pipe.
 func WithStdio(cb StdioCallback) StartOption { return func(c *startConfig) { c.stdio = cb } }
 
-// WithCheckpointDir starts the task by restoring the CRIU checkpoint in dir
-// (written by CreateCheckpoint) instead of running spec.Process afresh.
+// WithCheckpointDir makes Start restore the task from the CRIU checkpoint
+// in dir (written by CreateCheckpoint) instead of running spec.Process
+// afresh. The container may be the one checkpointed or a new one created
+// with the same spec and image; its root filesystem is used as it is. A dir
+// without a checkpoint fails with ErrNotFound, a restore CRIU refuses with
+// ErrFailedPrecondition naming its log. Start only.
 func WithCheckpointDir(dir string) StartOption {
 	return func(c *startConfig) { c.checkpointDir = dir }
+}
+
+// WithCheckpointImage is WithCheckpointDir for a checkpoint image that
+// CheckpointImage created; ErrNotFound when there is no such image.
+func WithCheckpointImage(name string) StartOption {
+	return func(c *startConfig) { c.checkpointImage = name }
+}
+
+// WithCheckpointWorkDir sets CRIU's work directory for a restore, where
+// restore.log is written and kept. By default a temporary directory is
+// used, removed when the restore succeeds.
+func WithCheckpointWorkDir(dir string) StartOption {
+	return func(c *startConfig) { c.checkpointWork = dir }
 }
 
 // WithTaskOpts passes containerd options through to NewTask (Start only).
