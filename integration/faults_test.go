@@ -1,0 +1,245 @@
+package integration
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tendhq/tend/libcontainerd"
+)
+
+// flush runs a short marker container to its exit. Events are published in
+// order, so once the marker's exit is delivered every event published before
+// it (a duplicate exit, say) has reached the Backend too.
+func flush(t *testing.T, c libcontainerd.Client, rec *recorder) {
+	t.Helper()
+	ctx := testCtx(t)
+	id := fmt.Sprintf("%s-flush-%d", testID(t), time.Now().UnixNano())
+	mustCreate(t, c, id, rootfsSpec(t, id, "true"))
+	if _, err := c.Start(ctx, id); err != nil {
+		t.Fatalf("flush marker: %v", err)
+	}
+	rec.wait(t, id, "", libcontainerd.EventExit, 1, 30*time.Second)
+}
+
+// startSleeper starts a container that runs until killed and returns its pid.
+func startSleeper(t *testing.T, c libcontainerd.Client, id string) uint32 {
+	t.Helper()
+	mustCreate(t, c, id, rootfsSpec(t, id, "sleep", "100000"))
+	pid, err := c.Start(testCtx(t), id)
+	if err != nil {
+		t.Fatalf("Start %s: %v", id, err)
+	}
+	return pid
+}
+
+// hostKill kills a container's process from the host, behind containerd's back.
+func hostKill(t *testing.T, pid uint32) {
+	t.Helper()
+	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %d: %v", pid, err)
+	}
+}
+
+func exactlyOneExit(t *testing.T, rec *recorder, id string, code uint32) libcontainerd.EventInfo {
+	t.Helper()
+	exits := rec.matching(id, "", libcontainerd.EventExit)
+	if len(exits) != 1 {
+		t.Fatalf("%s: %d exit events %+v, want exactly one", id, len(exits), exits)
+	}
+	if exits[0].ExitCode != code {
+		t.Fatalf("%s: exit %+v, want code %d", id, exits[0], code)
+	}
+	return exits[0]
+}
+
+// TestExitWhileContainerdDown: containerd is SIGKILLed while a container
+// runs, the container dies while containerd is down, containerd comes back:
+// exactly one exit with the right code reaches the Backend.
+func TestExitWhileContainerdDown(t *testing.T) {
+	rec := newRecorder()
+	c := newClient(t, rec)
+	id := testID(t)
+	pid := startSleeper(t, c, id)
+	rec.wait(t, id, "", libcontainerd.EventStart, 1, 10*time.Second)
+
+	killContainerd(t)
+	hostKill(t, pid)
+	startContainerd(t)
+
+	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 60*time.Second)[0]
+	if exit.ExitCode != 137 && !(exit.ExitCode == libcontainerd.ExitCodeUnknown && exit.Reason != "") {
+		t.Fatalf("exit %+v: want 137, or unknown status with a reason on a containerd that dropped the task", exit)
+	}
+	flush(t, c, rec)
+	exactlyOneExit(t, rec, id, exit.ExitCode)
+}
+
+// TestExitAfterContainerdRestart: the container outlives a containerd
+// SIGKILL and a graceful restart and exits afterwards: one exit.
+func TestExitAfterContainerdRestart(t *testing.T) {
+	rec := newRecorder()
+	c := newClient(t, rec)
+	ctx := testCtx(t)
+	id := testID(t)
+	pid := startSleeper(t, c, id)
+
+	killContainerd(t)
+	startContainerd(t)
+	restartContainerd(t)
+
+	// The task survived with the same pid and is still driven by the client.
+	pids, err := c.ListPids(ctx, id)
+	if err != nil || len(pids) == 0 || pids[0] != pid {
+		t.Fatalf("after restarts ListPids = %v, %v; want [%d]", pids, err, pid)
+	}
+	// sleep runs as the container's pid 1, which ignores SIGTERM.
+	if err := c.SignalProcess(ctx, id, "", syscall.SIGKILL); err != nil {
+		t.Fatalf("SignalProcess after restart: %v", err)
+	}
+	rec.wait(t, id, "", libcontainerd.EventExit, 1, 60*time.Second)
+	flush(t, c, rec)
+	exactlyOneExit(t, rec, id, 137)
+}
+
+// TestExitDuringReconnect: containerd comes back and the container exits at
+// once, while the client is still reconnecting.
+func TestExitDuringReconnect(t *testing.T) {
+	rec := newRecorder()
+	c := newClient(t, rec)
+	ids := []string{testID(t) + "-a", testID(t) + "-b"}
+	pids := []uint32{startSleeper(t, c, ids[0]), startSleeper(t, c, ids[1])}
+
+	killContainerd(t)
+	hostKill(t, pids[0]) // exits while containerd is down
+	startContainerd(t)
+	hostKill(t, pids[1]) // exits while the client reconnects
+
+	for _, id := range ids {
+		rec.wait(t, id, "", libcontainerd.EventExit, 1, 60*time.Second)
+	}
+	flush(t, c, rec)
+	for _, id := range ids {
+		exactlyOneExit(t, rec, id, 137)
+	}
+}
+
+// TestOOM: a container over its 16 MiB limit is killed; the Backend sees one
+// OOM and an exit that says OOMKilled.
+func TestOOM(t *testing.T) {
+	rec := newRecorder()
+	c := newClient(t, rec)
+	id := testID(t)
+	spec := rootfsSpec(t, id, "tail", "/dev/zero")
+	limit := int64(16 << 20)
+	spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	mustCreate(t, c, id, spec)
+	if _, err := c.Start(testCtx(t), id); err != nil {
+		t.Fatal(err)
+	}
+	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 60*time.Second)[0]
+	if exit.ExitCode != 137 || !exit.OOMKilled {
+		t.Fatalf("exit %+v: want 137 and OOMKilled", exit)
+	}
+	flush(t, c, rec)
+	if n := len(rec.matching(id, "", libcontainerd.EventOOM)); n != 1 {
+		t.Fatalf("%d OOM events, want exactly 1", n)
+	}
+	exactlyOneExit(t, rec, id, 137)
+}
+
+// TestManyExitsAtOnce: 50 containers killed at the same moment give 50
+// exits, none lost, none twice.
+func TestManyExitsAtOnce(t *testing.T) {
+	const n = 50
+	rec := newRecorder()
+	c := newClient(t, rec)
+	ctx := testCtx(t)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%02d", testID(t), i)
+		startSleeper(t, c, ids[i])
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs <- c.SignalProcess(ctx, id, "", syscall.SIGKILL)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("SignalProcess: %v", err)
+		}
+	}
+	for _, id := range ids {
+		rec.wait(t, id, "", libcontainerd.EventExit, 1, 60*time.Second)
+	}
+	flush(t, c, rec)
+	for _, id := range ids {
+		exactlyOneExit(t, rec, id, 137)
+	}
+}
+
+// TestRestore: a second client (a restarted engine) re-attaches to a task
+// that outlived the first, and learns of one that exited in between.
+func TestRestore(t *testing.T) {
+	ctx := testCtx(t)
+	rec1 := newRecorder()
+	c1, err := libcontainerd.New(ctx, testEnv.Address, testEnv.Namespace, rec1, libcontainerd.WithFIFODir(testEnv.FIFORoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive, dead := testID(t)+"-alive", testID(t)+"-dead"
+	alivePid := startSleeper(t, c1, alive)
+	deadPid := startSleeper(t, c1, dead)
+	if err := c1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hostKill(t, deadPid) // exits while no engine watches
+
+	rec2 := newRecorder()
+	c2 := newClient(t, rec2)
+	res, err := c2.Restore(ctx, alive)
+	if err != nil || !res.Alive || res.Pid != alivePid {
+		t.Fatalf("Restore(alive) = %+v, %v; want alive with pid %d", res, err, alivePid)
+	}
+	res, err = c2.Restore(ctx, dead)
+	if err != nil || res.Alive || res.ExitCode != 137 {
+		t.Fatalf("Restore(dead) = %+v, %v; want exited with 137", res, err)
+	}
+	rec2.wait(t, dead, "", libcontainerd.EventExit, 1, 30*time.Second)
+
+	// The restored task is driven like any other and its exit arrives once.
+	if s, err := c2.Status(ctx, alive); err != nil || s != libcontainerd.StatusRunning {
+		t.Fatalf("Status of restored task: %s, %v", s, err)
+	}
+	if err := c2.SignalProcess(ctx, alive, "", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rec2.wait(t, alive, "", libcontainerd.EventExit, 1, 30*time.Second)
+	flush(t, c2, rec2)
+	exactlyOneExit(t, rec2, alive, 137)
+	exactlyOneExit(t, rec2, dead, 137)
+	if n := len(rec1.matching(dead, "", libcontainerd.EventExit)); n != 0 {
+		t.Fatalf("closed client delivered %d exits after Close", n)
+	}
+
+	// A container never started has no task to restore.
+	idle := testID(t) + "-idle"
+	mustCreate(t, c2, idle, rootfsSpec(t, idle, "true"))
+	_, err = c2.Restore(ctx, idle)
+	wantClass(t, "Restore without task", err, errdefs.ErrNotFound)
+}

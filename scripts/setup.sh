@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# setup.sh prepares a Debian machine (bookworm or later) to build and test
+# tend, as root. Idempotent: it installs only what is missing and never
+# starts a system containerd (tests run their own private daemons).
+#
+# It leaves in build/:
+#   env.sh       PATH (the Go toolchain) and TEND_* variables; source it
+#   busybox.tar  the test image (OCI archive), rootfs/ the same as a dir
+#   criu-path    dir holding criu, if scripts/criu.sh exists
+#   engine       the engine binary, if cmd/engine exists
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+say() { echo "setup: $*" >&2; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: it installs packages and the tests need root"
+command -v dpkg >/dev/null || die "not a Debian system (no dpkg): install containerd, runc, busybox-static, iptables and Go yourself"
+
+mkdir -p build
+
+# --- Debian packages -------------------------------------------------------
+# gcc and libc6-dev: go test -race needs cgo.
+packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-dev)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
+done
+
+need_go=""
+go_required=$(awk '$1 == "go" { print $2; exit }' go.mod)
+# version_ge A B: is Go version A >= B (1.26.6 style; missing parts are 0)?
+version_ge() {
+	local IFS=.
+	local -a a=($1) b=($2)
+	for i in 0 1 2; do
+		local x=${a[i]:-0} y=${b[i]:-0}
+		((10#$x > 10#$y)) && return 0
+		((10#$x < 10#$y)) && return 1
+	done
+	return 0
+}
+go_version() { "$1" env GOVERSION 2>/dev/null | sed 's/^go//; s/[^0-9.].*//'; }
+
+gobin=$(command -v go || true)
+[ -z "$gobin" ] && [ -x /usr/local/go/bin/go ] && gobin=/usr/local/go/bin/go
+if [ -z "$gobin" ]; then
+	missing+=(golang-go)
+	need_go=1
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+	say "installing ${missing[*]}"
+	# Keep maintainer scripts from starting services (containerd.service):
+	# policy-rc.d is honoured by invoke-rc.d and deb-systemd-invoke.
+	created_policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		created_policy=1
+	fi
+	trap 'if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >&2
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	if [ -n "$created_policy" ]; then
+		rm -f /usr/sbin/policy-rc.d
+		created_policy=""
+	fi
+else
+	say "packages present: ${packages[*]}"
+fi
+
+# --- Go ----------------------------------------------------------------------
+[ -n "$need_go" ] && gobin=$(command -v go)
+[ -n "$gobin" ] || die "no go command after installing golang-go"
+have=$(go_version "$gobin")
+goroot_bin=$(dirname "$gobin")
+if ! version_ge "$have" "$go_required"; then
+	if version_ge "$have" 1.21; then
+		# GOTOOLCHAIN=auto fetches golang.org/toolchain through the module proxy.
+		say "go $have < $go_required: the go command fetches go$go_required (GOTOOLCHAIN=auto)"
+		export GOTOOLCHAIN=auto
+	else
+		# Too old to switch toolchains itself (Debian bookworm has 1.19):
+		# fetch the toolchain module through the proxy and use it directly.
+		arch=$("$gobin" env GOARCH)
+		mod="golang.org/toolchain@v0.0.1-go${go_required}.linux-${arch}"
+		say "go $have cannot switch toolchains: downloading $mod"
+		dir=$(cd /tmp && GO111MODULE=on GOFLAGS=-mod=mod "$gobin" mod download -json "$mod" |
+			sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+		[ -n "$dir" ] && [ -f "$dir/bin/go" ] || die "download of $mod failed: check access to the Go module proxy (GOPROXY)"
+		# Module zips carry no modes: make the commands executable, as the
+		# go command does on a toolchain switch.
+		chmod a+x "$dir"/bin/* "$dir"/pkg/tool/*/* 2>/dev/null || true
+		goroot_bin="$dir/bin"
+		gobin="$dir/bin/go"
+	fi
+fi
+export PATH="$goroot_bin:$PATH"
+say "using $("$gobin" version)"
+
+# --- Go modules ---------------------------------------------------------------
+say "downloading Go modules"
+go mod download
+
+# --- test image ---------------------------------------------------------------
+busybox=/bin/busybox
+[ -x "$busybox" ] || busybox=$(command -v busybox || true)
+[ -n "$busybox" ] || die "no busybox binary after installing busybox-static"
+say "building test image build/busybox.tar and build/rootfs from $busybox"
+go run ./tools/mkimage -busybox "$busybox" -o build/busybox.tar -rootfs build/rootfs
+
+# --- criu -----------------------------------------------------------------------
+criu_path=""
+rm -f build/criu-path
+if [ -f scripts/criu.sh ]; then
+	say "provisioning criu (scripts/criu.sh)"
+	if out=$(bash scripts/criu.sh); then
+		criu_path=$(printf '%s\n' "$out" | tail -n 1)
+		if [ -n "$criu_path" ] && [ -d "$criu_path" ]; then
+			echo "$criu_path" >build/criu-path
+			say "criu in $criu_path"
+		else
+			say "WARNING: scripts/criu.sh printed no directory on its last line; checkpoint tests will lack criu"
+			criu_path=""
+		fi
+	else
+		say "WARNING: scripts/criu.sh failed; checkpoint tests will lack criu"
+	fi
+fi
+
+# --- engine ---------------------------------------------------------------------
+if [ -d cmd/engine ]; then
+	say "building build/engine"
+	# A broken engine must not hide the test report: go vet and the tests
+	# fail on it too.
+	if ! go build -o build/engine ./cmd/engine; then
+		rm -f build/engine
+		say "WARNING: building build/engine failed (see above)"
+	fi
+fi
+
+# --- environment for scripts/test.sh ---------------------------------------------
+{
+	echo "# written by scripts/setup.sh"
+	printf 'export PATH=%q:"$PATH"\n' "$goroot_bin"
+	[ -n "${GOTOOLCHAIN:-}" ] && printf 'export GOTOOLCHAIN=%q\n' "$GOTOOLCHAIN"
+	printf 'export TEND_TEST_IMAGE=%q\n' "$repo/build/busybox.tar"
+	printf 'export TEND_TEST_ROOTFS=%q\n' "$repo/build/rootfs"
+	printf 'export TEND_BUSYBOX=%q\n' "$busybox"
+	[ -n "$criu_path" ] && printf 'export TEND_CRIU_PATH=%q\n' "$criu_path"
+	true
+} >build/env.sh
+
+# Tests run private containerd daemons on their own sockets; a system
+# containerd on /run/containerd/containerd.sock is not used. Say so if one runs.
+if [ -S /run/containerd/containerd.sock ]; then
+	say "note: a system containerd serves /run/containerd/containerd.sock; the tests do not use it"
+fi
+say "done"
