@@ -12,6 +12,8 @@
 //	TEND_TEST_IMAGE   OCI archive of the test image (default: built in-process)
 //	TEND_TEST_ROOTFS  busybox root filesystem dir (default: built in-process)
 //	TEND_CRIU_PATH    dir prepended to containerd's PATH (default: ../build/criu-path's content)
+//	TEND_CONTAINERD_PATH  dir holding another containerd and its shim (scripts/containerd-alt.sh)
+//	                  to run the suite against; first in containerd's PATH
 //	TEND_BUSYBOX      busybox binary to build from (default: /bin/busybox)
 //
 // Relative paths are taken relative to the repository root.
@@ -110,6 +112,11 @@ func run(m *testing.M) (code int, retErr error) {
 	if dir := criuPath(); dir != "" {
 		cfg.ExtraPath = []string{dir}
 	}
+	if dir := repoPath(os.Getenv("TEND_CONTAINERD_PATH")); dir != "" {
+		// The shim is found by name in PATH, so the dir goes first.
+		cfg.Binary = filepath.Join(dir, "containerd")
+		cfg.ExtraPath = append([]string{dir}, cfg.ExtraPath...)
+	}
 	d, err := supervisor.Start(ctx, cfg)
 	if err != nil {
 		return 1, err
@@ -128,8 +135,15 @@ func run(m *testing.M) (code int, retErr error) {
 	if _, err := os.Stat(filepath.Join(testEnv.Rootfs, "bin", "sh")); err != nil {
 		return 1, fmt.Errorf("test rootfs %s has no bin/sh: %w (rebuild it: go run ./tools/mkimage -rootfs build/rootfs)", testEnv.Rootfs, err)
 	}
-	fmt.Fprintf(os.Stderr, "integration: containerd pid %d on %s, namespace %s, image %s, rootfs %s\n",
-		d.Pid(), testEnv.Address, testEnv.Namespace, testEnv.ImageRef, testEnv.Rootfs)
+	version := "unknown"
+	if c, err := client.New(testEnv.Address); err == nil {
+		if v, err := c.Version(ctx); err == nil {
+			version = v.Version
+		}
+		c.Close()
+	}
+	fmt.Fprintf(os.Stderr, "integration: containerd %s pid %d on %s, namespace %s, image %s, rootfs %s\n",
+		version, d.Pid(), testEnv.Address, testEnv.Namespace, testEnv.ImageRef, testEnv.Rootfs)
 	return m.Run(), nil
 }
 

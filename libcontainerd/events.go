@@ -10,6 +10,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/events"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -196,12 +197,14 @@ func (c *client) waitExit(ctx context.Context, ctrID, processID string, p contai
 // waitFailed handles a Wait that failed: a process containerd no longer
 // knows exited while nobody watched, with a status that is lost.
 func (c *client) waitFailed(ctx context.Context, err error, ctrID, processID string, pid uint32) {
+	// The client hands Wait's error over unconverted from gRPC.
+	err = errgrpc.ToNative(err)
 	if errdefs.IsNotFound(err) && ctx.Err() == nil {
 		c.deliverExit(ctrID, processID, pid, ExitCodeUnknown, time.Now(), unknownExitReason)
 		return
 	}
 	if ctx.Err() == nil {
-		c.log.WithError(err).WithField("container", ctrID).WithField("process", processID).Debug("wait for exit failed; the next reconcile waits again")
+		c.log.WithError(err).WithField("container", ctrID).WithField("process", processID).Warn("wait for exit failed; the next reconcile waits again")
 	}
 }
 

@@ -131,6 +131,18 @@ if [ -f scripts/criu.sh ]; then
 	fi
 fi
 
+# --- newer containerd daemons ------------------------------------------------------
+# libcontainerd must also work against containerd 1.7 and 2.x, which clean up
+# exited tasks at restart where 1.6 keeps them: the suite runs against each.
+alt_paths=()
+for v in 1.7 2; do
+	say "provisioning containerd $v (scripts/containerd-alt.sh --version $v)"
+	out=$(bash scripts/containerd-alt.sh --version "$v") || die "scripts/containerd-alt.sh --version $v failed: the compatibility tests need it"
+	dir=$(printf '%s\n' "$out" | tail -n 1)
+	[ -x "$dir/containerd" ] || die "scripts/containerd-alt.sh --version $v printed no bin dir"
+	alt_paths+=("$v=$dir")
+done
+
 # --- engine ---------------------------------------------------------------------
 if [ -d cmd/engine ]; then
 	say "building build/engine"
@@ -151,6 +163,7 @@ fi
 	printf 'export TEND_TEST_ROOTFS=%q\n' "$repo/build/rootfs"
 	printf 'export TEND_BUSYBOX=%q\n' "$busybox"
 	[ -n "$criu_path" ] && printf 'export TEND_CRIU_PATH=%q\n' "$criu_path"
+	printf 'export TEND_CONTAINERD_ALT=%q\n' "${alt_paths[*]}"
 	true
 } >build/env.sh
 

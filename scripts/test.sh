@@ -44,6 +44,15 @@ main() {
 	say "integration tests: go test -count=1 -timeout 12m -v ./integration/... (log: build/integration.log)"
 	go test -count=1 -timeout 12m -json ./integration/... 2>&1 | summary -counts "$counts" -log build/integration.log || status=1
 
+	# The libcontainerd tests again against each newer containerd.
+	compat='^Test(Smoke|Lifecycle|RunningContainer|StdinAndTerminal|BadInput|Exit|OOM|ManyExits|Restore|Checkpoint)'
+	for alt in $TEND_CONTAINERD_ALT; do
+		version=${alt%%=*} dir=${alt#*=}
+		say "libcontainerd tests against containerd $version ($dir; log: build/integration-$version.log)"
+		TEND_CONTAINERD_PATH=$dir go test -count=1 -timeout 6m -json -run "$compat" ./integration/ 2>&1 |
+			summary -counts "$counts" -log "build/integration-$version.log" || status=1
+	done
+
 	[ -s "$counts" ] || { say "FAIL: no test results recorded"; echo "0 1 0" >"$counts"; status=1; }
 	read -r passed failed skipped <"$counts"
 	if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
