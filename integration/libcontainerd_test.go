@@ -337,16 +337,48 @@ func TestStdinAndTerminal(t *testing.T) {
 	if _, err := io.WriteString(inW, "through stdin\n"); err != nil {
 		t.Fatal(err)
 	}
+	// EOF on the engine's stdin reaches the process: cat ends.
 	inW.Close()
-	// EOF on the engine side closes the container's stdin; CloseStdin too.
-	if err := c.CloseStdin(ctx, id, ""); err != nil {
-		t.Fatalf("CloseStdin: %v", err)
-	}
 	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 20*time.Second)[0]
 	if exit.ExitCode != 0 || out.String() != "through stdin\n" {
 		t.Fatalf("cat: exit %d output %q", exit.ExitCode, out.String())
 	}
 	if _, _, err := c.DeleteTask(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+
+	// CloseStdin ends the stdin of an exec whose engine side stays open.
+	id3 := id + "-exec"
+	mustCreate(t, c, id3, rootfsSpec(t, id3, "sleep", "1000"))
+	if _, err := c.Start(ctx, id3); err != nil {
+		t.Fatal(err)
+	}
+	execIn, execInW := io.Pipe()
+	defer execInW.Close()
+	var execOut syncBuffer
+	if _, err := c.Exec(ctx, id3, "cat", &specs.Process{Args: []string{"cat"}, Cwd: "/", Env: []string{"PATH=/bin"}}, libcontainerd.WithStdin(true), capture(execIn, &execOut, &execOut)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(execInW, "exec stdin\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseStdin(ctx, id3, "cat"); err != nil {
+		t.Fatalf("CloseStdin: %v", err)
+	}
+	exit = rec.wait(t, id3, "cat", libcontainerd.EventExit, 1, 20*time.Second)[0]
+	if exit.ExitCode != 0 || execOut.String() != "exec stdin\n" {
+		t.Fatalf("exec cat after CloseStdin: exit %d output %q", exit.ExitCode, execOut.String())
+	}
+	// A command that does not exist fails Exec at once, and the exec id
+	// can be used again.
+	if _, err := c.Exec(ctx, id3, "missing", &specs.Process{Args: []string{"/no/such/command"}, Cwd: "/"}, libcontainerd.WithStdin(true)); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("Exec of a missing command: %v, want an error saying no such file", err)
+	}
+	if _, err := c.Exec(ctx, id3, "missing", &specs.Process{Args: []string{"/bin/true"}, Cwd: "/"}); err != nil {
+		t.Fatalf("Exec reusing the id of a failed exec: %v", err)
+	}
+	rec.wait(t, id3, "missing", libcontainerd.EventExit, 1, 20*time.Second)
+	if err := c.SignalProcess(ctx, id3, "", syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 

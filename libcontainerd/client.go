@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -353,23 +355,148 @@ func requireStatus(ctx context.Context, id string, t containerd.Task, what strin
 }
 
 // ioCreator opens the process's FIFOs and hands them to the caller's stdio
-// callback, or drains them when there is none.
-func (c *client) ioCreator(set *fifoset.Set, cb StdioCallback) func() (cio.IO, error) {
-	return func() (cio.IO, error) {
+// callback, or drains them when there is none. The IO it creates is a
+// procIO: markStarted tells it the process runs and how to close its stdin.
+func (c *client) ioCreator(set *fifoset.Set, cb StdioCallback) (create func() (cio.IO, error), markStarted func(containerd.Process)) {
+	pio := &procIO{c: c}
+	create = func() (cio.IO, error) {
 		// The FIFOs live as long as the process, not as long as the call.
 		pipes, err := set.Open(c.ctx)
 		if err != nil {
 			return nil, fmt.Errorf("open stdio FIFOs in %s: %w", set.Dir, err)
 		}
-		if cb == nil {
-			return attach.New(set.Config(), pipes.Stdin, pipes.Stdout, pipes.Stderr, attach.Streams{}), nil
+		if pipes.Stdin != nil {
+			pio.stdin = &stdinPipe{WriteCloser: pipes.Stdin, pio: pio}
+			pipes.Stdin = pio.stdin
 		}
-		pio, err := cb(set.Config(), pipes)
+		if cb == nil {
+			pio.IO = attach.New(set.Config(), pipes.Stdin, pipes.Stdout, pipes.Stderr, attach.Streams{})
+			return pio, nil
+		}
+		sio, err := cb(set.Config(), pipes)
 		if err != nil {
 			pipes.Close()
 			return nil, fmt.Errorf("attach stdio: %w", err)
 		}
+		pio.IO = sio
 		return pio, nil
+	}
+	return create, pio.markStarted
+}
+
+// procIO bounds what containerd's client waits for, and passes the end of
+// the engine's stdin on to the process.
+//
+// The client calls Cancel then Wait before it deletes a process, and inside
+// a Start that failed. A process that never started sends no output: Wait
+// closes the pipes at once (the shim may keep its ends open, and Wait would
+// never return). A started one gets ioDrainTimeout to finish its output,
+// since a daemonised grandchild may hold the pipe open forever.
+//
+// The shim does not pass EOF on its stdin FIFO to the process: when the
+// engine closes its stdin end, procIO asks containerd to close the process's
+// stdin (CloseIO), so `echo x | engine exec -i c cat` ends.
+type procIO struct {
+	cio.IO
+	c *client
+
+	stdin    *stdinPipe // nil without stdin
+	mu       sync.Mutex
+	started  atomic.Bool
+	proc     containerd.Process // set once started
+	stdinEOF bool               // the engine closed stdin before the start
+	closing  bool               // Close was called: no CloseIO needed
+}
+
+func (p *procIO) markStarted(proc containerd.Process) {
+	p.mu.Lock()
+	p.proc = proc
+	eof := p.stdinEOF
+	p.mu.Unlock()
+	p.started.Store(true)
+	if eof {
+		p.c.closeStdinAsync(proc)
+	}
+}
+
+// stdinClosed is called when the engine closed its end of the stdin FIFO.
+func (p *procIO) stdinClosed() {
+	p.mu.Lock()
+	proc, closing := p.proc, p.closing
+	if proc == nil {
+		p.stdinEOF = true
+	}
+	p.mu.Unlock()
+	if proc != nil && !closing {
+		p.c.closeStdinAsync(proc)
+	}
+}
+
+func (p *procIO) Close() error {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	return p.IO.Close()
+}
+
+// stdinPipe tells its procIO when the engine closes stdin.
+type stdinPipe struct {
+	io.WriteCloser
+	pio  *procIO
+	once sync.Once
+}
+
+func (s *stdinPipe) Close() error {
+	err := s.WriteCloser.Close()
+	s.once.Do(s.pio.stdinClosed)
+	return err
+}
+
+// closeQuietly closes the engine's end without the asynchronous CloseIO:
+// the caller does it.
+func (s *stdinPipe) closeQuietly() {
+	s.once.Do(func() {})
+	s.WriteCloser.Close()
+}
+
+// closeStdinAsync closes a process's stdin through containerd without
+// blocking the caller (a copy goroutine); the goroutine is the client's.
+func (c *client) closeStdinAsync(proc containerd.Process) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, cleanupTimeout)
+		defer cancel()
+		if err := proc.CloseIO(ctx, containerd.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
+			c.log.WithError(err).WithField("process", proc.ID()).Debug("close stdin after EOF")
+		}
+	}()
+}
+
+func (p *procIO) Wait() {
+	if !p.started.Load() {
+		p.IO.Close()
+		p.IO.Wait()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		p.IO.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(ioDrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		p.IO.Close()
+		<-done
 	}
 }
 
@@ -418,7 +545,7 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		defer func() { restore.done(retErr != nil) }()
 		taskOpts = append(append([]containerd.NewTaskOpts{}, taskOpts...), restore.opts...)
 	}
-	create := c.ioCreator(set, cfg.stdio)
+	create, markStarted := c.ioCreator(set, cfg.stdio)
 	t, err := ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {
@@ -441,9 +568,6 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		c.mu.Unlock()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		// Close our ends first: the shim may never have opened the FIFOs,
-		// and Delete waits for the output to end.
-		closeIO(t)
 		if _, derr := t.Delete(cctx, containerd.WithProcessKill); derr != nil {
 			c.log.WithError(derr).WithField("container", id).Warn("delete task after failed start")
 		}
@@ -452,6 +576,7 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		}
 		return 0, fmt.Errorf("start %s: %w", id, err)
 	}
+	markStarted(t)
 	if restore != nil {
 		// A restored task has its pid only once CRIU restored it.
 		c.mu.Lock()
@@ -538,7 +663,7 @@ func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Proces
 			set.Remove()
 		}
 	}()
-	create := c.ioCreator(set, cfg.stdio)
+	create, markStarted := c.ioCreator(set, cfg.stdio)
 	proc, err := t.Exec(ctx, execID, spec, func(string) (cio.IO, error) { return create() })
 	if err != nil {
 		return 0, fmt.Errorf("exec %s in %s: %w", execID, id, err)
@@ -549,12 +674,12 @@ func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Proces
 	if err := proc.Start(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		closeIO(proc)
 		if _, derr := proc.Delete(cctx, containerd.WithProcessKill); derr != nil {
 			c.log.WithError(derr).WithField("container", id).WithField("exec", execID).Warn("delete exec after failed start")
 		}
 		return 0, fmt.Errorf("exec %s in %s: %w", execID, id, err)
 	}
+	markStarted(proc)
 	pid := proc.Pid()
 	c.mu.Lock()
 	p.pid = pid
@@ -579,6 +704,11 @@ func (c *client) CloseStdin(ctx context.Context, id, processID string) error {
 	p, err := c.process(ctx, id, processID)
 	if err != nil {
 		return err
+	}
+	// The shim passes EOF on only when every writer of the FIFO is gone:
+	// the engine's end too.
+	if pio, ok := p.IO().(*procIO); ok && pio.stdin != nil {
+		pio.stdin.closeQuietly()
 	}
 	if err := p.CloseIO(ctx, containerd.WithStdinCloser); err != nil {
 		return fmt.Errorf("close stdin of %s/%s: %w", id, processID, err)
@@ -671,16 +801,24 @@ func (c *client) Restore(ctx context.Context, id string, opts ...StartOption) (R
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	var set *fifoset.Set
+	var (
+		set         *fifoset.Set
+		markStarted func(containerd.Process)
+	)
 	t, err := ct.ctr.Task(ctx, func(fs *cio.FIFOSet) (cio.IO, error) {
 		set = fifoset.FromPaths(fs.Stdin, fs.Stdout, fs.Stderr, fs.Terminal)
-		return c.ioCreator(set, cfg.stdio)()
+		var create func() (cio.IO, error)
+		create, markStarted = c.ioCreator(set, cfg.stdio)
+		return create()
 	})
 	if err != nil {
 		if errdefs.IsNotFound(err) {
 			return RestoreResult{}, fmt.Errorf("restore %s: containerd has no task for it (it exited and was cleaned up, or never started): %w", id, errdefs.ErrNotFound)
 		}
 		return RestoreResult{}, fmt.Errorf("restore %s: %w", id, err)
+	}
+	if markStarted != nil {
+		markStarted(t)
 	}
 	st, err := t.Status(ctx)
 	if err != nil {
@@ -842,32 +980,12 @@ func waitReady(timeout time.Duration) grpc.UnaryClientInterceptor {
 	}
 }
 
-// closeIO closes the engine's ends of a process's stdio.
-func closeIO(p containerd.Process) {
-	if pio := p.IO(); pio != nil {
-		pio.Close()
-	}
-}
-
-// drainIO gives a stopped process's output copy a bounded time to reach its
-// end, then closes it, so that a grandchild holding the pipe open cannot
-// block the exit or the delete.
+// drainIO waits, for a bounded time (procIO), until a stopped process's
+// output reached its end.
 func drainIO(pio cio.IO) {
 	if pio == nil {
 		return
 	}
 	pio.Cancel()
-	done := make(chan struct{})
-	go func() {
-		pio.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(ioDrainTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		pio.Close()
-		<-done
-	}
+	pio.Wait()
 }

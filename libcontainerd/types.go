@@ -190,7 +190,7 @@ type RestoreResult struct {
 
 // StdioCallback attaches the engine to a process's stdio: pipes are the
 // engine-side ends of the process's FIFOs (a nil field is a stream not in
-// use). The returned cio.IO is waited for and closed by the Client when the
+// use). Closing pipes.Stdin delivers EOF to the process. The returned cio.IO is waited for and closed by the Client when the
 // process is deleted. See package io/attach for a ready implementation.
 type StdioCallback func(cfg cio.Config, pipes *fifoset.Pipes) (cio.IO, error)
 
