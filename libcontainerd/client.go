@@ -11,11 +11,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"google.golang.org/grpc"
@@ -358,8 +360,9 @@ func requireStatus(ctx context.Context, id string, t containerd.Task, what strin
 // callback, or drains them when there is none. The IO it creates is a
 // procIO: markStarted tells it the process runs and how to close its stdin.
 func (c *client) ioCreator(set *fifoset.Set, cb StdioCallback) (create func() (cio.IO, error), markStarted func(containerd.Process)) {
-	pio := &procIO{c: c}
+	var pio *procIO // the IO of the last attempt
 	create = func() (cio.IO, error) {
+		pio = &procIO{c: c}
 		// The FIFOs live as long as the process, not as long as the call.
 		pipes, err := set.Open(c.ctx)
 		if err != nil {
@@ -381,7 +384,11 @@ func (c *client) ioCreator(set *fifoset.Set, cb StdioCallback) (create func() (c
 		pio.IO = sio
 		return pio, nil
 	}
-	return create, pio.markStarted
+	return create, func(p containerd.Process) {
+		if pio != nil {
+			pio.markStarted(p)
+		}
+	}
 }
 
 // procIO bounds what containerd's client waits for, and passes the end of
@@ -511,10 +518,14 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		return 0, err
 	}
 	c.mu.Lock()
-	hasTask := ct.task != nil
+	old := ct.task
 	c.mu.Unlock()
-	if hasTask {
-		return 0, fmt.Errorf("start %s: the container already has a task: delete it with DeleteTask first: %w", id, errdefs.ErrFailedPrecondition)
+	if old != nil {
+		if _, err := old.Status(ctx); !errdefs.IsNotFound(err) {
+			return 0, fmt.Errorf("start %s: the container already has a task: delete it with DeleteTask first: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		// containerd lost the old task while it was down.
+		c.forgetTask(ct, id, old, nil)
 	}
 	set, err := fifoset.New(c.fifoRoot, id, id, cfg.stdin, ct.terminal)
 	if errdefs.IsAlreadyExists(err) {
@@ -531,8 +542,9 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", id, err)
 	}
+	keepFIFOs := false // the task may outlive a failed Start: Restore needs them
 	defer func() {
-		if retErr != nil {
+		if retErr != nil && !keepFIFOs {
 			set.Remove()
 		}
 	}()
@@ -547,6 +559,9 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	}
 	create, markStarted := c.ioCreator(set, cfg.stdio)
 	t, err := ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
+	if errdefs.IsAlreadyExists(err) && c.removeGhostTask(ctx, ct, id) {
+		t, err = ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
+	}
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			return 0, fmt.Errorf("start %s: containerd already has a task for it: Restore or DeleteTask it first: %w", id, errdefs.ErrFailedPrecondition)
@@ -561,15 +576,20 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	ct.task, ct.oomSeen = t, false
 	ct.procs[id] = p
 	c.mu.Unlock()
-	if err := t.Start(ctx); err != nil {
+	err = t.Start(ctx)
+	if err != nil && errdefs.IsUnavailable(err) && c.startedAnyway(ctx, t) {
+		err = nil
+	}
+	if err != nil {
 		c.mu.Lock()
 		ct.task = nil
 		delete(ct.procs, id)
 		c.mu.Unlock()
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if _, derr := t.Delete(cctx, containerd.WithProcessKill); derr != nil {
-			c.log.WithError(derr).WithField("container", id).Warn("delete task after failed start")
+		if _, derr := t.Delete(cctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			keepFIFOs = true
+			c.log.WithError(derr).WithField("container", id).Warn("delete task after failed start; it may live on: Restore it")
 		}
 		if restore != nil {
 			return 0, restore.error(id, err)
@@ -584,6 +604,44 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		c.mu.Unlock()
 	}
 	return p.pid, nil
+}
+
+// startedAnyway finds out, once containerd is back, whether a task whose
+// Start failed because containerd went away did start. It did if it runs or
+// ran: then it is kept, and the reconcile after the reconnect delivers its
+// exit. One that never started is started now.
+func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
+	st, err := t.Status(ctx)
+	if err != nil {
+		return false
+	}
+	switch st.Status {
+	case containerd.Running, containerd.Paused, containerd.Pausing, containerd.Stopped:
+		c.log.WithField("container", t.ID()).Info("containerd went away during Start, but the task started")
+		return true
+	case containerd.Created:
+		return t.Start(ctx) == nil
+	}
+	return false
+}
+
+// removeGhostTask deletes a task that containerd says exists when asked to
+// create one but not when asked for it: containerd 1.6 killed during a
+// NewTask leaves such a half-made task behind. It reports whether the id is
+// free again.
+func (c *client) removeGhostTask(ctx context.Context, ct *container, id string) bool {
+	if _, err := ct.ctr.Task(ctx, nil); !errdefs.IsNotFound(err) {
+		return false
+	}
+	_, err := c.cc.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+	if err != nil {
+		if err = errgrpc.ToNative(err); !errdefs.IsNotFound(err) {
+			c.log.WithError(err).WithField("container", id).Warn("delete half-made task")
+			return false
+		}
+	}
+	c.log.WithField("container", id).Info("deleted a half-made task left by a containerd crash")
+	return true
 }
 
 // process returns the live or exited process processID of the container.
@@ -845,8 +903,32 @@ func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, 
 	if err != nil {
 		return 0, time.Time{}, err
 	}
+	if _, err := t.Status(ctx); errdefs.IsNotFound(err) {
+		// containerd lost the task (it was down while the task ended):
+		// there is nothing to delete, but the exit is still owed.
+		code, at := c.forgetTask(ct, id, t, nil)
+		return code, at, nil
+	}
 	if err := requireStatus(ctx, id, t, "delete its task (stop it first)", containerd.Stopped, containerd.Created); err != nil {
 		return 0, time.Time{}, err
+	}
+	drainIO(t.IO())
+	st, err := t.Delete(ctx)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return 0, time.Time{}, fmt.Errorf("delete task of %s: %w", id, err)
+	}
+	code, at := c.forgetTask(ct, id, t, st)
+	return code, at, nil
+}
+
+// forgetTask drops a deleted or lost task: it delivers the init's exit if
+// it is still owed (unknown status when st is nil), and removes the FIFOs.
+func (c *client) forgetTask(ct *container, id string, t containerd.Task, st *containerd.ExitStatus) (uint32, time.Time) {
+	code, at, reason := uint32(ExitCodeUnknown), time.Now(), unknownExitReason
+	if st != nil {
+		code, at, reason = st.ExitCode(), st.ExitTime(), ""
+	} else if pio := t.IO(); pio != nil {
+		pio.Close()
 	}
 	c.mu.Lock()
 	p := ct.procs[id]
@@ -855,18 +937,8 @@ func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, 
 		pid = p.pid
 	}
 	c.mu.Unlock()
-	drainIO(t.IO())
-	st, err := t.Delete(ctx)
-	if err != nil && !errdefs.IsNotFound(err) {
-		return 0, time.Time{}, fmt.Errorf("delete task of %s: %w", id, err)
-	}
-	var code uint32 = ExitCodeUnknown
-	var at time.Time
-	if st != nil {
-		code, at = st.ExitCode(), st.ExitTime()
-	}
 	// Deleting must not swallow an exit the stream has not delivered yet.
-	c.deliverExit(id, id, pid, code, at, "")
+	c.deliverExit(id, id, pid, code, at, reason)
 	c.mu.Lock()
 	if ct.task == t {
 		ct.task = nil
@@ -882,7 +954,7 @@ func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, 
 			c.log.WithError(err).WithField("container", id).Warn("remove stdio FIFOs")
 		}
 	}
-	return code, at, nil
+	return code, at
 }
 
 func (c *client) Delete(ctx context.Context, id string) error {
