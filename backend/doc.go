@@ -1,0 +1,44 @@
+// Package backend is the reference container engine on containerd: it owns
+// container records (one versioned file per container, written atomically
+// under Config.Root), the container state machine, restart policies with
+// per-container backoff, the wiring of health probes and their
+// on-unhealthy actions, and live-restore (re-attaching to running containers
+// after the engine process died or was restarted).
+//
+// An Engine is built with New and released with Close. Containers are named
+// in calls by id, unique id prefix or name.
+//
+// # State machine
+//
+// States are created, running, paused, restarting (exited, restart pending),
+// exited, dead and removing. They change only in one place that refuses
+// moves the machine does not allow (errdefs.ErrFailedPrecondition).
+//
+// # Restarts
+//
+// Every exit of a container's main process is handled once: the task is
+// deleted, the exit recorded (a die event) and the policy decides (see
+// ParseRestartPolicy). A restart waits the container's backoff delay and
+// starts a new task of the same containerd container with the same log.
+// Stop, Kill with a terminating signal, Remove and Close cancel a pending
+// restart; a manual stop is never undone by a policy.
+//
+// # Concurrency
+//
+// An Engine is safe for concurrent use. Lifecycle operations on one
+// container are serialised; operations on different containers run in
+// parallel. Exits arrive from libcontainerd on a serial queue per container.
+// The Engine owns its goroutines (restart timers, health actions,
+// auto-removals, the health scheduler); Close stops and waits for all of
+// them. Attach copies end when detached (a Stdin read in progress ends when
+// it returns).
+//
+// # Zero value
+//
+// The zero Engine is not usable: use New. A zero Config field takes its
+// documented default; Root and ContainerdAddress are required.
+package backend
+
+import "github.com/containerd/log"
+
+func logger() *log.Entry { return log.L.WithField("component", "backend") }

@@ -1,0 +1,186 @@
+package backend
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+// Restart policy names accepted by ParseRestartPolicy.
+const (
+	RestartNo            = "no"
+	RestartAlways        = "always"
+	RestartOnFailure     = "on-failure"
+	RestartUnlessStopped = "unless-stopped"
+)
+
+// RestartPolicy says when the engine restarts a container whose main process
+// exited. The zero value is the "no" policy.
+type RestartPolicy struct {
+	Name string `json:"name"`
+	// MaximumRetryCount bounds the restarts of on-failure; 0 is unlimited.
+	MaximumRetryCount int `json:"maximum_retry_count,omitempty"`
+}
+
+// ParseRestartPolicy parses "no" (or ""), "always", "on-failure[:N]" (N >= 0,
+// 0 meaning unlimited) and "unless-stopped". Anything else is an
+// errdefs.ErrInvalidArgument naming the valid forms.
+func ParseRestartPolicy(s string) (RestartPolicy, error) {
+	bad := func(why string) (RestartPolicy, error) {
+		return RestartPolicy{}, fmt.Errorf("invalid restart policy %q%s: want no, always, on-failure[:N] or unless-stopped: %w", s, why, errdefs.ErrInvalidArgument)
+	}
+	name, count, hasCount := strings.Cut(s, ":")
+	switch name {
+	case "", RestartNo:
+		if hasCount {
+			return bad(": only on-failure takes a retry count")
+		}
+		return RestartPolicy{Name: RestartNo}, nil
+	case RestartAlways, RestartUnlessStopped:
+		if hasCount {
+			return bad(": only on-failure takes a retry count")
+		}
+		return RestartPolicy{Name: name}, nil
+	case RestartOnFailure:
+		p := RestartPolicy{Name: RestartOnFailure}
+		if hasCount {
+			n, err := strconv.Atoi(count)
+			if err != nil || n < 0 {
+				return bad(": the retry count must be a number >= 0")
+			}
+			p.MaximumRetryCount = n
+		}
+		return p, nil
+	default:
+		return bad("")
+	}
+}
+
+// String returns the policy in the form ParseRestartPolicy reads.
+func (p RestartPolicy) String() string {
+	switch {
+	case p.Name == "":
+		return RestartNo
+	case p.Name == RestartOnFailure && p.MaximumRetryCount > 0:
+		return fmt.Sprintf("%s:%d", p.Name, p.MaximumRetryCount)
+	default:
+		return p.Name
+	}
+}
+
+// validate checks a policy that did not come from ParseRestartPolicy.
+func (p RestartPolicy) validate() error {
+	if p.MaximumRetryCount < 0 || (p.MaximumRetryCount > 0 && p.Name != RestartOnFailure) {
+		return fmt.Errorf("invalid restart policy %+v: only on-failure takes a retry count, and it must be >= 0: %w", p, errdefs.ErrInvalidArgument)
+	}
+	_, err := ParseRestartPolicy(p.Name)
+	return err
+}
+
+// exitInfo is what a restart decision looks at.
+type exitInfo struct {
+	exitCode     int
+	oomKilled    bool
+	manual       bool // stopped or killed through the API
+	unhealthy    bool // killed by the on-unhealthy "restart" action
+	restartCount int  // restarts so far
+}
+
+// shouldRestart is the pure restart decision. A manual stop is never undone;
+// always and unless-stopped restart on any exit; on-failure restarts on a
+// non-zero exit or an OOM kill, at most MaximumRetryCount times (0:
+// unlimited). A restart asked for by the on-unhealthy action happens under
+// any policy but still counts toward on-failure's limit.
+func shouldRestart(p RestartPolicy, x exitInfo) bool {
+	if x.manual {
+		return false
+	}
+	limited := p.Name == RestartOnFailure && p.MaximumRetryCount > 0 && x.restartCount >= p.MaximumRetryCount
+	if x.unhealthy {
+		return !limited
+	}
+	switch p.Name {
+	case RestartAlways, RestartUnlessStopped:
+		return true
+	case RestartOnFailure:
+		return (x.exitCode != 0 || x.oomKilled) && !limited
+	default:
+		return false
+	}
+}
+
+// restartOnBoot reports whether a container that is stopped when the engine
+// starts should be started: always does, unless-stopped does unless it was
+// stopped by hand, and only containers that ran before.
+func restartOnBoot(c *Container) bool {
+	if c.StartedAt.IsZero() {
+		return false
+	}
+	switch c.Config.Restart.Name {
+	case RestartAlways:
+		return true
+	case RestartUnlessStopped:
+		return !c.ManuallyStopped
+	default:
+		return false
+	}
+}
+
+// Backoff configures the delay before each restart: Initial for the first,
+// multiplied by Multiplier for each further one up to Max, back to Initial
+// once the container ran for ResetAfter. Jitter (0..1) spreads each delay by
+// up to that fraction either way. Zero fields take the defaults (Docker's):
+// 100ms, 1m, 10s, x2, no jitter.
+type Backoff struct {
+	Initial, Max, ResetAfter time.Duration
+	Multiplier, Jitter       float64
+}
+
+// Backoff defaults.
+const (
+	DefaultBackoffInitial    = 100 * time.Millisecond
+	DefaultBackoffMax        = time.Minute
+	DefaultBackoffResetAfter = 10 * time.Second
+	DefaultBackoffMultiplier = 2
+)
+
+func (b Backoff) withDefaults() Backoff {
+	if b.Initial <= 0 {
+		b.Initial = DefaultBackoffInitial
+	}
+	if b.Max <= 0 {
+		b.Max = DefaultBackoffMax
+	}
+	if b.Max < b.Initial {
+		b.Max = b.Initial
+	}
+	if b.ResetAfter <= 0 {
+		b.ResetAfter = DefaultBackoffResetAfter
+	}
+	if b.Multiplier < 1 {
+		b.Multiplier = DefaultBackoffMultiplier
+	}
+	b.Jitter = min(max(b.Jitter, 0), 1)
+	return b
+}
+
+// next returns the base delay of the next restart given the previous base
+// delay (0: none yet) and how long the container ran, and the delay to
+// actually wait: the base spread by jitter, with rnd uniform in [0,1).
+func (b Backoff) next(prev, ran time.Duration, rnd float64) (base, wait time.Duration) {
+	b = b.withDefaults()
+	switch {
+	case prev <= 0 || ran >= b.ResetAfter:
+		base = b.Initial
+	default:
+		base = min(time.Duration(float64(prev)*b.Multiplier), b.Max)
+	}
+	wait = base
+	if b.Jitter > 0 {
+		wait = time.Duration(float64(base) * (1 + b.Jitter*(2*rnd-1)))
+	}
+	return base, max(wait, 0)
+}

@@ -1,0 +1,166 @@
+package backend
+
+import (
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+)
+
+func TestParseRestartPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    RestartPolicy
+		wantErr bool
+		str     string
+	}{
+		{in: "", want: RestartPolicy{Name: "no"}, str: "no"},
+		{in: "no", want: RestartPolicy{Name: "no"}, str: "no"},
+		{in: "always", want: RestartPolicy{Name: "always"}, str: "always"},
+		{in: "unless-stopped", want: RestartPolicy{Name: "unless-stopped"}, str: "unless-stopped"},
+		{in: "on-failure", want: RestartPolicy{Name: "on-failure"}, str: "on-failure"},
+		{in: "on-failure:0", want: RestartPolicy{Name: "on-failure"}, str: "on-failure"},
+		{in: "on-failure:5", want: RestartPolicy{Name: "on-failure", MaximumRetryCount: 5}, str: "on-failure:5"},
+		{in: "on-failure:-1", wantErr: true},
+		{in: "on-failure:x", wantErr: true},
+		{in: "on-failure:", wantErr: true},
+		{in: "always:3", wantErr: true},
+		{in: "no:1", wantErr: true},
+		{in: "sometimes", wantErr: true},
+		{in: "Always", wantErr: true},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseRestartPolicy(tc.in)
+			if tc.wantErr {
+				if !errdefs.IsInvalidArgument(err) {
+					t.Fatalf("ParseRestartPolicy(%q) = %v, %v; want InvalidArgument", tc.in, got, err)
+				}
+				for _, form := range []string{"no", "always", "on-failure[:N]", "unless-stopped"} {
+					if !contains(err.Error(), form) {
+						t.Errorf("error %q does not name the valid form %q", err, form)
+					}
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseRestartPolicy(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+			if s := got.String(); s != tc.str {
+				t.Errorf("String() = %q, want %q", s, tc.str)
+			}
+			if again, err := ParseRestartPolicy(got.String()); err != nil || again != got {
+				t.Errorf("round trip of %q: %+v, %v", got.String(), again, err)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func TestShouldRestart(t *testing.T) {
+	no, always, unless := RestartPolicy{Name: "no"}, RestartPolicy{Name: "always"}, RestartPolicy{Name: "unless-stopped"}
+	onf := RestartPolicy{Name: "on-failure"}
+	onf2 := RestartPolicy{Name: "on-failure", MaximumRetryCount: 2}
+	for _, tc := range []struct {
+		name string
+		p    RestartPolicy
+		x    exitInfo
+		want bool
+	}{
+		{"no policy", no, exitInfo{exitCode: 1}, false},
+		{"zero policy", RestartPolicy{}, exitInfo{exitCode: 1}, false},
+		{"always on success", always, exitInfo{}, true},
+		{"always on failure", always, exitInfo{exitCode: 3}, true},
+		{"always manual", always, exitInfo{exitCode: 143, manual: true}, false},
+		{"unless-stopped", unless, exitInfo{}, true},
+		{"unless-stopped manual", unless, exitInfo{manual: true}, false},
+		{"on-failure success", onf, exitInfo{}, false},
+		{"on-failure failure", onf, exitInfo{exitCode: 1, restartCount: 100}, true},
+		{"on-failure oom counts as failure", onf, exitInfo{oomKilled: true}, true},
+		{"on-failure:2 first", onf2, exitInfo{exitCode: 3}, true},
+		{"on-failure:2 second", onf2, exitInfo{exitCode: 3, restartCount: 1}, true},
+		{"on-failure:2 exhausted", onf2, exitInfo{exitCode: 3, restartCount: 2}, false},
+		{"on-failure manual", onf, exitInfo{exitCode: 137, manual: true}, false},
+		{"unhealthy under no", no, exitInfo{exitCode: 137, unhealthy: true}, true},
+		{"unhealthy counts toward on-failure:2", onf2, exitInfo{exitCode: 137, unhealthy: true, restartCount: 2}, false},
+		{"unhealthy but manual", always, exitInfo{unhealthy: true, manual: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := shouldRestart(tc.p, tc.x); got != tc.want {
+				t.Errorf("shouldRestart(%v, %+v) = %v, want %v", tc.p, tc.x, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackoffNext(t *testing.T) {
+	def := Backoff{}
+	for _, tc := range []struct {
+		name      string
+		b         Backoff
+		prev, ran time.Duration
+		rnd       float64
+		base      time.Duration
+		wait      time.Duration
+	}{
+		{"first", def, 0, 0, 0.5, 100 * time.Millisecond, 100 * time.Millisecond},
+		{"doubles", def, 100 * time.Millisecond, time.Second, 0.5, 200 * time.Millisecond, 200 * time.Millisecond},
+		{"capped", def, 50 * time.Second, 0, 0.5, time.Minute, time.Minute},
+		{"reset after a long run", def, 40 * time.Second, 10 * time.Second, 0.5, 100 * time.Millisecond, 100 * time.Millisecond},
+		{"not reset just before", def, 400 * time.Millisecond, 10*time.Second - 1, 0.5, 800 * time.Millisecond, 800 * time.Millisecond},
+		{"custom", Backoff{Initial: time.Second, Multiplier: 3, Max: 5 * time.Second, ResetAfter: time.Minute}, 3 * time.Second, 0, 0, 5 * time.Second, 5 * time.Second},
+		{"jitter low", Backoff{Jitter: 0.5}, 100 * time.Millisecond, 0, 0, 200 * time.Millisecond, 100 * time.Millisecond},
+		{"jitter high", Backoff{Jitter: 0.5}, 100 * time.Millisecond, 0, 1, 200 * time.Millisecond, 300 * time.Millisecond},
+		{"jitter clamped", Backoff{Jitter: 7}, 0, 0, 0, 100 * time.Millisecond, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, wait := tc.b.next(tc.prev, tc.ran, tc.rnd)
+			if base != tc.base || wait != tc.wait {
+				t.Errorf("next(%v, %v, %v) = %v, %v; want %v, %v", tc.prev, tc.ran, tc.rnd, base, wait, tc.base, tc.wait)
+			}
+		})
+	}
+}
+
+func TestTransition(t *testing.T) {
+	for _, tc := range []struct {
+		from, to State
+		ok       bool
+	}{
+		{StateCreated, StateRunning, true},
+		{StateCreated, StatePaused, false},
+		{StateRunning, StatePaused, true},
+		{StateRunning, StateRestarting, true},
+		{StateRunning, StateRemoving, false},
+		{StatePaused, StateRunning, true},
+		{StateExited, StatePaused, false},
+		{StateExited, StateRunning, true},
+		{StateExited, StateRemoving, true},
+		{StateRestarting, StateRestarting, true},
+		{StateRestarting, StatePaused, false},
+		{StateDead, StateRunning, false},
+		{StateRemoving, StateRunning, false},
+		{StateRemoving, StateDead, true},
+	} {
+		t.Run(string(tc.from)+"->"+string(tc.to), func(t *testing.T) {
+			c := &Container{ID: "x", State: tc.from}
+			err := transition(c, tc.to)
+			if tc.ok {
+				if err != nil || c.State != tc.to {
+					t.Fatalf("transition: %v, state %s", err, c.State)
+				}
+				return
+			}
+			if !errdefs.IsFailedPrecondition(err) || c.State != tc.from {
+				t.Fatalf("transition = %v (state %s); want FailedPrecondition and unchanged", err, c.State)
+			}
+		})
+	}
+}

@@ -1,0 +1,87 @@
+package backend
+
+import (
+	"time"
+
+	"github.com/tendhq/tend/healthcheck"
+)
+
+// State is the state of a container as the engine sees it.
+type State string
+
+// Container states. Transitions go through one place that validates them.
+const (
+	StateCreated    State = "created"
+	StateRunning    State = "running"
+	StatePaused     State = "paused"
+	StateRestarting State = "restarting" // exited, a restart is scheduled
+	StateExited     State = "exited"
+	StateDead       State = "dead" // the engine could not clean up after it
+	StateRemoving   State = "removing"
+)
+
+// Resources are the resource limits of a container.
+type Resources struct {
+	MemoryBytes int64   `json:"memory_bytes,omitempty"` // 0: unlimited
+	CPUs        float64 `json:"cpus,omitempty"`         // 0: unlimited; 1.5 = one and a half cores
+	PidsLimit   int64   `json:"pids_limit,omitempty"`   // 0: unlimited
+}
+
+// CreateOptions describe a new container.
+type CreateOptions struct {
+	Name       string            `json:"name,omitempty"`   // unique; generated when empty
+	Image      string            `json:"image,omitempty"`  // an imported image reference, or
+	Rootfs     string            `json:"rootfs,omitempty"` // an absolute rootfs directory
+	Cmd        []string          `json:"cmd,omitempty"`    // empty: the image's command
+	Env        []string          `json:"env,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	Tty        bool              `json:"tty,omitempty"`
+	OpenStdin  bool              `json:"open_stdin,omitempty"`
+	Restart    RestartPolicy     `json:"restart"`
+	// Health configures health probes; nil means none (the image defines
+	// none either: the test image has no HEALTHCHECK).
+	Health     *healthcheck.Config `json:"health,omitempty"`
+	Resources  Resources           `json:"resources"`
+	AutoRemove bool                `json:"auto_remove,omitempty"`
+}
+
+// Container is a container record: what Inspect returns and what is
+// persisted, one file per container.
+type Container struct {
+	ID        string        `json:"id"`
+	Name      string        `json:"name"`
+	Created   time.Time     `json:"created"`
+	Config    CreateOptions `json:"config"`
+	State     State         `json:"state"`
+	Pid       uint32        `json:"pid,omitempty"`
+	ExitCode  int           `json:"exit_code"`
+	OOMKilled bool          `json:"oom_killed,omitempty"`
+	// ExitReason explains an exit: "unhealthy" for a kill by the health
+	// action, or why the status is unknown.
+	ExitReason    string    `json:"exit_reason,omitempty"`
+	StartedAt     time.Time `json:"started_at,omitempty"`
+	FinishedAt    time.Time `json:"finished_at,omitempty"`
+	RestartCount  int       `json:"restart_count"`
+	NextRestartAt time.Time `json:"next_restart_at,omitempty"`
+	// RestartDelay is the current backoff delay before the jitter: the
+	// next restart waits this times the multiplier, unless the container
+	// ran long enough to reset it.
+	RestartDelay    time.Duration `json:"restart_delay,omitempty"`
+	ManuallyStopped bool          `json:"manually_stopped,omitempty"`
+	Error           string        `json:"error,omitempty"`
+	// Health is the health state, persisted so that it survives an engine
+	// restart.
+	Health *healthcheck.State `json:"health,omitempty"`
+	// LogPath is the container's json-file log.
+	LogPath string `json:"log_path"`
+}
+
+// Event is an engine event, as `engine events` shows it.
+type Event struct {
+	Time        time.Time         `json:"time"`
+	Type        string            `json:"type"` // create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
+	ContainerID string            `json:"container_id"`
+	Name        string            `json:"name"`
+	Attributes  map[string]string `json:"attributes,omitempty"` // exit_code, reason, health_status, restart_count, ...
+}
