@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/engine/internal/cli"
+	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/healthcheck"
+)
+
+// runFlags are the flags of run and create.
+type runFlags struct {
+	detach, interactive, tty, rm, noHealthcheck bool
+	name, restart, rootfs, memory, workdir      string
+	env, labels                                 []string
+	cpus                                        float64
+	pidsLimit                                   int64
+	healthCmd, onUnhealthy                      string
+	healthInterval, healthTimeout               time.Duration
+	healthStartPeriod, healthStartInterval      time.Duration
+	healthRetries                               int
+}
+
+func invalid(format string, args ...any) error {
+	return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)}
+}
+
+// createOptions turns the flags and arguments of run/create into the
+// container's options.
+func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateOptions, error) {
+	o := api.CreateOptions{
+		Name: f.name, Rootfs: f.rootfs, WorkingDir: f.workdir, Tty: f.tty, OpenStdin: f.interactive,
+		AutoRemove: f.rm, Resources: api.Resources{CPUs: f.cpus, PidsLimit: f.pidsLimit},
+	}
+	if f.rootfs == "" {
+		if len(args) == 0 {
+			return o, invalid("%q requires an IMAGE, or --rootfs DIR", cmd.CommandPath())
+		}
+		o.Image, args = args[0], args[1:]
+	}
+	o.Cmd = args
+	for _, e := range f.env {
+		if e == "" || strings.HasPrefix(e, "=") {
+			return o, invalid("invalid environment variable %q: want NAME=VALUE or NAME", e)
+		}
+		if !strings.Contains(e, "=") {
+			// As docker: a bare name takes its value from the CLI's
+			// environment, and is dropped when unset there.
+			if v, ok := os.LookupEnv(e); ok {
+				e += "=" + v
+			} else {
+				continue
+			}
+		}
+		o.Env = append(o.Env, e)
+	}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		if k == "" {
+			return o, invalid("invalid label %q: want KEY=VALUE", l)
+		}
+		if o.Labels == nil {
+			o.Labels = map[string]string{}
+		}
+		o.Labels[k] = v
+	}
+	p, err := backend.ParseRestartPolicy(f.restart)
+	if err != nil {
+		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+	}
+	o.Restart = api.RestartPolicy{Name: p.Name, MaximumRetryCount: p.MaximumRetryCount}
+	if f.rm && p.Name != "" && p.Name != "no" {
+		return o, invalid("conflicting options: --restart %s and --rm: a container removed on exit cannot be restarted", f.restart)
+	}
+	if f.memory != "" {
+		n, err := format.ParseMemory(f.memory)
+		if err != nil {
+			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+		}
+		if n > 0 && n < 6<<20 {
+			return o, invalid("invalid --memory %q: the minimum is 6MiB", f.memory)
+		}
+		o.Resources.MemoryBytes = n
+	}
+	if f.cpus < 0 {
+		return o, invalid("invalid --cpus %v: must not be negative", f.cpus)
+	}
+	if f.pidsLimit < 0 {
+		return o, invalid("invalid --pids-limit %d: must not be negative", f.pidsLimit)
+	}
+	health, err := f.health(cmd)
+	if err != nil {
+		return o, err
+	}
+	o.Health = health
+	return o, nil
+}
+
+func (f *runFlags) health(cmd *cobra.Command) (*healthcheck.Config, error) {
+	changed := func(names ...string) bool {
+		for _, n := range names {
+			if cmd.Flags().Changed(n) {
+				return true
+			}
+		}
+		return false
+	}
+	tuning := changed("health-interval", "health-timeout", "health-retries", "health-start-period", "health-start-interval", "on-unhealthy")
+	if f.noHealthcheck {
+		if f.healthCmd != "" || tuning {
+			return nil, invalid("--no-healthcheck conflicts with --health-* and --on-unhealthy options")
+		}
+		return &healthcheck.Config{Test: []string{healthcheck.TestNone}}, nil
+	}
+	if f.healthCmd == "" {
+		if tuning {
+			return nil, invalid("--health-* and --on-unhealthy options need --health-cmd (images carry no health check)")
+		}
+		return nil, nil
+	}
+	action, err := healthcheck.ParseAction(f.onUnhealthy)
+	if err != nil {
+		return nil, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+	}
+	h := &healthcheck.Config{
+		Test:     []string{healthcheck.TestCmdShell, f.healthCmd},
+		Interval: f.healthInterval, Timeout: f.healthTimeout, StartPeriod: f.healthStartPeriod,
+		StartInterval: f.healthStartInterval, Retries: f.healthRetries, OnUnhealthy: action,
+	}
+	if err := h.Validate(); err != nil {
+		return nil, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+	}
+	return h, nil
+}
+
+func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
+	f := &runFlags{}
+	use, short := "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image or a rootfs directory"
+	if createOnly {
+		use, short = "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			co, err := f.createOptions(cmd, args)
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			opts := cli.RunOptions{Create: co, Detach: f.detach, Interactive: f.interactive, Streams: s}
+			if createOnly {
+				return cli.Create(cmd.Context(), c, opts)
+			}
+			return cli.Run(cmd.Context(), c, opts)
+		},
+	}
+	fl := cmd.Flags()
+	// Flags after the image belong to the container's command.
+	fl.SetInterspersed(false)
+	if !createOnly {
+		fl.BoolVarP(&f.detach, "detach", "d", false, "run in the background and print the container ID")
+	}
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "keep STDIN open and send it to the container")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "allocate a pseudo-TTY")
+	fl.StringVar(&f.name, "name", "", "assign a name to the container")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set environment variables (NAME=VALUE, or NAME to pass the CLI's value)")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "set metadata (KEY=VALUE)")
+	fl.StringVar(&f.restart, "restart", "no", "restart policy: no, always, on-failure[:N], unless-stopped")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory inside the container")
+	fl.StringVar(&f.healthCmd, "health-cmd", "", "command to run to check health (run with /bin/sh -c)")
+	fl.DurationVar(&f.healthInterval, "health-interval", 0, "time between running the check (default 30s)")
+	fl.DurationVar(&f.healthTimeout, "health-timeout", 0, "maximum time to allow one check to run (default 30s)")
+	fl.IntVar(&f.healthRetries, "health-retries", 0, "consecutive failures needed to report unhealthy (default 3)")
+	fl.DurationVar(&f.healthStartPeriod, "health-start-period", 0, "start period during which failures do not count")
+	fl.DurationVar(&f.healthStartInterval, "health-start-interval", 0, "time between checks during the start period (default 5s)")
+	fl.BoolVar(&f.noHealthcheck, "no-healthcheck", false, "disable any health check")
+	fl.StringVar(&f.onUnhealthy, "on-unhealthy", "none", "action when unhealthy: none, kill, restart, stop")
+	fl.StringVarP(&f.memory, "memory", "m", "", "memory limit (e.g. 16m, 1g)")
+	fl.Float64Var(&f.cpus, "cpus", 0, "number of CPUs (e.g. 1.5)")
+	fl.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum number of processes (0: unlimited)")
+	fl.StringVar(&f.rootfs, "rootfs", "", "run from this root filesystem directory instead of an image")
+	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
+	return cmd
+}
+
+func newStartCommand(g *globals, s cli.Streams) *cobra.Command {
+	var attach, interactive bool
+	cmd := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Start one or more stopped containers",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Start(cmd.Context(), c, cli.StartOptions{Refs: args, Attach: attach, Interactive: interactive, Streams: s})
+		},
+	}
+	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach STDOUT/STDERR and return the container's exit code")
+	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "attach the container's STDIN")
+	return cmd
+}
+
+func newAttachCommand(g *globals, s cli.Streams) *cobra.Command {
+	var noStdin bool
+	cmd := &cobra.Command{
+		Use:   "attach [OPTIONS] CONTAINER",
+		Short: "Attach to a running container's input and output",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Attach(cmd.Context(), c, cli.AttachOptions{Ref: args[0], NoStdin: noStdin, Streams: s})
+		},
+	}
+	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach STDIN")
+	return cmd
+}
+
+// newRefsCommand builds stop, restart, kill, pause, unpause, rm and wait:
+// commands taking containers and acting on each.
+func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(context.Context, *client.Client, cli.RefsOptions) error) *cobra.Command {
+	var (
+		timeout = -1
+		signal  string
+		force   bool
+	)
+	cmd := &cobra.Command{
+		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: short,
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Stdout: s.Stdout, Stderr: s.Stderr}
+			if timeout >= 0 {
+				d := time.Duration(timeout) * time.Second
+				o.Timeout = &d
+			} else if timeout != -1 {
+				return invalid("invalid --time %d: must not be negative", timeout)
+			}
+			return fn(cmd.Context(), c, o)
+		},
+	}
+	switch name {
+	case "stop", "restart":
+		cmd.Flags().IntVarP(&timeout, "time", "t", -1, "seconds to wait before killing the container (default 10)")
+	case "kill":
+		cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send to the container")
+	case "rm":
+		cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+	}
+	return cmd
+}
+
+func newPsCommand(g *globals, s cli.Streams) *cobra.Command {
+	o := cli.PsOptions{Stdout: s.Stdout}
+	cmd := &cobra.Command{
+		Use:     "ps [OPTIONS]",
+		Aliases: []string{"ls"},
+		Short:   "List containers",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Ps(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "show all containers (default shows just running)")
+	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "only display container IDs")
+	cmd.Flags().BoolVar(&o.NoTrunc, "no-trunc", false, "don't truncate output")
+	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output: status=, label=KEY[=VALUE], name=, id=")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json (one JSON object per line)")
+	return cmd
+}
+
+func newInspectCommand(g *globals, s cli.Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect CONTAINER [CONTAINER...]",
+		Short: "Display detailed information on one or more containers as JSON",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Inspect(cmd.Context(), c, cli.InspectOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
+		},
+	}
+}
+
+func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
+	var tail, since string
+	o := cli.LogsOptions{Stdout: s.Stdout, Stderr: s.Stderr}
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] CONTAINER",
+		Short: "Fetch the logs of a container",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Ref, o.Tail = args[0], -1
+			if tail != "" && tail != "all" {
+				if _, err := fmt.Sscanf(tail, "%d", &o.Tail); err != nil || o.Tail < 0 || fmt.Sprint(o.Tail) != tail {
+					return invalid("invalid --tail %q: want a number of lines or all", tail)
+				}
+			}
+			t, err := cli.ParseSince(since, time.Now())
+			if err != nil {
+				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+			}
+			o.Since = t
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Logs(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow log output")
+	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end of the logs")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
+	cmd.Flags().StringVar(&since, "since", "", "show logs since a timestamp or relative duration (e.g. 10m)")
+	return cmd
+}
+
+func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
+	o := cli.ExecOptions{Streams: s}
+	cmd := &cobra.Command{
+		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+		Short: "Execute a command in a running container",
+		Args:  minArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Ref, o.Cmd = args[0], args[1:]
+			for _, e := range o.Env {
+				if !strings.Contains(e, "=") || strings.HasPrefix(e, "=") {
+					return invalid("invalid environment variable %q: want NAME=VALUE", e)
+				}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Exec(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "keep STDIN open and send it")
+	cmd.Flags().BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
+	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE)")
+	cmd.Flags().StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	return cmd
+}
+
+func newTopCommand(g *globals, s cli.Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "top CONTAINER",
+		Short: "Display the running processes of a container",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Top(cmd.Context(), c, cli.TopOptions{Ref: args[0], Stdout: s.Stdout})
+		},
+	}
+}
+
+func newStatsCommand(g *globals, s cli.Streams) *cobra.Command {
+	o := cli.StatsOptions{Stdout: s.Stdout}
+	cmd := &cobra.Command{
+		Use:   "stats [OPTIONS] [CONTAINER...]",
+		Short: "Display a live stream of container resource usage",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Refs = args
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Stats(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.NoStream, "no-stream", false, "print one sample and exit")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	return cmd
+}
+
+func newEventsCommand(g *globals, s cli.Streams) *cobra.Command {
+	var since, until string
+	o := cli.EventsOptions{Stdout: s.Stdout}
+	cmd := &cobra.Command{
+		Use:   "events [OPTIONS]",
+		Short: "Get real time events from the engine",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			var err error
+			if o.Since, err = cli.ParseSince(since, now); err != nil {
+				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+			}
+			if o.Until, err = cli.ParseSince(until, now); err != nil {
+				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.Events(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "", "show events since a timestamp or relative duration (e.g. 10m)")
+	cmd.Flags().StringVar(&until, "until", "", "stream events until this timestamp or relative duration")
+	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter: type=, container=, attr.NAME=")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json (one JSON object per line)")
+	return cmd
+}

@@ -1,0 +1,399 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/libcontainerd"
+)
+
+// Version is the engine's version, set at build time with
+// -ldflags "-X github.com/tendhq/tend/cmd/engine/internal/cli.Version=...".
+var Version = "0.1.0-dev"
+
+// ParseSince parses --since/--until: a duration before now ("10m", "1h30m"),
+// RFC 3339 or unix seconds.
+func ParseSince(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("invalid time %q: durations are before now and must not be negative: %w", v, errdefs.ErrInvalidArgument)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q: want a duration (10m), RFC 3339 or unix seconds: %w", v, errdefs.ErrInvalidArgument)
+}
+
+// EventsOptions are the inputs of Events.
+type EventsOptions struct {
+	Since, Until time.Time
+	Filters      []string
+	Format       string
+	Stdout       io.Writer
+}
+
+// FormatEvent renders an event as docker events does:
+// "2026-01-02T03:04:05.000000000Z container die 1a2b... (exit_code=1, name=web)".
+func FormatEvent(e api.Event) string {
+	attrs := make([]string, 0, len(e.Attributes)+1)
+	for k, v := range e.Attributes {
+		attrs = append(attrs, k+"="+v)
+	}
+	if e.Name != "" {
+		attrs = append(attrs, "name="+e.Name)
+	}
+	sort.Strings(attrs)
+	return fmt.Sprintf("%s container %s %s (%s)", e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"), e.Type, e.ContainerID, strings.Join(attrs, ", "))
+}
+
+// Events prints events as they happen (JSON lines with Format json) until
+// ctx ends or Until passes.
+func Events(ctx context.Context, c *client.Client, opts EventsOptions) error {
+	if err := checkFormat(opts.Format); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(opts.Stdout)
+	err := c.Events(ctx, opts.Since, opts.Until, opts.Filters, func(e api.Event) error {
+		if opts.Format == "json" {
+			return enc.Encode(e)
+		}
+		_, err := fmt.Fprintln(opts.Stdout, FormatEvent(e))
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return &StatusError{Code: 1, Err: err}
+	}
+	return nil
+}
+
+// StatsOptions are the inputs of Stats.
+type StatsOptions struct {
+	Refs     []string // none: every running container
+	NoStream bool
+	Format   string
+	Interval time.Duration // between samples; default 1s
+	Stdout   io.Writer
+}
+
+// StatsEntry is one row of stats, also its JSON form.
+type StatsEntry struct {
+	ID         string  `json:"ID"`
+	Name       string  `json:"Name"`
+	CPUPerc    float64 `json:"CPUPerc"`
+	MemUsage   uint64  `json:"MemUsage"`
+	MemLimit   uint64  `json:"MemLimit"`
+	MemPerc    float64 `json:"MemPerc"`
+	Pids       uint64  `json:"PIDs"`
+	BlockRead  uint64  `json:"BlockRead"`
+	BlockWrite uint64  `json:"BlockWrite"`
+}
+
+// hostMemory is the host's RAM, shown as the limit of unlimited containers.
+func hostMemory() uint64 {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return uint64(si.Totalram) * uint64(si.Unit)
+}
+
+// StatsRow computes a row from two samples of the same container.
+func StatsRow(id, name string, prev, cur *libcontainerd.Stats, hostMem uint64) StatsEntry {
+	e := StatsEntry{ID: format.ShortID(id), Name: name, MemUsage: cur.Memory.Usage, MemLimit: cur.Memory.Limit,
+		Pids: cur.Pids.Current, BlockRead: cur.Blkio.ReadBytes, BlockWrite: cur.Blkio.WriteBytes}
+	// Page cache is reclaimable: docker subtracts it from the usage.
+	if e.MemUsage > cur.Memory.Cache {
+		e.MemUsage -= cur.Memory.Cache
+	}
+	if e.MemLimit == 0 || e.MemLimit >= 1<<62 || (hostMem > 0 && e.MemLimit > hostMem) {
+		e.MemLimit = hostMem
+	}
+	if e.MemLimit > 0 {
+		e.MemPerc = float64(e.MemUsage) / float64(e.MemLimit) * 100
+	}
+	if prev != nil {
+		wall := cur.Read.Sub(prev.Read)
+		if wall > 0 && cur.CPU.UsageNanos >= prev.CPU.UsageNanos {
+			e.CPUPerc = float64(cur.CPU.UsageNanos-prev.CPU.UsageNanos) / float64(wall.Nanoseconds()) * 100
+		}
+	}
+	return e
+}
+
+// Stats shows the resource use of containers: a table refreshed every
+// Interval until ctx ends, or one table (NoStream) computed from two
+// samples one Interval apart.
+func Stats(ctx context.Context, c *client.Client, opts StatsOptions) error {
+	if err := checkFormat(opts.Format); err != nil {
+		return err
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	hostMem := hostMemory()
+	type target struct{ id, name string }
+	resolve := func() ([]target, error) {
+		var ts []target
+		if len(opts.Refs) == 0 {
+			cs, err := c.List(ctx, false, nil)
+			if err != nil {
+				return nil, err
+			}
+			for _, ct := range cs {
+				ts = append(ts, target{ct.ID, ct.Name})
+			}
+			return ts, nil
+		}
+		for _, ref := range opts.Refs {
+			ct, err := c.Inspect(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, target{ct.ID, ct.Name})
+		}
+		return ts, nil
+	}
+	prev := map[string]*libcontainerd.Stats{}
+	sample := func(ts []target) ([]StatsEntry, error) {
+		var rows []StatsEntry
+		next := map[string]*libcontainerd.Stats{}
+		for _, t := range ts {
+			s, err := c.Stats(ctx, t.id)
+			if err != nil {
+				if len(opts.Refs) == 0 && (errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) || errdefs.IsConflict(err)) {
+					continue // it stopped between list and stats
+				}
+				return nil, err
+			}
+			next[t.id] = s
+			rows = append(rows, StatsRow(t.id, t.name, prev[t.id], s, hostMem))
+		}
+		prev = next
+		return rows, nil
+	}
+	print := func(rows []StatsEntry, clear bool) error {
+		if opts.Format == "json" {
+			enc := json.NewEncoder(opts.Stdout)
+			for _, r := range rows {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if clear {
+			fmt.Fprint(opts.Stdout, "\033[2J\033[H")
+		}
+		tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 3, ' ', 0)
+		fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tPIDS\tBLOCK I/O")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s\t%s\t%d\t%s / %s\n", r.ID, r.Name, format.Percent(r.CPUPerc),
+				format.BytesSize(r.MemUsage), format.BytesSize(r.MemLimit), format.Percent(r.MemPerc), r.Pids,
+				format.HumanSize(int64(r.BlockRead)), format.HumanSize(int64(r.BlockWrite)))
+		}
+		return tw.Flush()
+	}
+	ts, err := resolve()
+	if err != nil {
+		return &StatusError{Code: 1, Err: err}
+	}
+	if _, err := sample(ts); err != nil {
+		return &StatusError{Code: 1, Err: err}
+	}
+	ticker := time.NewTicker(opts.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+		if len(opts.Refs) == 0 && !opts.NoStream {
+			if ts, err = resolve(); err != nil {
+				return &StatusError{Code: 1, Err: err}
+			}
+		}
+		rows, err := sample(ts)
+		if err != nil {
+			return &StatusError{Code: 1, Err: err}
+		}
+		if err := print(rows, !opts.NoStream && opts.Format != "json"); err != nil {
+			return err
+		}
+		if opts.NoStream {
+			return nil
+		}
+	}
+}
+
+// ImageOptions are the inputs of the image commands.
+type ImageOptions struct {
+	Refs   []string
+	Input  io.Reader // import
+	Format string
+	Quiet  bool
+	Now    func() time.Time
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// splitRef splits an image reference into repository and tag.
+func splitRef(ref string) (string, string) {
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[:i], ref[i+1:]
+	}
+	return ref, "<none>"
+}
+
+// ImageImport imports an OCI or docker-archive tar and prints the images.
+func ImageImport(ctx context.Context, c *client.Client, opts ImageOptions) error {
+	imgs, err := c.ImportImage(ctx, opts.Input)
+	if err != nil {
+		return &StatusError{Code: 1, Err: err}
+	}
+	for _, img := range imgs {
+		fmt.Fprintf(opts.Stdout, "Loaded image: %s\n", img.Ref)
+	}
+	return nil
+}
+
+// ImageList lists images.
+func ImageList(ctx context.Context, c *client.Client, opts ImageOptions) error {
+	if err := checkFormat(opts.Format); err != nil {
+		return err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	imgs, err := c.Images(ctx)
+	if err != nil {
+		return &StatusError{Code: 1, Err: err}
+	}
+	if opts.Format == "json" {
+		enc := json.NewEncoder(opts.Stdout)
+		for _, img := range imgs {
+			if err := enc.Encode(img); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if opts.Quiet {
+		for _, img := range imgs {
+			fmt.Fprintln(opts.Stdout, img.Ref)
+		}
+		return nil
+	}
+	now := opts.Now()
+	tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 3, ' ', 0)
+	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
+	for _, img := range imgs {
+		repo, tag := splitRef(img.Ref)
+		id := strings.TrimPrefix(img.Digest, "sha256:")
+		created := "N/A"
+		if !img.Created.IsZero() {
+			created = format.Ago(now, img.Created)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, format.ShortID(id), created, format.HumanSize(img.Size))
+	}
+	return tw.Flush()
+}
+
+// ImageRemove removes images and prints each ref.
+func ImageRemove(ctx context.Context, c *client.Client, opts ImageOptions) error {
+	return forEach(opts.Refs, opts.Stderr, func(ref string) error {
+		if err := c.RemoveImage(ctx, ref); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Stdout, "Untagged: %s\n", ref)
+		return nil
+	})
+}
+
+// InfoOptions are the inputs of Version and Info.
+type InfoOptions struct {
+	Format string
+	Stdout io.Writer
+}
+
+// PrintVersion prints the client's and the daemon's versions; an
+// unreachable daemon still shows the client and fails.
+func PrintVersion(ctx context.Context, c *client.Client, opts InfoOptions) error {
+	if err := checkFormat(opts.Format); err != nil {
+		return err
+	}
+	cl := api.VersionInfo{Version: Version, APIVersion: api.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	sv, err := c.Version(ctx)
+	if opts.Format == "json" {
+		out := map[string]any{"Client": cl}
+		if err == nil {
+			out["Server"] = sv
+		}
+		if jerr := json.NewEncoder(opts.Stdout).Encode(out); jerr != nil {
+			return jerr
+		}
+	} else {
+		tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 1, ' ', 0)
+		fmt.Fprintf(tw, "Client:\n Version:\t%s\n API version:\t%s\n Go version:\t%s\n OS/Arch:\t%s/%s\n", cl.Version, cl.APIVersion, cl.GoVersion, cl.OS, cl.Arch)
+		if err == nil {
+			fmt.Fprintf(tw, "\nServer:\n Engine:\n  Version:\t%s\n  API version:\t%s\n  Go version:\t%s\n  OS/Arch:\t%s/%s\n containerd:\n  Version:\t%s\n",
+				sv.Version, sv.APIVersion, sv.GoVersion, sv.OS, sv.Arch, sv.ContainerdVersion)
+		}
+		if ferr := tw.Flush(); ferr != nil {
+			return ferr
+		}
+	}
+	if err != nil {
+		return &StatusError{Code: 1, Err: err}
+	}
+	return nil
+}
+
+// PrintInfo prints a summary of the daemon's state.
+func PrintInfo(ctx context.Context, c *client.Client, opts InfoOptions) error {
+	if err := checkFormat(opts.Format); err != nil {
+		return err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return &StatusError{Code: 1, Err: err}
+	}
+	if opts.Format == "json" {
+		return json.NewEncoder(opts.Stdout).Encode(info)
+	}
+	tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 1, ' ', 0)
+	fmt.Fprintf(tw, "Containers:\t%d\n Running:\t%d\n Paused:\t%d\n Stopped:\t%d\nImages:\t%d\nServer Version:\t%s\ncontainerd Version:\t%s\nNamespace:\t%s\nEngine Root Dir:\t%s\nLive Restore Enabled:\t%t\nSocket:\t%s\n",
+		info.Containers, info.Running, info.Paused, info.Stopped, info.Images, Version, info.ContainerdVersion, info.Namespace, info.Root, info.LiveRestore, c.Socket())
+	return tw.Flush()
+}

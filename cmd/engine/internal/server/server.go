@@ -1,0 +1,588 @@
+// Package server serves an Engine over HTTP/JSON on a unix socket: one
+// handler per Engine call under /v1/, streaming for logs and events (JSON
+// lines) and hijacked connections for attach and exec.
+//
+// Concurrency: a Server is safe for concurrent use. Every request runs on
+// net/http's goroutine for it; a hijacked session (attach, exec) is owned by
+// that goroutine and tracked, and Serve waits for all of them after it
+// stopped accepting. Cancelling Serve's context ends every stream.
+//
+// Zero value: not usable; use New.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
+	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/cmd/engine/internal/api"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Version is the engine version reported by GET /v1/version.
+	Version string
+	// ShutdownTimeout bounds how long Serve waits for requests in flight
+	// after its context ended; default 5s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is the engine's HTTP API.
+type Server struct {
+	engine Engine
+	opts   Options
+	mux    *http.ServeMux
+
+	// ctx is the parent of every request context; cancel ends all streams.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	sessions sync.WaitGroup // hijacked attach and exec sessions
+
+	mu      sync.Mutex
+	closing bool            // set by Serve on shutdown: no new sessions
+	execs   map[string]Exec // running execs by id, for resize
+}
+
+// New returns a Server for e.
+func New(e Engine, opts Options) *Server {
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 5 * time.Second
+	}
+	s := &Server{engine: e, opts: opts, mux: http.NewServeMux(), execs: make(map[string]Exec)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+		s.mux.Handle(pattern, handler(fn))
+	}
+	p := "/" + api.Version
+	h("GET "+p+"/version", s.version)
+	h("GET "+p+"/info", s.info)
+	h("GET "+p+"/containers", s.list)
+	h("POST "+p+"/containers", s.create)
+	h("GET "+p+"/containers/{ref}", s.inspect)
+	h("DELETE "+p+"/containers/{ref}", s.remove)
+	h("POST "+p+"/containers/{ref}/start", s.start)
+	h("POST "+p+"/containers/{ref}/stop", s.stop)
+	h("POST "+p+"/containers/{ref}/restart", s.restart)
+	h("POST "+p+"/containers/{ref}/kill", s.kill)
+	h("POST "+p+"/containers/{ref}/pause", s.pause)
+	h("POST "+p+"/containers/{ref}/unpause", s.unpause)
+	h("POST "+p+"/containers/{ref}/wait", s.wait)
+	h("POST "+p+"/containers/{ref}/resize", s.resize)
+	h("GET "+p+"/containers/{ref}/logs", s.logs)
+	h("GET "+p+"/containers/{ref}/stats", s.stats)
+	h("GET "+p+"/containers/{ref}/top", s.top)
+	h("POST "+p+"/containers/{ref}/attach", s.attach)
+	h("POST "+p+"/containers/{ref}/exec", s.exec)
+	h("POST "+p+"/exec/{id}/resize", s.execResize)
+	h("GET "+p+"/events", s.events)
+	h("GET "+p+"/images", s.images)
+	h("POST "+p+"/images/import", s.importImage)
+	h("DELETE "+p+"/images/{ref...}", s.removeImage)
+}
+
+// handler adapts a handler that returns an error; an error is written as a
+// JSON ErrorResponse with the status of its errdefs class.
+type handler func(http.ResponseWriter, *http.Request) error
+
+func (fn handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := fn(w, r); err != nil {
+		writeError(r.Context(), w, err)
+	}
+}
+
+// ServeHTTP routes r, answering unknown routes with a JSON 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		writeError(r.Context(), rec, fmt.Errorf("no route for %s %s: see the engine API under /%s/: %w", r.Method, r.URL.Path, api.Version, errdefs.ErrNotFound))
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
+	log.G(r.Context()).WithFields(log.Fields{
+		"method": r.Method, "path": r.URL.Path, "status": rec.status, "duration": time.Since(start),
+	}).Debug("api request")
+}
+
+// recorder remembers the status for the request log. Unwrap lets
+// http.ResponseController reach Flush and Hijack.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func writeError(ctx context.Context, w http.ResponseWriter, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, api.ErrorResponse{
+			Message: fmt.Sprintf("request body is larger than the limit of %d bytes", mbe.Limit),
+			Class:   errdefs.ErrInvalidArgument.Error(),
+		})
+		return
+	}
+	status, resp := api.NewErrorResponse(err)
+	if status >= 500 {
+		log.G(ctx).WithError(err).Warn("api request failed")
+	}
+	writeJSON(w, status, resp)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, api.MaxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return fmt.Errorf("malformed JSON request body: %v: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if dec.More() {
+		return fmt.Errorf("malformed JSON request body: more than one JSON value: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Serve serves the API on l until ctx ends, then stops accepting, ends every
+// stream, waits up to Options.ShutdownTimeout for requests in flight and
+// returns. l is closed.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return log.WithLogger(s.ctx, log.G(ctx)) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	// Streams (logs -f, events, attach, exec) run until their context ends:
+	// end them first so that Shutdown does not wait for them.
+	s.cancel()
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		log.G(ctx).WithError(serr).Warn("api server did not shut down in time; closing connections")
+		srv.Close()
+	}
+	if err == nil {
+		err = <-errc
+	}
+	// Sessions end with their context, unless an engine call ignores it;
+	// such a call must not hold the daemon's shutdown hostage.
+	sessionsDone := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(sessionsDone)
+	}()
+	select {
+	case <-sessionsDone:
+	case <-time.After(s.opts.ShutdownTimeout):
+		log.G(ctx).Warn("api server: attach/exec sessions still blocked in the engine after shutdown; leaving them")
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Listen creates the unix socket at path for the API: its directory is
+// created 0700 when missing and the socket is 0660, so only root (and the
+// socket's group) can talk to the engine. A stale socket left by a daemon
+// that died is replaced; a live one is refused.
+func Listen(path string) (net.Listener, error) {
+	if path == "" {
+		return nil, fmt.Errorf("empty socket path: %w", errdefs.ErrInvalidArgument)
+	}
+	if len(path) > 107 {
+		return nil, fmt.Errorf("socket path %q is %d bytes, unix sockets allow 107: use a shorter path: %w", path, len(path), errdefs.ErrInvalidArgument)
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create socket directory: %w", err)
+		}
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket: remove it or choose another --socket: %w", path, errdefs.ErrAlreadyExists)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("another engine daemon is serving on %s: stop it or choose another --socket: %w", path, errdefs.ErrAlreadyExists)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale socket: %w", err)
+		}
+	}
+	// The socket is created with the umask applied; chmod follows at once,
+	// and the directory keeps others out in between.
+	old := unix.Umask(0o117)
+	l, err := net.Listen("unix", path)
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("chmod socket: %w", err)
+	}
+	return l, nil
+}
+
+// ----- handlers -----
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
+	v := api.VersionInfo{
+		Version:    s.opts.Version,
+		APIVersion: api.Version,
+		GoVersion:  runtime.Version(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+	}
+	if info, err := s.engine.Info(r.Context()); err == nil {
+		v.ContainerdVersion = info.ContainerdVersion
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
+	info, err := s.engine.Info(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	opts := api.ListOptions{All: boolParam(q.Get("all"))}
+	filters, err := ParseFilters(q["filter"], "status", "label", "name", "id")
+	if err != nil {
+		return err
+	}
+	opts.Filters = filters
+	cs, err := s.engine.List(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []*api.Container{}
+	}
+	writeJSON(w, http.StatusOK, cs)
+	return nil
+}
+
+// ParseFilters parses k=v filters whose keys are among allowed.
+func ParseFilters(raw []string, allowed ...string) (map[string][]string, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make(map[string][]string)
+	for _, f := range raw {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid filter %q: want key=value: %w", f, errdefs.ErrInvalidArgument)
+		}
+		known := false
+		for _, a := range allowed {
+			known = known || a == k
+		}
+		if !known {
+			return nil, fmt.Errorf("invalid filter key %q: want one of %s: %w", k, strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
+		}
+		out[k] = append(out[k], v)
+	}
+	return out, nil
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
+	var opts api.CreateOptions
+	if err := decodeJSON(w, r, &opts); err != nil {
+		return err
+	}
+	c, err := s.engine.Create(r.Context(), opts)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (s *Server) inspect(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.engine.Inspect(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, c)
+	return nil
+}
+
+func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
+	if err := s.engine.Remove(r.Context(), r.PathValue("ref"), boolParam(r.URL.Query().Get("force"))); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
+	if err := s.engine.Start(r.Context(), r.PathValue("ref")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// timeoutParam parses ?t=SECONDS; absent means nil (the engine's default).
+func timeoutParam(r *http.Request) (*time.Duration, error) {
+	t := r.URL.Query().Get("t")
+	if t == "" {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("invalid timeout %q: want a whole number of seconds >= 0: %w", t, errdefs.ErrInvalidArgument)
+	}
+	d := time.Duration(n) * time.Second
+	return &d, nil
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request) error {
+	t, err := timeoutParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.Stop(r.Context(), r.PathValue("ref"), t); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request) error {
+	t, err := timeoutParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.Restart(r.Context(), r.PathValue("ref"), t); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ParseSignal parses a signal by name ("KILL", "SIGKILL") or number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGKILL, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q: numbers go from 1 to 64: %w", s, errdefs.ErrInvalidArgument)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal %q: want a name such as TERM, KILL, HUP or a number: %w", s, errdefs.ErrInvalidArgument)
+}
+
+func (s *Server) kill(w http.ResponseWriter, r *http.Request) error {
+	sig, err := ParseSignal(r.URL.Query().Get("signal"))
+	if err != nil {
+		return err
+	}
+	if err := s.engine.Kill(r.Context(), r.PathValue("ref"), sig); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) error {
+	if err := s.engine.Pause(r.Context(), r.PathValue("ref")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) unpause(w http.ResponseWriter, r *http.Request) error {
+	if err := s.engine.Resume(r.Context(), r.PathValue("ref")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func waitCondition(c string) (string, error) {
+	switch c {
+	case "":
+		return "not-running", nil
+	case "not-running", "next-exit", "removed":
+		return c, nil
+	}
+	return "", fmt.Errorf("invalid wait condition %q: want not-running, next-exit or removed: %w", c, errdefs.ErrInvalidArgument)
+}
+
+func (s *Server) wait(w http.ResponseWriter, r *http.Request) error {
+	cond, err := waitCondition(r.URL.Query().Get("condition"))
+	if err != nil {
+		return err
+	}
+	code, err := s.engine.Wait(r.Context(), r.PathValue("ref"), cond)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.WaitResponse{ExitCode: code})
+	return nil
+}
+
+func sizeParams(r *http.Request) (uint32, uint32, error) {
+	q := r.URL.Query()
+	wd, err1 := strconv.ParseUint(q.Get("w"), 10, 16)
+	ht, err2 := strconv.ParseUint(q.Get("h"), 10, 16)
+	if err1 != nil || err2 != nil || wd == 0 || ht == 0 {
+		return 0, 0, fmt.Errorf("invalid terminal size w=%q h=%q: want two numbers from 1 to 65535: %w", q.Get("w"), q.Get("h"), errdefs.ErrInvalidArgument)
+	}
+	return uint32(wd), uint32(ht), nil
+}
+
+func (s *Server) resize(w http.ResponseWriter, r *http.Request) error {
+	wd, ht, err := sizeParams(r)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.Resize(r.Context(), r.PathValue("ref"), wd, ht); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) execResize(w http.ResponseWriter, r *http.Request) error {
+	wd, ht, err := sizeParams(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	s.mu.Lock()
+	x := s.execs[id]
+	s.mu.Unlock()
+	if x == nil {
+		return fmt.Errorf("no such exec: %s: %w", id, errdefs.ErrNotFound)
+	}
+	if err := x.Resize(r.Context(), wd, ht); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.engine.Stats(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
+	ps, err := s.engine.Top(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	if ps == nil {
+		ps = []api.TopProcess{}
+	}
+	writeJSON(w, http.StatusOK, ps)
+	return nil
+}
+
+func (s *Server) images(w http.ResponseWriter, r *http.Request) error {
+	imgs, err := s.engine.Images(r.Context())
+	if err != nil {
+		return err
+	}
+	if imgs == nil {
+		imgs = []api.Image{}
+	}
+	writeJSON(w, http.StatusOK, imgs)
+	return nil
+}
+
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
+	// The archive is streamed to the engine as it arrives: no size limit.
+	imgs, err := s.engine.ImportImage(r.Context(), r.Body)
+	if err != nil {
+		return err
+	}
+	if imgs == nil {
+		imgs = []api.Image{}
+	}
+	writeJSON(w, http.StatusOK, imgs)
+	return nil
+}
+
+func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
+	if err := s.engine.RemoveImage(r.Context(), r.PathValue("ref")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func boolParam(v string) bool {
+	b, _ := strconv.ParseBool(v)
+	return b
+}

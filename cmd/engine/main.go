@@ -1,0 +1,153 @@
+// Command engine is tend's container engine: `engine daemon` runs the
+// engine and its API on a unix socket; every other command is a docker-like
+// client of that API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/containerd/log"
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/cmd/engine/internal/cli"
+	"github.com/tendhq/tend/cmd/engine/internal/client"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the process exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The first signal ends ctx (graceful); a second one forces the exit.
+	// The watcher belongs to run and ends when run returns.
+	done := make(chan struct{})
+	defer close(done) // runs before stop: the watcher leaves first
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(again)
+		stop()
+		select {
+		case s := <-again:
+			fmt.Fprintf(stderr, "received %v again: forcing exit\n", s)
+			code := 130
+			if sig, ok := s.(syscall.Signal); ok {
+				code = 128 + int(sig)
+			}
+			os.Exit(code)
+		case <-done:
+		}
+	}()
+
+	_ = log.SetFormat(log.TextFormat)
+	root := newRootCommand(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var se *cli.StatusError
+	if errors.As(err, &se) {
+		if se.Err != nil {
+			fmt.Fprintf(stderr, "Error: %v\n", se.Err)
+		}
+		return se.Code
+	}
+	fmt.Fprintf(stderr, "Error: %v\n", err)
+	return cli.ExitEngineError
+}
+
+// globals are the flags every client command shares.
+type globals struct {
+	host string
+}
+
+func (g *globals) client() (*client.Client, error) {
+	c, err := client.New(g.host)
+	if err != nil {
+		return nil, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+	}
+	return c, nil
+}
+
+func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "engine",
+		Short:         "tend's container engine: a daemon on containerd and a docker-like CLI",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       cli.Version,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+	})
+	host := os.Getenv("TEND_HOST")
+	if host == "" {
+		host = client.DefaultSocket
+	}
+	root.PersistentFlags().StringVarP(&g.host, "host", "H", host, "engine socket to connect to (env TEND_HOST)")
+	s := cli.Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	root.AddCommand(
+		newDaemonCommand(),
+		newRunCommand(g, s, false),
+		newRunCommand(g, s, true),
+		newStartCommand(g, s),
+		newAttachCommand(g, s),
+		newRefsCommand(g, s, "stop", "Stop one or more running containers", cli.Stop),
+		newRefsCommand(g, s, "restart", "Restart one or more containers", cli.Restart),
+		newRefsCommand(g, s, "kill", "Kill one or more running containers", cli.Kill),
+		newRefsCommand(g, s, "pause", "Pause all processes within one or more containers", cli.Pause),
+		newRefsCommand(g, s, "unpause", "Unpause all processes within one or more containers", cli.Unpause),
+		newRefsCommand(g, s, "rm", "Remove one or more containers", cli.Remove),
+		newRefsCommand(g, s, "wait", "Block until one or more containers stop, then print their exit codes", cli.Wait),
+		newPsCommand(g, s),
+		newInspectCommand(g, s),
+		newLogsCommand(g, s),
+		newExecCommand(g, s),
+		newTopCommand(g, s),
+		newStatsCommand(g, s),
+		newEventsCommand(g, s),
+		newImageCommand(g, s),
+		newVersionCommand(g, s),
+		newInfoCommand(g, s),
+	)
+	return root
+}
+
+// exactArgs and minArgs wrap cobra's validators so that a wrong number of
+// arguments exits 125 like any flag error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(c, args); err != nil {
+			return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%q %w\nSee '%s --help'.", c.CommandPath(), err, c.CommandPath())}
+		}
+		return nil
+	}
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(c, args); err != nil {
+			return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%q %w\nSee '%s --help'.", c.CommandPath(), err, c.CommandPath())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/log"
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/cmd/engine/internal/cli"
+	"github.com/tendhq/tend/cmd/engine/internal/daemon"
+)
+
+func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
+	cmd := &cobra.Command{Use: "image", Short: "Manage images", Args: exactArgs(0)}
+	imp := &cobra.Command{
+		Use:     "import FILE|-",
+		Aliases: []string{"load"},
+		Short:   "Import an image from an OCI layout or docker-archive tar (- reads stdin)",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var in io.Reader = s.Stdin
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return &cli.StatusError{Code: 1, Err: fmt.Errorf("open image archive: %w", err)}
+				}
+				defer f.Close()
+				in = f
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.ImageImport(cmd.Context(), c, cli.ImageOptions{Input: in, Stdout: s.Stdout, Stderr: s.Stderr})
+		},
+	}
+	lo := cli.ImageOptions{Stdout: s.Stdout, Stderr: s.Stderr}
+	ls := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List images",
+		Args:    exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.ImageList(cmd.Context(), c, lo)
+		},
+	}
+	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table or json (one JSON object per line)")
+	ls.Flags().BoolVarP(&lo.Quiet, "quiet", "q", false, "only show image references")
+	rm := &cobra.Command{
+		Use:     "rm IMAGE [IMAGE...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more images",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.ImageRemove(cmd.Context(), c, cli.ImageOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
+		},
+	}
+	cmd.AddCommand(imp, ls, rm)
+	return cmd
+}
+
+func newVersionCommand(g *globals, s cli.Streams) *cobra.Command {
+	o := cli.InfoOptions{Stdout: s.Stdout}
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Show the client and engine versions",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.PrintVersion(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	return cmd
+}
+
+func newInfoCommand(g *globals, s cli.Streams) *cobra.Command {
+	o := cli.InfoOptions{Stdout: s.Stdout}
+	cmd := &cobra.Command{
+		Use:   "info",
+		Short: "Display engine-wide information",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return cli.PrintInfo(cmd.Context(), c, o)
+		},
+	}
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	return cmd
+}
+
+func newDaemonCommand() *cobra.Command {
+	o := daemon.Options{Version: cli.Version}
+	var logLevel, criu string
+	cmd := &cobra.Command{
+		Use:   "daemon [OPTIONS]",
+		Short: "Run the engine in the foreground: containerd (supervised), the engine and its API socket",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := log.SetLevel(logLevel); err != nil {
+				return invalid("invalid --log-level %q: want trace, debug, info, warn or error", logLevel)
+			}
+			o.LogLevel = logLevel
+			if criu == "" {
+				criu = os.Getenv("TEND_CRIU_PATH")
+			}
+			if criu != "" {
+				for _, p := range filepath.SplitList(criu) {
+					if p = strings.TrimSpace(p); p != "" {
+						o.CriuPath = append(o.CriuPath, p)
+					}
+				}
+			}
+			if o.ProbeConcurrency < 0 {
+				return invalid("invalid --probe-concurrency %d: must not be negative", o.ProbeConcurrency)
+			}
+			if os.Geteuid() != 0 {
+				return &cli.StatusError{Code: 1, Err: fmt.Errorf("engine daemon must run as root (containers need it)")}
+			}
+			if err := daemon.Run(cmd.Context(), o); err != nil {
+				return &cli.StatusError{Code: 1, Err: err}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Root, "root", "/var/lib/tend", "engine state directory")
+	fl.StringVar(&o.Socket, "socket", "/run/tend/engine.sock", "API socket path")
+	fl.StringVar(&o.Namespace, "namespace", "tend", "containerd namespace")
+	fl.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fl.BoolVar(&o.LiveRestore, "live-restore", true, "keep containers running when the daemon stops")
+	fl.IntVar(&o.ProbeConcurrency, "probe-concurrency", 0, "maximum concurrent health probes (0: default)")
+	fl.StringVar(&o.ContainerdAddress, "containerd-address", "", "use this containerd socket instead of supervising a private containerd")
+	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
+	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
+	return cmd
+}

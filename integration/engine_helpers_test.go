@@ -1,0 +1,280 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/internal/testimage"
+)
+
+// The engine tests drive the real `engine` binary: a daemon on the
+// harness's containerd (its own namespace, root and socket) and CLI
+// invocations, exactly as a user would.
+
+var (
+	engineBinOnce sync.Once
+	engineBin     string
+	engineBinErr  error
+)
+
+// buildEngine builds cmd/engine once per test binary run.
+func buildEngine(t *testing.T) string {
+	t.Helper()
+	engineBinOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			goBin = "/usr/local/go/bin/go"
+		}
+		dir, err := os.MkdirTemp(testEnv.Root, "engine-bin-")
+		if err != nil {
+			engineBinErr = err
+			return
+		}
+		engineBin = filepath.Join(dir, "engine")
+		out, err := exec.Command(goBin, "build", "-o", engineBin, "github.com/tendhq/tend/cmd/engine").CombinedOutput()
+		if err != nil {
+			engineBinErr = fmt.Errorf("go build ./cmd/engine: %v\n%s", err, out)
+		}
+	})
+	if engineBinErr != nil {
+		t.Fatal(engineBinErr)
+	}
+	return engineBin
+}
+
+// engineBuffer is a bytes.Buffer safe for a writer and concurrent readers.
+type engineBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *engineBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *engineBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// engineDaemon is one `engine daemon` process.
+type engineDaemon struct {
+	bin, root, sock, ns string
+	cmd                 *exec.Cmd
+	logs                *engineBuffer
+	exited              chan struct{}
+	waitErr             error
+}
+
+// startEngine starts `engine daemon` on the harness's containerd with root
+// (state survives a restart on the same root) and waits until it serves.
+func startEngine(t *testing.T, root, ns string, extra ...string) *engineDaemon {
+	t.Helper()
+	d := &engineDaemon{bin: buildEngine(t), root: root, sock: filepath.Join(root, "e.sock"), ns: ns, logs: &engineBuffer{}, exited: make(chan struct{})}
+	args := append([]string{"daemon", "--containerd-address", testEnv.Address, "--namespace", ns,
+		"--root", root, "--socket", d.sock, "--log-level", "debug"}, extra...)
+	d.cmd = exec.Command(d.bin, args...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start engine daemon: %v", err)
+	}
+	go func() {
+		d.waitErr = d.cmd.Wait()
+		close(d.exited)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, _, code := d.run(t, nil, "version"); code == 0 {
+			return d
+		}
+		select {
+		case <-d.exited:
+			t.Fatalf("engine daemon exited (%v) before serving:\n%s", d.waitErr, d.logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			d.kill(t)
+			t.Fatalf("engine daemon did not serve on %s within 30s:\n%s", d.sock, d.logs.String())
+		}
+	}
+}
+
+// signal sends sig to the daemon and waits (up to a minute) for it to exit.
+func (d *engineDaemon) signal(t *testing.T, sig syscall.Signal) error {
+	t.Helper()
+	select {
+	case <-d.exited:
+		return d.waitErr
+	default:
+	}
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal engine daemon: %v", err)
+	}
+	select {
+	case <-d.exited:
+		return d.waitErr
+	case <-time.After(time.Minute):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		t.Fatalf("engine daemon did not exit within a minute of %v:\n%s", sig, d.logs.String())
+		return nil
+	}
+}
+
+func (d *engineDaemon) kill(t *testing.T) { _ = d.signal(t, syscall.SIGKILL) }
+
+// run runs the CLI against the daemon and returns stdout, stderr and the
+// exit code.
+func (d *engineDaemon) run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
+	t.Helper()
+	// A CLI call that hangs is a failure, not a reason to stall the suite.
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.bin, args...)
+	cmd.Env = append(os.Environ(), "TEND_HOST="+d.sock)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("engine %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// must runs the CLI and fails the test unless it exits 0.
+func (d *engineDaemon) must(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errs, code := d.run(t, nil, args...)
+	if code != 0 {
+		t.Fatalf("engine %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+// expectFail runs the CLI and checks its exit code and that stderr holds msg.
+func (d *engineDaemon) expectFail(t *testing.T, code int, msg string, args ...string) {
+	t.Helper()
+	out, errs, got := d.run(t, nil, args...)
+	if got != code || !strings.Contains(errs, msg) {
+		t.Errorf("engine %s: exit %d, stderr %q (stdout %q); want exit %d and stderr containing %q",
+			strings.Join(args, " "), got, errs, out, code, msg)
+	}
+}
+
+// engineRecord is the part of a container record the tests read.
+type engineRecord struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	State        string `json:"state"`
+	Pid          int    `json:"pid"`
+	ExitCode     int    `json:"exit_code"`
+	RestartCount int    `json:"restart_count"`
+	Health       *struct {
+		Status string `json:"Status"`
+	} `json:"health"`
+}
+
+func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
+	t.Helper()
+	var recs []engineRecord
+	out := d.must(t, "inspect", ref)
+	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
+		t.Fatalf("inspect %s: %v in %q", ref, err, out)
+	}
+	return recs[0]
+}
+
+// poll calls cond every 100ms until it holds or timeout passes.
+func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval, not synchronisation
+	}
+}
+
+// engineImage returns the test image archive: TEND_TEST_IMAGE or one built
+// into the test root.
+func engineImage(t *testing.T) string {
+	t.Helper()
+	if p := repoPath(os.Getenv("TEND_TEST_IMAGE")); p != "" {
+		return p
+	}
+	p := filepath.Join(testEnv.Root, "engine-busybox.tar")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	if err := testimage.WriteOCIArchiveFile(p, busyboxPath(), testEnv.ImageRef); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// cleanupEngine removes every container of the daemon (so no shim
+// outlives the run) and stops it.
+func cleanupEngine(t *testing.T, d *engineDaemon) {
+	t.Helper()
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	out, _, _ := d.run(t, nil, "ps", "-aq", "--no-trunc")
+	for _, id := range strings.Fields(out) {
+		if _, errs, code := d.run(t, nil, "rm", "-f", id); code != 0 {
+			t.Errorf("cleanup: rm -f %s: %s", id, errs)
+		}
+	}
+	if err := d.signal(t, syscall.SIGTERM); err != nil {
+		t.Errorf("engine daemon exited with %v after SIGTERM:\n%s", err, d.logs.String())
+	}
+	// Whatever the engine failed to remove is removed behind its back, so
+	// that no shim outlives the run; each one is a test failure.
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), d.ns), time.Minute)
+	defer cancel()
+	c, err := client.New(testEnv.Address, client.WithDefaultNamespace(d.ns))
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer c.Close()
+	ctrs, err := c.Containers(ctx)
+	if err != nil {
+		t.Errorf("cleanup: list containers of %s: %v", d.ns, err)
+	}
+	for _, ctr := range ctrs {
+		t.Errorf("cleanup: the engine left container %s in containerd; deleting it", ctr.ID())
+		if err := deleteTask(ctx, ctr); err != nil && !errdefs.IsNotFound(err) {
+			t.Errorf("cleanup: delete task of %s: %v", ctr.ID(), err)
+		}
+		if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+			t.Errorf("cleanup: delete %s: %v", ctr.ID(), err)
+		}
+	}
+}
