@@ -774,32 +774,27 @@ func (c *client) CloseStdin(ctx context.Context, id, processID string) error {
 	return nil
 }
 
-func (c *client) Pause(ctx context.Context, id string) error {
-	ctx = c.nsCtx(ctx)
-	_, t, err := c.task(ctx, id)
-	if err != nil {
-		return err
-	}
-	if err := requireStatus(ctx, id, t, "pause it", containerd.Running); err != nil {
-		return err
-	}
-	if err := t.Pause(ctx); err != nil {
-		return fmt.Errorf("pause %s: %w", id, err)
-	}
-	return nil
-}
+func (c *client) Pause(ctx context.Context, id string) error { return c.freeze(ctx, id, true) }
 
-func (c *client) Resume(ctx context.Context, id string) error {
+func (c *client) Resume(ctx context.Context, id string) error { return c.freeze(ctx, id, false) }
+
+// freeze pauses (or resumes) the container's task after checking that it
+// runs (or is paused).
+func (c *client) freeze(ctx context.Context, id string, pause bool) error {
 	ctx = c.nsCtx(ctx)
 	_, t, err := c.task(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := requireStatus(ctx, id, t, "resume it", containerd.Paused); err != nil {
+	verb, want, do := "pause", containerd.Running, t.Pause
+	if !pause {
+		verb, want, do = "resume", containerd.Paused, t.Resume
+	}
+	if err := requireStatus(ctx, id, t, verb+" it", want); err != nil {
 		return err
 	}
-	if err := t.Resume(ctx); err != nil {
-		return fmt.Errorf("resume %s: %w", id, err)
+	if err := do(ctx); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, id, err)
 	}
 	return nil
 }
@@ -903,21 +898,24 @@ func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, 
 	if err != nil {
 		return 0, time.Time{}, err
 	}
-	if _, err := t.Status(ctx); errdefs.IsNotFound(err) {
+	st, err := t.Status(ctx)
+	switch {
+	case errdefs.IsNotFound(err):
 		// containerd lost the task (it was down while the task ended):
 		// there is nothing to delete, but the exit is still owed.
 		code, at := c.forgetTask(ct, id, t, nil)
 		return code, at, nil
-	}
-	if err := requireStatus(ctx, id, t, "delete its task (stop it first)", containerd.Stopped, containerd.Created); err != nil {
-		return 0, time.Time{}, err
+	case err != nil:
+		return 0, time.Time{}, fmt.Errorf("status of container %s: %w", id, err)
+	case st.Status != containerd.Stopped && st.Status != containerd.Created:
+		return 0, time.Time{}, fmt.Errorf("container %s is %s: cannot delete its task (stop it first): %w", id, st.Status, errdefs.ErrFailedPrecondition)
 	}
 	drainIO(t.IO())
-	st, err := t.Delete(ctx)
+	exit, err := t.Delete(ctx)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return 0, time.Time{}, fmt.Errorf("delete task of %s: %w", id, err)
 	}
-	code, at := c.forgetTask(ct, id, t, st)
+	code, at := c.forgetTask(ct, id, t, exit)
 	return code, at, nil
 }
 
