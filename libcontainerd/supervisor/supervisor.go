@@ -157,6 +157,9 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	if err := os.Chmod(root, 0o700); err != nil {
 		return nil, fmt.Errorf("supervisor: make root %q private: %w", root, err)
 	}
+	if err := os.MkdirAll(d.runtimeDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("supervisor: create %q: %w", d.runtimeDir(), err)
+	}
 	if err := os.WriteFile(d.cfgPath, []byte(configTOML(root, d.address)), 0o600); err != nil {
 		return nil, fmt.Errorf("supervisor: write containerd config: %w", err)
 	}
@@ -418,6 +421,8 @@ func (d *Daemon) env() []string {
 			path = strings.TrimPrefix(kv, "PATH=")
 		case strings.HasPrefix(kv, "NOTIFY_SOCKET="):
 			// Our service manager must not hear containerd's READY.
+		case strings.HasPrefix(kv, "XDG_RUNTIME_DIR="):
+			// Set below.
 		default:
 			env = append(env, kv)
 		}
@@ -426,8 +431,14 @@ func (d *Daemon) env() []string {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
 	dirs := append(append([]string{}, d.cfg.ExtraPath...), path)
-	return append(env, "PATH="+strings.Join(dirs, string(os.PathListSeparator)))
+	// containerd stages checkpoints in XDG_RUNTIME_DIR (else /tmp) and does
+	// not always remove them: keep them under our root.
+	return append(env, "PATH="+strings.Join(dirs, string(os.PathListSeparator)),
+		"XDG_RUNTIME_DIR="+d.runtimeDir())
 }
+
+// runtimeDir is containerd's private scratch dir under Root.
+func (d *Daemon) runtimeDir() string { return filepath.Join(d.cfg.Root, "run") }
 
 // stopLocked stops p gracefully: SIGTERM, SIGKILL when ctx ends.
 func (d *Daemon) stopLocked(ctx context.Context, p *process) error {
