@@ -23,6 +23,15 @@
 // Stop, Kill with a terminating signal, Remove and Close cancel a pending
 // restart; a manual stop is never undone by a policy.
 //
+// # Checkpoints
+//
+// CreateCheckpoint dumps a running container with CRIU into
+// Root/containers/<id>/checkpoints/<name>/; with exit (the default) the
+// container stops as if stopped by hand and its policy does not restart
+// it. StartFromCheckpoint restores it, with its log, attachers and health
+// monitor. While a dump runs, probes pause and new execs are refused: an
+// exec joining a frozen container would hang the dump.
+//
 // # Concurrency
 //
 // An Engine is safe for concurrent use. Lifecycle operations on one

@@ -48,8 +48,8 @@ const (
 
 // Config configures an Engine. Only ContainerdAddress and Root are required.
 type Config struct {
-	// Root holds the engine state: containers/<id>/ (record file, log),
-	// fifo/ and checkpoints/. Created 0700.
+	// Root holds the engine state: containers/<id>/ (record file, log,
+	// checkpoints/<name>/), fifo/ and checkpoints/. Created 0700.
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
@@ -129,12 +129,15 @@ type container struct {
 
 	unhealthyKill    bool // (mu) the next exit was caused by the on-unhealthy action
 	unhealthyRestart bool // (mu) ... and should restart whatever the policy
+	checkpointExit   bool // (mu) the next exit ends a checkpoint that stops the container
 
 	restartGen    uint64        // (mu) identifies the pending restart
 	restartCancel chan struct{} // (mu) closed to cancel the pending restart
 
 	healthAdded bool // (mu) registered with the health scheduler
 	healthDirty bool // (mu) rec.Health has probe results not yet written
+
+	checkpointing bool // (mu) CRIU may be dumping it: no exec may start
 
 	io *taskIO // (mu) stdio of the current task
 
@@ -824,6 +827,12 @@ func startHint(s State) string {
 // records it as running. c.op must be held. reason is "" for an API start,
 // or why the engine starts it ("policy", "unhealthy", "boot").
 func (e *Engine) startTask(ctx context.Context, c *container, reason string) error {
+	return e.startTaskFrom(ctx, c, reason, nil)
+}
+
+// startTaskFrom is startTask restoring the task from a checkpoint when cp
+// is not nil.
+func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string, cp *restoreFrom) error {
 	id := c.rec.ID
 	starting := make(chan struct{})
 	e.mu.Lock()
@@ -833,8 +842,16 @@ func (e *Engine) startTask(ctx context.Context, c *container, reason string) err
 	}
 	c.taskLive, c.starting, c.oomSeen = true, starting, false
 	e.mu.Unlock()
-	pid, err := e.client.Start(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
-	if errdefs.IsFailedPrecondition(err) {
+	opts := []libcontainerd.StartOption{libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c))}
+	var startAttrs map[string]string
+	if cp != nil {
+		opts = append(opts, libcontainerd.WithCheckpointDir(cp.dir))
+		startAttrs = map[string]string{"checkpoint": cp.name}
+	}
+	pid, err := e.client.Start(ctx, id, opts...)
+	// A failed restore is no task in the way: recoverTask would start the
+	// command afresh.
+	if errdefs.IsFailedPrecondition(err) && cp == nil {
 		if p, rerr := e.recoverTask(ctx, c); rerr == nil {
 			pid, err = p, nil
 		} else {
@@ -873,7 +890,7 @@ func (e *Engine) startTask(ctx context.Context, c *container, reason string) err
 	c.rec.FinishedAt = time.Time{}
 	c.rec.ExitCode, c.rec.OOMKilled, c.rec.ExitReason, c.rec.Error = 0, false, "", ""
 	c.rec.NextRestartAt = time.Time{}
-	e.emitLocked(c, "start", nil)
+	e.emitLocked(c, "start", startAttrs)
 	e.healthStartLocked(c, true)
 	started()
 	snap := e.snapLocked(c)
@@ -1004,6 +1021,10 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	unhealthy := c.unhealthyKill
 	if unhealthy {
 		c.rec.ExitReason = "unhealthy"
+	}
+	if c.checkpointExit {
+		c.checkpointExit = false
+		c.rec.ExitReason = exitReasonCheckpointed
 	}
 	e.emitLocked(c, "die", map[string]string{
 		"exit_code":  strconv.Itoa(c.rec.ExitCode),

@@ -97,6 +97,11 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 		e.mu.Unlock()
 		return nil, fmt.Errorf("container %s is %s: exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
 	}
+	if c.checkpointing {
+		name := c.rec.Name
+		e.mu.Unlock()
+		return nil, fmt.Errorf("container %s is being checkpointed: an exec started now would hang the dump: retry when the checkpoint is done: %w", name, errdefs.ErrFailedPrecondition)
+	}
 	cfg := cloneRecord(c.rec).Config
 	id := c.rec.ID
 	x := &Exec{e: e, ctrID: id, id: "exec-" + newID()[:24], probe: probe, done: make(chan struct{})}

@@ -200,6 +200,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 
 func newStartCommand(g *globals, s cli.Streams) *cobra.Command {
 	var attach, interactive bool
+	var checkpoint string
 	cmd := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
@@ -210,11 +211,12 @@ func newStartCommand(g *globals, s cli.Streams) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			return cli.Start(cmd.Context(), c, cli.StartOptions{Refs: args, Attach: attach, Interactive: interactive, Streams: s})
+			return cli.Start(cmd.Context(), c, cli.StartOptions{Refs: args, Attach: attach, Interactive: interactive, Checkpoint: checkpoint, Streams: s})
 		},
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach STDOUT/STDERR and return the container's exit code")
 	cmd.Flags().BoolVarP(&interactive, "interactive", "i", false, "attach the container's STDIN")
+	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "restore the container from this checkpoint")
 	return cmd
 }
 

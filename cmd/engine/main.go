@@ -126,6 +126,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newStatsCommand(g, s),
 		newEventsCommand(g, s),
 		newImageCommand(g, s),
+		newCheckpointCommand(g, s),
 		newVersionCommand(g, s),
 		newInfoCommand(g, s),
 	)

@@ -190,3 +190,18 @@ type CreateResponse struct {
 type WaitResponse struct {
 	ExitCode int `json:"exit_code"`
 }
+
+// Checkpoint mirrors backend.Checkpoint; GET /v1/containers/{ref}/checkpoints
+// answers a list of them, oldest first.
+type Checkpoint struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// CheckpointCreateOptions is the body of POST
+// /v1/containers/{ref}/checkpoints. Without LeaveRunning the container
+// stops once dumped.
+type CheckpointCreateOptions struct {
+	Name         string `json:"name"`
+	LeaveRunning bool   `json:"leave_running,omitempty"`
+}

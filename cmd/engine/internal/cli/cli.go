@@ -113,12 +113,27 @@ type StartOptions struct {
 	Refs        []string
 	Attach      bool
 	Interactive bool
+	// Checkpoint restores the (one) container from this checkpoint.
+	Checkpoint string
 	Streams
 }
 
 // Start starts containers; with Attach (one container) it streams the
 // output and returns the exit code.
 func Start(ctx context.Context, c *client.Client, opts StartOptions) error {
+	if opts.Checkpoint != "" {
+		switch {
+		case len(opts.Refs) != 1:
+			return &StatusError{Code: ExitEngineError, Err: errors.New("you cannot restore multiple containers at once: give one container with --checkpoint")}
+		case opts.Attach || opts.Interactive:
+			return &StatusError{Code: ExitEngineError, Err: fmt.Errorf("--checkpoint cannot be combined with --attach or --interactive: start it, then run `attach %s`", opts.Refs[0])}
+		}
+		if err := c.StartFromCheckpoint(ctx, opts.Refs[0], opts.Checkpoint); err != nil {
+			return &StatusError{Code: 1, Err: err}
+		}
+		fmt.Fprintln(opts.Stdout, opts.Refs[0])
+		return nil
+	}
 	if opts.Attach || opts.Interactive {
 		if len(opts.Refs) != 1 {
 			return &StatusError{Code: ExitEngineError, Err: errors.New("you cannot start and attach multiple containers at once")}

@@ -200,6 +200,28 @@ func (c *Client) Start(ctx context.Context, r string) error {
 	return c.call(ctx, http.MethodPost, ref(r)+"/start", nil, nil, nil)
 }
 
+// StartFromCheckpoint starts a container by restoring the named
+// checkpoint.
+func (c *Client) StartFromCheckpoint(ctx context.Context, r, checkpoint string) error {
+	return c.call(ctx, http.MethodPost, ref(r)+"/start", url.Values{"checkpoint": {checkpoint}}, nil, nil)
+}
+
+// CreateCheckpoint checkpoints a container; without leaveRunning it stops.
+func (c *Client) CreateCheckpoint(ctx context.Context, r, name string, leaveRunning bool) error {
+	return c.call(ctx, http.MethodPost, ref(r)+"/checkpoints", nil, api.CheckpointCreateOptions{Name: name, LeaveRunning: leaveRunning}, nil)
+}
+
+// ListCheckpoints lists a container's checkpoints, oldest first.
+func (c *Client) ListCheckpoints(ctx context.Context, r string) ([]api.Checkpoint, error) {
+	var cps []api.Checkpoint
+	return cps, c.call(ctx, http.MethodGet, ref(r)+"/checkpoints", nil, nil, &cps)
+}
+
+// DeleteCheckpoint deletes a checkpoint of a container.
+func (c *Client) DeleteCheckpoint(ctx context.Context, r, name string) error {
+	return c.call(ctx, http.MethodDelete, ref(r)+"/checkpoints/"+url.PathEscape(name), nil, nil, nil)
+}
+
 func timeoutQuery(t *time.Duration) url.Values {
 	if t == nil {
 		return nil

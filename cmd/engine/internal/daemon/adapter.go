@@ -82,6 +82,30 @@ func (e engine) Create(ctx context.Context, opts api.CreateOptions) (*api.Contai
 
 func (e engine) Start(ctx context.Context, ref string) error { return e.be.Start(ctx, ref) }
 
+func (e engine) StartFromCheckpoint(ctx context.Context, ref, checkpoint string) error {
+	return e.be.StartFromCheckpoint(ctx, ref, checkpoint)
+}
+
+func (e engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRunning bool) error {
+	return e.be.CreateCheckpoint(ctx, ref, name, leaveRunning)
+}
+
+func (e engine) ListCheckpoints(ctx context.Context, ref string) ([]api.Checkpoint, error) {
+	cps, err := e.be.ListCheckpoints(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Checkpoint, 0, len(cps))
+	for _, cp := range cps {
+		out = append(out, api.Checkpoint{Name: cp.Name, Created: cp.Created})
+	}
+	return out, nil
+}
+
+func (e engine) DeleteCheckpoint(ctx context.Context, ref, name string) error {
+	return e.be.DeleteCheckpoint(ctx, ref, name)
+}
+
 func (e engine) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
 	return e.be.Stop(ctx, ref, timeout)
 }

@@ -16,6 +16,10 @@ import (
 type Engine interface {
 	Create(ctx context.Context, opts api.CreateOptions) (*api.Container, error)
 	Start(ctx context.Context, ref string) error
+	StartFromCheckpoint(ctx context.Context, ref, checkpoint string) error
+	CreateCheckpoint(ctx context.Context, ref, name string, leaveRunning bool) error
+	ListCheckpoints(ctx context.Context, ref string) ([]api.Checkpoint, error)
+	DeleteCheckpoint(ctx context.Context, ref, name string) error
 	Stop(ctx context.Context, ref string, timeout *time.Duration) error
 	Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	Restart(ctx context.Context, ref string, timeout *time.Duration) error

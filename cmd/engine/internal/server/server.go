@@ -94,6 +94,9 @@ func (s *Server) routes() {
 	h("GET "+p+"/containers/{ref}/top", s.top)
 	h("POST "+p+"/containers/{ref}/attach", s.attach)
 	h("POST "+p+"/containers/{ref}/exec", s.exec)
+	h("GET "+p+"/containers/{ref}/checkpoints", s.listCheckpoints)
+	h("POST "+p+"/containers/{ref}/checkpoints", s.createCheckpoint)
+	h("DELETE "+p+"/containers/{ref}/checkpoints/{name}", s.deleteCheckpoint)
 	h("POST "+p+"/exec/{id}/resize", s.execResize)
 	h("GET "+p+"/events", s.events)
 	h("GET "+p+"/images", s.images)
@@ -369,8 +372,51 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// start starts a container; ?checkpoint=NAME restores it from that
+// checkpoint.
 func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
-	if err := s.engine.Start(r.Context(), r.PathValue("ref")); err != nil {
+	var err error
+	if cp := r.URL.Query().Get("checkpoint"); cp != "" {
+		err = s.engine.StartFromCheckpoint(r.Context(), r.PathValue("ref"), cp)
+	} else {
+		err = s.engine.Start(r.Context(), r.PathValue("ref"))
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
+	cps, err := s.engine.ListCheckpoints(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	if cps == nil {
+		cps = []api.Checkpoint{}
+	}
+	writeJSON(w, http.StatusOK, cps)
+	return nil
+}
+
+func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) error {
+	var opts api.CheckpointCreateOptions
+	if err := decodeJSON(w, r, &opts); err != nil {
+		return err
+	}
+	if opts.Name == "" {
+		return fmt.Errorf("no checkpoint name given: name the checkpoint to create: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := s.engine.CreateCheckpoint(r.Context(), r.PathValue("ref"), opts.Name, opts.LeaveRunning); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (s *Server) deleteCheckpoint(w http.ResponseWriter, r *http.Request) error {
+	if err := s.engine.DeleteCheckpoint(r.Context(), r.PathValue("ref"), r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
