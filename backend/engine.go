@@ -616,6 +616,12 @@ func validateCreate(o *CreateOptions) error {
 		return bad("give an image or a rootfs directory")
 	case o.Image != "" && o.Rootfs != "":
 		return bad("give an image or a rootfs directory, not both")
+	case o.Image != "":
+		ref, err := NormalizeImageRef(o.Image)
+		if err != nil {
+			return err
+		}
+		o.Image = ref
 	case o.Rootfs != "":
 		if !filepath.IsAbs(o.Rootfs) || filepath.Clean(o.Rootfs) != o.Rootfs {
 			return bad("rootfs %q: want a clean absolute path", o.Rootfs)

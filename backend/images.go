@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"github.com/distribution/reference"
 	"io"
 	"os"
 	"sort"
@@ -100,6 +101,10 @@ func (e *Engine) Images(ctx context.Context) ([]Image, error) {
 // RemoveImage deletes an image. An image used by a container is an
 // errdefs.ErrFailedPrecondition; an unknown one errdefs.ErrNotFound.
 func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
+	ref, err := NormalizeImageRef(ref)
+	if err != nil {
+		return err
+	}
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
@@ -261,4 +266,14 @@ func (e *Engine) isClosed() bool {
 
 func (e *Engine) nsCtx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, e.cfg.Namespace)
+}
+
+// NormalizeImageRef expands a short image name as docker does: "busybox"
+// is docker.io/library/busybox:latest.
+func NormalizeImageRef(ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", fmt.Errorf("invalid image reference %q: %v: %w", ref, err, errdefs.ErrInvalidArgument)
+	}
+	return reference.TagNameOnly(named).String(), nil
 }

@@ -164,3 +164,19 @@ func TestTransition(t *testing.T) {
 		})
 	}
 }
+
+func TestNormalizeImageRef(t *testing.T) {
+	for in, want := range map[string]string{
+		"busybox":                          "docker.io/library/busybox:latest",
+		"busybox:1.36":                     "docker.io/library/busybox:1.36",
+		"docker.io/library/busybox:latest": "docker.io/library/busybox:latest",
+		"example.com/team/app":             "example.com/team/app:latest",
+	} {
+		if got, err := NormalizeImageRef(in); err != nil || got != want {
+			t.Errorf("NormalizeImageRef(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := NormalizeImageRef("Not Valid"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("NormalizeImageRef of a bad reference: %v, want InvalidArgument", err)
+	}
+}
