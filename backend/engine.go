@@ -1222,14 +1222,33 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 	e.mu.Lock()
 	exits := c.exits
 	paused := c.rec.State == StatePaused
+	// Between two runs there is no task; the caller cancelled the restart.
+	restarting := c.rec.State == StateRestarting
 	e.mu.Unlock()
+	if restarting {
+		return nil
+	}
 	exited := func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		return c.exits > exits || !isActive(c.rec.State)
 	}
-	if err := e.signal(ctx, c, syscall.SIGTERM); err != nil && !exited() {
+	// A signal can find no process when the task just ended: its exit is
+	// on its way.
+	signalled := func(err error) error {
+		if err == nil || exited() {
+			return nil
+		}
+		if !errdefs.IsFailedPrecondition(err) && !errdefs.IsNotFound(err) {
+			return err
+		}
+		return e.waitChange(ctx, c, exited, nil)
+	}
+	if err := signalled(e.signal(ctx, c, syscall.SIGTERM)); err != nil {
 		return err
+	}
+	if exited() {
+		return nil
 	}
 	if paused {
 		if err := e.client.Resume(ctx, id); err != nil && !errdefs.IsFailedPrecondition(err) {
@@ -1243,7 +1262,7 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 	} else if ctx.Err() != nil {
 		return err
 	}
-	if err := e.signal(ctx, c, syscall.SIGKILL); err != nil && !exited() {
+	if err := signalled(e.signal(ctx, c, syscall.SIGKILL)); err != nil {
 		return err
 	}
 	return e.waitChange(ctx, c, exited, nil)

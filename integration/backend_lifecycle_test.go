@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,5 +168,26 @@ func TestBackendAttachAndFollow(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Logs -f did not end when the container stopped")
+	}
+}
+
+// TestBackendForceRemoveWhileRestarting: rm -f of a container that crashes
+// and restarts as fast as it can: whatever moment the removal hits (a task
+// that just ended, its exit on the way, or a restart pending), it succeeds.
+func TestBackendForceRemoveWhileRestarting(t *testing.T) {
+	env := newEngineEnv(t, func(cfg *backend.Config) {
+		cfg.Backoff = backend.Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}
+	})
+	for i := range 8 {
+		name := fmt.Sprintf("flapper%d", i)
+		c := env.run(backend.CreateOptions{Name: name, Image: "busybox", Cmd: []string{"sh", "-c", "exit 3"},
+			Restart: backend.RestartPolicy{Name: "always"}})
+		env.waitFor(c.ID, 30*time.Second, "a few restarts", func(c *backend.Container) bool { return c.RestartCount >= 2 })
+		if err := env.e.Remove(testCtx(t), name, true); err != nil {
+			t.Fatalf("Remove(force) of a flapping container: %v", err)
+		}
+		if _, err := env.e.Inspect(testCtx(t), c.ID); !errdefs.IsNotFound(err) {
+			t.Fatalf("Inspect after removal: %v, want NotFound", err)
+		}
 	}
 }
