@@ -34,7 +34,7 @@ const (
 	defaultRuntime     = "io.containerd.runc.v2"
 	// ioDrainTimeout bounds how long an exit waits for the process's output
 	// to drain: a daemonised grandchild may hold the pipe open forever.
-	ioDrainTimeout = 2 * time.Second
+	ioDrainTimeout = 5 * time.Second
 	// cleanupTimeout bounds clean-up that must outlive the caller's context.
 	cleanupTimeout = 10 * time.Second
 )
@@ -910,7 +910,9 @@ func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, 
 	case st.Status != containerd.Stopped && st.Status != containerd.Created:
 		return 0, time.Time{}, fmt.Errorf("container %s is %s: cannot delete its task (stop it first): %w", id, st.Status, errdefs.ErrFailedPrecondition)
 	}
-	drainIO(t.IO())
+	if st.Status == containerd.Stopped {
+		drainIO(t.IO())
+	}
 	exit, err := t.Delete(ctx)
 	if err != nil && !errdefs.IsNotFound(err) {
 		return 0, time.Time{}, fmt.Errorf("delete task of %s: %w", id, err)
@@ -1052,9 +1054,17 @@ func waitReady(timeout time.Duration) grpc.UnaryClientInterceptor {
 
 // drainIO waits, for a bounded time (procIO), until a stopped process's
 // output reached its end.
+//
+// Callers know the process ran (it exited, or its task is stopped): an exit
+// can be handled before the Start call that began the process has returned,
+// and the output of such a fast process must not be dropped as if it had
+// never started.
 func drainIO(pio cio.IO) {
 	if pio == nil {
 		return
+	}
+	if p, ok := pio.(*procIO); ok {
+		p.started.Store(true)
 	}
 	pio.Cancel()
 	pio.Wait()
