@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -147,6 +148,13 @@ func (env *engineEnv) waitFor(ref string, timeout time.Duration, what string, co
 			return c
 		}
 		if time.Now().After(deadline) {
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.Pid))
+			wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", c.Pid))
+			var evs []string
+			for _, e := range env.evs.of(c.ID, "") {
+				evs = append(evs, e.Type+fmt.Sprint(e.Attributes))
+			}
+			env.t.Logf("diagnostics: /proc/<pid>/stat %q, wchan %q, log %q, events %v", stat, wchan, env.logText(ref), evs)
 			env.t.Fatalf("container %s: timed out after %v waiting for %s; record: state %s restarts %d exit %d pid %d reason %q error %q",
 				c.Name, timeout, what, c.State, c.RestartCount, c.ExitCode, c.Pid, c.ExitReason, c.Error)
 		}
@@ -211,7 +219,7 @@ func (r *engineEvents) of(id, typ string) []backend.Event {
 	defer r.mu.Unlock()
 	var out []backend.Event
 	for _, ev := range r.evs {
-		if ev.ContainerID == id && ev.Type == typ {
+		if ev.ContainerID == id && (ev.Type == typ || typ == "") {
 			out = append(out, ev)
 		}
 	}
