@@ -1174,10 +1174,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *time.Duration) e
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	d := e.cfg.StopTimeout
-	if timeout != nil {
-		d = max(*timeout, 0)
-	}
+	d := e.stopTimeout(timeout)
 	return e.stopLocked(ctx, c, d)
 }
 
@@ -1339,6 +1336,14 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	return nil
 }
 
+// stopTimeout is the caller's timeout, else the engine's StopTimeout.
+func (e *Engine) stopTimeout(timeout *time.Duration) time.Duration {
+	if timeout == nil {
+		return e.cfg.StopTimeout
+	}
+	return max(*timeout, 0)
+}
+
 // Restart stops the container (as Stop, with timeout) and starts it again.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration) error {
 	c, err := e.resolve(ref)
@@ -1347,10 +1352,7 @@ func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration
 	}
 	c.op.Lock()
 	defer c.op.Unlock()
-	d := e.cfg.StopTimeout
-	if timeout != nil {
-		d = max(*timeout, 0)
-	}
+	d := e.stopTimeout(timeout)
 	if err := e.stopLocked(ctx, c, d); err != nil {
 		return err
 	}
