@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
+	"github.com/tendhq/tend/cmd/engine/internal/client"
 )
 
 func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
@@ -15,12 +16,7 @@ func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
 		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			co.Ref, co.Name = args[0], args[1]
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.CheckpointCreate(cmd.Context(), c, co)
+			return g.withClient(func(c *client.Client) error { return cli.CheckpointCreate(cmd.Context(), c, co) })
 		},
 	}
 	create.Flags().BoolVar(&co.LeaveRunning, "leave-running", false, "leave the container running after the checkpoint")
@@ -32,12 +28,7 @@ func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lo.Ref = args[0]
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.CheckpointList(cmd.Context(), c, lo)
+			return g.withClient(func(c *client.Client) error { return cli.CheckpointList(cmd.Context(), c, lo) })
 		},
 	}
 	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table or json (one JSON object per line)")
@@ -47,12 +38,9 @@ func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short:   "Remove a checkpoint of a container",
 		Args:    exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.CheckpointRemove(cmd.Context(), c, cli.CheckpointOptions{Ref: args[0], Name: args[1], Stdout: s.Stdout})
+			return g.withClient(func(c *client.Client) error {
+				return cli.CheckpointRemove(cmd.Context(), c, cli.CheckpointOptions{Ref: args[0], Name: args[1], Stdout: s.Stdout})
+			})
 		},
 	}
 	cmd.AddCommand(create, ls, rm)

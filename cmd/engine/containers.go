@@ -206,12 +206,9 @@ func newStartCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Start one or more stopped containers",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Start(cmd.Context(), c, cli.StartOptions{Refs: args, Attach: attach, Interactive: interactive, Checkpoint: checkpoint, Streams: s})
+			return g.withClient(func(c *client.Client) error {
+				return cli.Start(cmd.Context(), c, cli.StartOptions{Refs: args, Attach: attach, Interactive: interactive, Checkpoint: checkpoint, Streams: s})
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "attach STDOUT/STDERR and return the container's exit code")
@@ -227,12 +224,9 @@ func newAttachCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Attach to a running container's input and output",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Attach(cmd.Context(), c, cli.AttachOptions{Ref: args[0], NoStdin: noStdin, Streams: s})
+			return g.withClient(func(c *client.Client) error {
+				return cli.Attach(cmd.Context(), c, cli.AttachOptions{Ref: args[0], NoStdin: noStdin, Streams: s})
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&noStdin, "no-stdin", false, "do not attach STDIN")
@@ -286,12 +280,7 @@ func newPsCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short:   "List containers",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Ps(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.Ps(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "show all containers (default shows just running)")
@@ -308,12 +297,9 @@ func newInspectCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Display detailed information on one or more containers as JSON",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Inspect(cmd.Context(), c, cli.InspectOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
+			return g.withClient(func(c *client.Client) error {
+				return cli.Inspect(cmd.Context(), c, cli.InspectOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
+			})
 		},
 	}
 }
@@ -337,12 +323,7 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 			}
 			o.Since = t
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Logs(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.Logs(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "follow log output")
@@ -365,12 +346,7 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 					return invalid("invalid environment variable %q: want NAME=VALUE", e)
 				}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Exec(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.Exec(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -387,12 +363,9 @@ func newTopCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Display the running processes of a container",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Top(cmd.Context(), c, cli.TopOptions{Ref: args[0], Stdout: s.Stdout})
+			return g.withClient(func(c *client.Client) error {
+				return cli.Top(cmd.Context(), c, cli.TopOptions{Ref: args[0], Stdout: s.Stdout})
+			})
 		},
 	}
 }
@@ -404,12 +377,7 @@ func newStatsCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Display a live stream of container resource usage",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Refs = args
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Stats(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.Stats(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().BoolVar(&o.NoStream, "no-stream", false, "print one sample and exit")
@@ -433,12 +401,7 @@ func newEventsCommand(g *globals, s cli.Streams) *cobra.Command {
 			if o.Until, err = cli.ParseSince(until, now); err != nil {
 				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.Events(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.Events(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "show events since a timestamp or relative duration (e.g. 10m)")

@@ -84,6 +84,16 @@ func (g *globals) client() (*client.Client, error) {
 	return c, nil
 }
 
+// withClient runs fn with a client of the engine and closes it after.
+func (g *globals) withClient(fn func(c *client.Client) error) error {
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
 func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
+	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/cmd/engine/internal/daemon"
 )
 
@@ -31,12 +32,9 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.ImageImport(cmd.Context(), c, cli.ImageOptions{Input: in, Stdout: s.Stdout, Stderr: s.Stderr})
+			return g.withClient(func(c *client.Client) error {
+				return cli.ImageImport(cmd.Context(), c, cli.ImageOptions{Input: in, Stdout: s.Stdout, Stderr: s.Stderr})
+			})
 		},
 	}
 	lo := cli.ImageOptions{Stdout: s.Stdout, Stderr: s.Stderr}
@@ -46,12 +44,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short:   "List images",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.ImageList(cmd.Context(), c, lo)
+			return g.withClient(func(c *client.Client) error { return cli.ImageList(cmd.Context(), c, lo) })
 		},
 	}
 	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table or json (one JSON object per line)")
@@ -62,12 +55,9 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short:   "Remove one or more images",
 		Args:    minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.ImageRemove(cmd.Context(), c, cli.ImageOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
+			return g.withClient(func(c *client.Client) error {
+				return cli.ImageRemove(cmd.Context(), c, cli.ImageOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
+			})
 		},
 	}
 	cmd.AddCommand(imp, ls, rm)
@@ -81,12 +71,7 @@ func newVersionCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Show the client and engine versions",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.PrintVersion(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.PrintVersion(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
@@ -100,12 +85,7 @@ func newInfoCommand(g *globals, s cli.Streams) *cobra.Command {
 		Short: "Display engine-wide information",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return cli.PrintInfo(cmd.Context(), c, o)
+			return g.withClient(func(c *client.Client) error { return cli.PrintInfo(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
