@@ -362,6 +362,13 @@ func TestStdinAndTerminal(t *testing.T) {
 	if _, err := io.WriteString(execInW, "exec stdin\n"); err != nil {
 		t.Fatal(err)
 	}
+	// CloseStdin closes at once: wait until cat has the line (it echoes it).
+	for deadline := time.Now().Add(10 * time.Second); execOut.String() != "exec stdin\n"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("cat did not echo its input: %q", execOut.String())
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
+	}
 	if err := c.CloseStdin(ctx, id3, "cat"); err != nil {
 		t.Fatalf("CloseStdin: %v", err)
 	}

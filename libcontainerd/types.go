@@ -43,7 +43,10 @@ type Client interface {
 	// ResizeTerminal resizes the terminal of a process started with one.
 	ResizeTerminal(ctx context.Context, id, processID string, width, height uint32) error
 
-	// CloseStdin closes the stdin of a process, which then reads EOF.
+	// CloseStdin closes the stdin of a process, which then reads EOF. It
+	// closes at once: input the engine's copy has not written yet is
+	// dropped. To end input after all of it, end the stdin stream given to
+	// the StdioCallback instead (that also delivers EOF).
 	CloseStdin(ctx context.Context, id, processID string) error
 
 	// Pause freezes every process of the container's task.
