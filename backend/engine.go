@@ -53,6 +53,11 @@ type Config struct {
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
+	// ContainerdStateDir is containerd's state dir (its --state), if known:
+	// with it a start removes a task bundle that a containerd crash left
+	// behind and that would keep the container from starting (see
+	// libcontainerd.WithContainerdStateDir).
+	ContainerdStateDir string
 	// Namespace is the containerd namespace; default "tend". Two engines
 	// must not share one.
 	Namespace string
@@ -164,7 +169,8 @@ type snapshot struct {
 // always/unless-stopped containers are started as after a reboot.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return newEngine(ctx, cfg, func(ctx context.Context, b libcontainerd.Backend, fifoDir string) (libcontainerd.Client, error) {
-		return libcontainerd.New(ctx, cfg.ContainerdAddress, cfg.Namespace, b, libcontainerd.WithFIFODir(fifoDir))
+		return libcontainerd.New(ctx, cfg.ContainerdAddress, cfg.Namespace, b,
+			libcontainerd.WithFIFODir(fifoDir), libcontainerd.WithContainerdStateDir(cfg.ContainerdStateDir))
 	})
 }
 

@@ -34,7 +34,7 @@ func newEngineEnv(t testing.TB, mod func(*backend.Config)) *engineEnv {
 		t.Fatal(err)
 	}
 	env := &engineEnv{t: t, cfg: backend.Config{
-		Root: root, ContainerdAddress: testEnv.Address, Namespace: testEnv.Namespace,
+		Root: root, ContainerdAddress: testEnv.Address, ContainerdStateDir: testEnv.Daemon.StateDir(), Namespace: testEnv.Namespace,
 		LiveRestore: true, StopTimeout: 5 * time.Second,
 	}}
 	if mod != nil {

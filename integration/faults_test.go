@@ -2,6 +2,9 @@ package integration
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -249,4 +252,50 @@ func TestRestore(t *testing.T) {
 	mustCreate(t, c2, idle, rootfsSpec(t, idle, "true"))
 	_, err = c2.Restore(ctx, idle)
 	wantClass(t, "Restore without task", err, errdefs.ErrNotFound)
+}
+
+// TestStaleTaskBundle: containerd 1.6 killed during a NewTask, before the
+// shim created the task, keeps the task's bundle dir but not the task (see
+// libcontainerd/bundle.go), and every NewTask of the container then fails
+// with "mkdir <bundle>: file exists". A client that knows containerd's state
+// dir removes the dir and starts the task; one that does not fails with
+// ErrFailedPrecondition naming the dir.
+func TestStaleTaskBundle(t *testing.T) {
+	ctx := testCtx(t)
+	blind, err := libcontainerd.New(ctx, testEnv.Address, testEnv.Namespace, newRecorder(), libcontainerd.WithFIFODir(testEnv.FIFORoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { blind.Close() })
+	id := testID(t)
+	mustCreate(t, blind, id, rootfsSpec(t, id, "true"))
+	// What containerd 1.6 left in the restart storm: the rootfs dir and the
+	// work link of the bundle, and no shim.
+	bundle := filepath.Join(testEnv.Daemon.StateDir(), "io.containerd.runtime.v2.task", testEnv.Namespace, id)
+	if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(testEnv.Root, "gone"), filepath.Join(bundle, "work")); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = blind.Start(ctx, id)
+	wantClass(t, "Start over a stale bundle, state dir unknown", err, errdefs.ErrFailedPrecondition)
+	if !strings.Contains(err.Error(), bundle+" ") {
+		t.Fatalf("error %q does not name the stale dir %s", err, bundle)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "rootfs")); err != nil {
+		t.Fatalf("stale bundle touched without the state dir: %v", err)
+	}
+
+	rec := newRecorder()
+	c := newClient(t, rec)
+	pid, err := c.Start(ctx, id)
+	if err != nil {
+		t.Fatalf("Start over a stale bundle: %v", err)
+	}
+	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 30*time.Second)[0]
+	if exit.ExitCode != 0 || exit.Pid != pid {
+		t.Fatalf("exit %+v: want code 0 from pid %d", exit, pid)
+	}
 }

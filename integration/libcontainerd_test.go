@@ -85,7 +85,8 @@ func (r *recorder) wait(t testing.TB, id, process string, et libcontainerd.Event
 // end of the test.
 func newClient(t testing.TB, b libcontainerd.Backend) libcontainerd.Client {
 	t.Helper()
-	c, err := libcontainerd.New(testCtx(t), testEnv.Address, testEnv.Namespace, b, libcontainerd.WithFIFODir(testEnv.FIFORoot))
+	c, err := libcontainerd.New(testCtx(t), testEnv.Address, testEnv.Namespace, b,
+		libcontainerd.WithFIFODir(testEnv.FIFORoot), libcontainerd.WithContainerdStateDir(testEnv.Daemon.StateDir()))
 	if err != nil {
 		t.Fatalf("libcontainerd.New: %v", err)
 	}

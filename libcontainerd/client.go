@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,8 @@ const (
 	ioDrainTimeout = 5 * time.Second
 	// cleanupTimeout bounds clean-up that must outlive the caller's context.
 	cleanupTimeout = 10 * time.Second
+	// statusPollInterval paces the questions to a containerd coming back.
+	statusPollInterval = 50 * time.Millisecond
 )
 
 var _ Client = (*client)(nil)
@@ -46,6 +49,7 @@ type Option func(*options)
 
 type options struct {
 	fifoRoot    string
+	stateDir    string
 	dialTimeout time.Duration
 }
 
@@ -53,6 +57,14 @@ type options struct {
 // The default is a directory under os.TempDir() named after the namespace;
 // give each engine its own.
 func WithFIFODir(dir string) Option { return func(o *options) { o.fifoRoot = dir } }
+
+// WithContainerdStateDir tells the client containerd's state dir (its
+// --state; /run/containerd by default). containerd 1.6 killed at the wrong
+// moment can leave a task bundle behind without its task, and then fails
+// every new task of that container; with the state dir, Start removes such a
+// bundle when nothing uses it (logging a warning) and creates the task again.
+// Without it Start fails with ErrFailedPrecondition naming the dir.
+func WithContainerdStateDir(dir string) Option { return func(o *options) { o.stateDir = dir } }
 
 // WithDialTimeout sets how long calls wait for an unreachable containerd
 // before failing (default 10s).
@@ -63,6 +75,7 @@ type client struct {
 	ns       string
 	backend  Backend
 	fifoRoot string
+	stateDir string // containerd's, or ""
 	log      *log.Entry
 
 	ctx    context.Context // carries the namespace; cancelled by Close
@@ -111,6 +124,9 @@ func New(ctx context.Context, address, namespace string, backend Backend, opts .
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.stateDir != "" && !filepath.IsAbs(o.stateDir) {
+		return nil, fmt.Errorf("libcontainerd.New: containerd state dir %q: want an absolute path: %w", o.stateDir, errdefs.ErrInvalidArgument)
+	}
 	if o.fifoRoot == "" {
 		o.fifoRoot = fmt.Sprintf("%s/tend-fifo-%s", os.TempDir(), namespace)
 	}
@@ -134,6 +150,7 @@ func New(ctx context.Context, address, namespace string, backend Backend, opts .
 		ns:         namespace,
 		backend:    backend,
 		fifoRoot:   o.fifoRoot,
+		stateDir:   o.stateDir,
 		log:        log.G(ctx).WithField("namespace", namespace),
 		containers: make(map[string]*container),
 	}
@@ -413,6 +430,8 @@ type procIO struct {
 	proc     containerd.Process // set once started
 	stdinEOF bool               // the engine closed stdin before the start
 	closing  bool               // Close was called: no CloseIO needed
+	holding  bool               // a Start call is in flight: see hold
+	held     bool               // Cancel or Close was called while holding
 }
 
 func (p *procIO) markStarted(proc containerd.Process) {
@@ -439,8 +458,46 @@ func (p *procIO) stdinClosed() {
 	}
 }
 
+// hold makes Cancel and Close wait for the outcome of a Start call.
+// containerd's client cancels and closes a task's IO when the call fails,
+// but a Start that containerd's death broke may have started the task
+// (startedAnyway), and its output must still be read.
+func (p *procIO) hold() {
+	p.mu.Lock()
+	p.holding = true
+	p.mu.Unlock()
+}
+
+// release ends hold. When the start failed, a Cancel or Close asked for
+// meanwhile is done now.
+func (p *procIO) release(failed bool) {
+	p.mu.Lock()
+	held := p.held
+	p.holding, p.held = false, false
+	p.mu.Unlock()
+	if held && failed {
+		p.Close()
+	}
+}
+
+func (p *procIO) Cancel() {
+	p.mu.Lock()
+	if p.holding {
+		p.held = true
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.IO.Cancel()
+}
+
 func (p *procIO) Close() error {
 	p.mu.Lock()
+	if p.holding {
+		p.held = true
+		p.mu.Unlock()
+		return nil
+	}
 	p.closing = true
 	p.mu.Unlock()
 	return p.IO.Close()
@@ -559,7 +616,13 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	}
 	create, markStarted := c.ioCreator(set, cfg.stdio)
 	t, err := ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
-	if errdefs.IsAlreadyExists(err) && c.removeGhostTask(ctx, ct, id) {
+	if errdefs.IsAlreadyExists(err) && c.removeHalfMadeTask(ctx, ct, id) {
+		t, err = ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
+	}
+	if dir := staleBundle(err, c.ns, id); dir != "" {
+		if rerr := c.removeStaleBundle(ctx, ct, id, dir); rerr != nil {
+			return 0, fmt.Errorf("start %s: %w", id, rerr)
+		}
 		t, err = ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
 	}
 	if err != nil {
@@ -576,10 +639,13 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	ct.task, ct.oomSeen = t, false
 	ct.procs[id] = p
 	c.mu.Unlock()
+	pio := t.IO().(*procIO) // made by create
+	pio.hold()
 	err = t.Start(ctx)
 	if err != nil && errdefs.IsUnavailable(err) && c.startedAnyway(ctx, t) {
 		err = nil
 	}
+	pio.release(err != nil)
 	if err != nil {
 		c.mu.Lock()
 		ct.task = nil
@@ -611,8 +677,9 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 // ran: then it is kept, and the reconcile after the reconnect delivers its
 // exit. One that never started is started now.
 func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
-	st, err := t.Status(ctx)
+	st, err := statusWhenBack(ctx, t)
 	if err != nil {
+		c.log.WithError(err).WithField("container", t.ID()).Warn("containerd went away during Start and cannot say whether the task started: deleting it")
 		return false
 	}
 	switch st.Status {
@@ -625,20 +692,54 @@ func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
 	return false
 }
 
-// removeGhostTask deletes a task that containerd says exists when asked to
-// create one but not when asked for it: containerd 1.6 killed during a
-// NewTask leaves such a half-made task behind. It reports whether the id is
-// free again.
-func (c *client) removeGhostTask(ctx context.Context, ct *container, id string) bool {
-	if _, err := ct.ctr.Task(ctx, nil); !errdefs.IsNotFound(err) {
-		return false
+// statusWhenBack asks for the status of t until containerd answers, for at
+// most cleanupTimeout: right after containerd went away calls fail at once
+// (connection refused) until the connection notices, and a task that did
+// start must not be taken for one that did not.
+func statusWhenBack(ctx context.Context, t containerd.Task) (containerd.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	tick := time.NewTicker(statusPollInterval)
+	defer tick.Stop()
+	for {
+		st, err := t.Status(ctx)
+		if !errdefs.IsUnavailable(err) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, err
+		case <-tick.C:
+		}
 	}
-	_, err := c.cc.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
-	if err != nil {
-		if err = errgrpc.ToNative(err); !errdefs.IsNotFound(err) {
-			c.log.WithError(err).WithField("container", id).Warn("delete half-made task")
+}
+
+// removeHalfMadeTask deletes a task left behind by a NewTask that
+// containerd died during, and reports whether the id is free again. Such a
+// task is in one of two states: containerd 1.6 says it exists when asked to
+// create one but not when asked for it (the shim started, the task was never
+// created), or it was created but never started (containerd died before
+// NewTask returned). Start calls it only when the client has no task for the
+// container, so nobody holds the stdio of a created task or will start it.
+func (c *client) removeHalfMadeTask(ctx context.Context, ct *container, id string) bool {
+	var err error
+	t, terr := ct.ctr.Task(ctx, nil)
+	switch {
+	case errdefs.IsNotFound(terr):
+		_, err = c.cc.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+		err = errgrpc.ToNative(err)
+	case terr != nil:
+		return false
+	default:
+		st, serr := t.Status(ctx)
+		if serr != nil || st.Status != containerd.Created {
 			return false
 		}
+		_, err = t.Delete(ctx, containerd.WithProcessKill)
+	}
+	if err != nil && !errdefs.IsNotFound(err) {
+		c.log.WithError(err).WithField("container", id).Warn("delete half-made task")
+		return false
 	}
 	c.log.WithField("container", id).Info("deleted a half-made task left by a containerd crash")
 	return true

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/log"
 )
 
@@ -75,5 +76,42 @@ func TestDeliverExitExactlyOnce(t *testing.T) {
 	}
 	if _, ok := c.containers["c1"].procs["exec"]; ok {
 		t.Fatal("exited exec process is still tracked")
+	}
+}
+
+// fakeIO counts the calls containerd's client makes on a task's IO; it
+// embeds the interface and overrides what procIO passes on.
+type fakeIO struct {
+	cio.IO
+	cancels, closes int
+}
+
+func (f *fakeIO) Cancel()      { f.cancels++ }
+func (f *fakeIO) Close() error { f.closes++; return nil }
+
+// TestProcIOHold: while a Start call is in flight, the Cancel and Close
+// containerd's client makes when the call fails wait for its outcome: done
+// when the start failed, dropped when the task started after all.
+func TestProcIOHold(t *testing.T) {
+	for _, tc := range []struct {
+		failed bool
+		closes int // done by release
+	}{{failed: true, closes: 1}, {failed: false, closes: 0}} {
+		f := &fakeIO{}
+		p := &procIO{IO: f}
+		p.hold()
+		p.Cancel()
+		p.Close()
+		if f.cancels != 0 || f.closes != 0 {
+			t.Fatalf("held IO: %d cancels, %d closes before the outcome", f.cancels, f.closes)
+		}
+		p.release(tc.failed)
+		if f.closes != tc.closes {
+			t.Errorf("start failed %v: release closed %d times, want %d", tc.failed, f.closes, tc.closes)
+		}
+		p.Close() // after release, as Delete does
+		if f.closes != tc.closes+1 {
+			t.Errorf("start failed %v: Close after release did not close", tc.failed)
+		}
 	}
 }

@@ -45,7 +45,7 @@ main() {
 	go test -count=1 -timeout 12m -json ./integration/... 2>&1 | summary -counts "$counts" -log build/integration.log || status=1
 
 	# The libcontainerd tests again against each newer containerd.
-	compat='^Test(Smoke|Lifecycle|RunningContainer|StdinAndTerminal|BadInput|Exit|OOM|ManyExits|Restore|Checkpoint)'
+	compat='^Test(Smoke|Lifecycle|RunningContainer|StdinAndTerminal|BadInput|Exit|OOM|ManyExits|Restore|Checkpoint|StaleTaskBundle)'
 	for alt in $TEND_CONTAINERD_ALT; do
 		version=${alt%%=*} dir=${alt#*=}
 		say "libcontainerd tests against containerd $version ($dir; log: build/integration-$version.log)"

@@ -114,6 +114,9 @@ func newDaemonCommand() *cobra.Command {
 					}
 				}
 			}
+			if o.ContainerdState != "" && o.ContainerdAddress == "" {
+				return invalid("--containerd-state is for the containerd of --containerd-address: the supervised containerd's is known")
+			}
 			if o.ProbeConcurrency < 0 {
 				return invalid("invalid --probe-concurrency %d: must not be negative", o.ProbeConcurrency)
 			}
@@ -134,6 +137,7 @@ func newDaemonCommand() *cobra.Command {
 	fl.BoolVar(&o.LiveRestore, "live-restore", true, "keep containers running when the daemon stops")
 	fl.IntVar(&o.ProbeConcurrency, "probe-concurrency", 0, "maximum concurrent health probes (0: default)")
 	fl.StringVar(&o.ContainerdAddress, "containerd-address", "", "use this containerd socket instead of supervising a private containerd")
+	fl.StringVar(&o.ContainerdState, "containerd-state", "", "state dir (--state) of the containerd of --containerd-address, to remove task bundles a containerd crash left behind")
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
 	return cmd

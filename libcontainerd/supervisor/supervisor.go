@@ -239,6 +239,10 @@ func configTOML(root, address string) string {
 // Address returns the path of containerd's gRPC socket.
 func (d *Daemon) Address() string { return d.address }
 
+// StateDir returns containerd's state dir (its --state), Root/state; give it
+// to libcontainerd.WithContainerdStateDir.
+func (d *Daemon) StateDir() string { return filepath.Join(d.cfg.Root, "state") }
+
 // Pid returns the pid of the current containerd process, or 0 if none was
 // ever started.
 func (d *Daemon) Pid() int {

@@ -33,6 +33,7 @@ type Options struct {
 	LiveRestore       bool
 	ProbeConcurrency  int
 	ContainerdAddress string   // use this containerd instead of supervising one
+	ContainerdState   string   // that containerd's state dir (--state), if known
 	ContainerdBinary  string   // binary of the supervised containerd
 	CriuPath          []string // directories put first in containerd's PATH
 	Version           string
@@ -75,7 +76,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		return context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	}
 
-	address := opts.ContainerdAddress
+	address, stateDir := opts.ContainerdAddress, opts.ContainerdState
 	if address == "" {
 		level := opts.LogLevel
 		if level == "" || level == "trace" {
@@ -102,15 +103,16 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 				logger.Info("containerd stopped")
 			}
 		}()
-		address = d.Address()
+		address, stateDir = d.Address(), d.StateDir()
 	}
 
 	be, err := backend.New(ctx, backend.Config{
-		Root:              filepath.Join(root, "engine"),
-		ContainerdAddress: address,
-		Namespace:         opts.Namespace,
-		LiveRestore:       opts.LiveRestore,
-		ProbeConcurrency:  opts.ProbeConcurrency,
+		Root:               filepath.Join(root, "engine"),
+		ContainerdAddress:  address,
+		ContainerdStateDir: stateDir,
+		Namespace:          opts.Namespace,
+		LiveRestore:        opts.LiveRestore,
+		ProbeConcurrency:   opts.ProbeConcurrency,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
