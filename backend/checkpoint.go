@@ -344,12 +344,12 @@ func (e *Engine) waitProbes(ctx context.Context, id string) error {
 				return true
 			}
 		}
-		return false
+		return e.initProbes[id] > 0
 	}
 	if !busy() {
 		return nil
 	}
-	// Exec exits are not change notifications of the container: poll.
+	// Probe exits are not change notifications of the container: poll.
 	t := time.NewTicker(probePoll)
 	defer t.Stop()
 	for busy() {

@@ -23,14 +23,25 @@
 // Stop, Kill with a terminating signal, Remove and Close cancel a pending
 // restart; a manual stop is never undone by a policy.
 //
+// # Init and probes
+//
+// A container with a health check (or CreateOptions.Init set) runs under
+// tend-init (package healthcheck/initprobe) as PID 1: it reaps orphaned
+// zombies, forwards signals to the command, and runs the health probes the
+// engine sends over a unix socket in Root/containers/<id>/init/, bind-mounted
+// into the container with tend-init itself (copied to Root/bin). A probe
+// costs a fork in the container instead of a containerd exec; when
+// tend-init does not answer, the probe runs as an exec.
+//
 // # Checkpoints
 //
 // CreateCheckpoint dumps a running container with CRIU into
 // Root/containers/<id>/checkpoints/<name>/; with exit (the default) the
 // container stops as if stopped by hand and its policy does not restart
 // it. StartFromCheckpoint restores it, with its log, attachers and health
-// monitor. While a dump runs, probes pause and new execs are refused: an
-// exec joining a frozen container would hang the dump.
+// monitor. While a dump runs, probes pause (those in flight are waited for)
+// and new execs are refused: an exec joining a frozen container would hang
+// the dump, and CRIU cannot dump tend-init's connection to the engine.
 //
 // # Concurrency
 //

@@ -58,6 +58,10 @@ type Config struct {
 	// behind and that would keep the container from starting (see
 	// libcontainerd.WithContainerdStateDir).
 	ContainerdStateDir string
+	// InitPath is a statically linked tend-init (cmd/tend-init); empty:
+	// InitBinary next to the running executable, else in PATH. Without one,
+	// containers run without an init and probes run as containerd execs.
+	InitPath string
 	// Namespace is the containerd namespace; default "tend". Two engines
 	// must not share one.
 	Namespace string
@@ -97,6 +101,10 @@ type Engine struct {
 	log     *log.Entry
 	ctx     context.Context // carries the namespace; never cancelled before Close
 	cancel  context.CancelFunc
+
+	initPath   string         // installed tend-init; "" when not available
+	initErr    error          // why not
+	initProbes map[string]int // (mu) probes tend-init runs, by container
 
 	imagesOnce sync.Once
 	images     *containerd.Client
@@ -207,6 +215,8 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		ctrs:    make(map[string]*container),
 		names:   make(map[string]string),
 		execs:   make(map[string]*Exec),
+
+		initProbes: make(map[string]int),
 	}
 	e.ctx, e.cancel = context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), cfg.Namespace))
 	defer func() {
@@ -214,6 +224,15 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 			e.cancel()
 		}
 	}()
+	if src, err := findInit(cfg.InitPath); err != nil {
+		if cfg.InitPath != "" {
+			return nil, fmt.Errorf("engine init: %w", err)
+		}
+		e.initErr = err
+		e.log.WithError(err).Warn("containers run without an init: probes use a containerd exec each and orphaned zombies stay under a PID 1 that does not reap")
+	} else if e.initPath, err = installInit(cfg.Root, src); err != nil {
+		return nil, fmt.Errorf("engine init: %w", err)
+	}
 
 	recs, bad, err := e.store.load()
 	if err != nil {
@@ -530,6 +549,10 @@ func cloneRecord(r Container) Container {
 		}
 		r.Config.Labels = m
 	}
+	if r.Config.Init != nil {
+		v := *r.Config.Init
+		r.Config.Init = &v
+	}
 	if r.Config.Health != nil {
 		h := *r.Config.Health
 		h.Test = append([]string(nil), h.Test...)
@@ -739,6 +762,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		}
 	}()
 
+	useInit, err := e.wantInit(&o)
+	if err != nil {
+		return nil, err
+	}
+	o.Init = &useInit
 	spec, err := e.buildSpec(id, &o)
 	if err != nil {
 		return nil, err
@@ -751,6 +779,14 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			e.store.remove(id)
 		}
 	}()
+	copts := []libcontainerd.CreateOption{libcontainerd.WithLabels(o.Labels)}
+	if useInit {
+		opt, err := e.withInit(id, spec)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", shortID(id), err)
+		}
+		copts = append(copts, opt)
+	}
 	logPath := filepath.Join(e.store.containerDir(id), logFile)
 	w, err := jsonlog.Open(logPath, jsonlog.Options{})
 	if err != nil {
@@ -761,7 +797,6 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			w.Close()
 		}
 	}()
-	copts := []libcontainerd.CreateOption{libcontainerd.WithLabels(o.Labels)}
 	if o.Image != "" {
 		copts = append(copts, libcontainerd.WithImage(o.Image))
 	}
@@ -1485,6 +1520,11 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	id := c.rec.ID
 	e.health.Remove(id)
+	// The exit handler deletes the exited task, but may have failed to
+	// (containerd slow or restarting): a task left would block the delete.
+	if _, _, err := e.client.DeleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+		e.log.WithError(err).WithField("container", id).Debug("remove: delete the task")
+	}
 	if err := e.client.Delete(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		e.mu.Lock()
 		_ = transition(&c.rec, StateDead)

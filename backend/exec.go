@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/healthcheck/initprobe"
 	"github.com/tendhq/tend/io/attach"
 	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/libcontainerd"
@@ -164,19 +165,82 @@ type healthExecer struct{ e *Engine }
 
 var _ healthcheck.Execer = healthExecer{}
 
+// Start runs the probe through the container's tend-init when it has one
+// (a fork in the container), else, or when tend-init does not answer (not
+// listening yet, or a restored container from before), as a containerd exec.
 func (h healthExecer) Start(ctx context.Context, containerID string, argv []string, out io.Writer) (healthcheck.Process, error) {
-	h.e.mu.Lock()
-	c := h.e.ctrs[containerID]
-	h.e.mu.Unlock()
+	e := h.e
+	e.mu.Lock()
+	c := e.ctrs[containerID]
+	var useInit bool
+	var pid uint32
+	if c != nil {
+		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.checkpointing
+		pid = c.rec.Pid
+	}
+	if useInit {
+		// Counted from before the connection: a checkpoint waits for it
+		// (CRIU cannot dump a connection to the engine).
+		e.initProbes[containerID]++
+	}
+	e.mu.Unlock()
 	if c == nil {
 		return nil, fmt.Errorf("No such container: %s: %w", containerID, errdefs.ErrNotFound)
 	}
-	x, err := h.e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
+	if useInit {
+		done := func() {
+			e.mu.Lock()
+			if e.initProbes[containerID]--; e.initProbes[containerID] <= 0 {
+				delete(e.initProbes, containerID)
+			}
+			e.mu.Unlock()
+		}
+		opts := initprobe.StartOptions{ServerPid: int(pid)}
+		lw, _ := out.(healthcheck.LimitedWriter)
+		if lw != nil {
+			opts.Limit = lw.Limit()
+		}
+		p, err := initprobe.Start(ctx, e.probeSocket(containerID), argv, out, opts)
+		if err == nil {
+			return &initProbe{p: p, out: lw, done: done}, nil
+		}
+		done()
+		if !errdefs.IsUnavailable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		e.log.WithError(err).WithField("container", containerID).Debug("tend-init does not serve probes: running this one as an exec")
+	}
+	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
 	if err != nil {
 		return nil, err
 	}
 	return probeProcess{x}, nil
 }
+
+// initProbe is a probe run by tend-init as a healthcheck.Process.
+type initProbe struct {
+	p    *initprobe.Probe
+	out  healthcheck.LimitedWriter // nil: the writer does not count drops
+	once sync.Once
+	done func() // the probe is over (its connection closed)
+}
+
+// Wait returns once the probe ended: even when ctx ends first, the
+// connection is closed by then, which kills the probe.
+func (p *initProbe) Wait(ctx context.Context) (int, error) {
+	code, err := p.p.Wait(ctx)
+	p.once.Do(p.done)
+	if err == nil && p.out != nil {
+		if n := p.p.Dropped(); n > 0 {
+			p.out.Omitted(n)
+		}
+	}
+	return code, err
+}
+
+// Kill has tend-init kill the probe's tree and session and reap them; its
+// Wait returns after that.
+func (p *initProbe) Kill() error { return p.p.Kill() }
 
 // probeProcess is a probe's exec as a healthcheck.Process.
 type probeProcess struct{ x *Exec }

@@ -44,6 +44,12 @@ type CreateOptions struct {
 	Health     *healthcheck.Config `json:"health,omitempty"`
 	Resources  Resources           `json:"resources"`
 	AutoRemove bool                `json:"auto_remove,omitempty"`
+	// Init runs tend-init as PID 1 in front of the command (docker run
+	// --init): it reaps orphaned zombies and serves health probes without
+	// a containerd exec each (see package healthcheck/initprobe). Unset:
+	// on for a container with a health check when tend-init is available
+	// (Config.InitPath). Create records the decision here.
+	Init *bool `json:"init,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is

@@ -5,7 +5,10 @@
 // probe's host process tree.
 //
 // The package does not know about containerd: a probe runs through the small
-// Execer interface that the caller implements.
+// Execer interface that the caller implements. The backend's Execer asks the
+// container's tend-init to run the probe (package initprobe: a fork in the
+// container, not a containerd exec, with its tree and session killed and
+// reaped inside the container) and falls back to a containerd exec.
 //
 // Concurrency: a Scheduler is safe for concurrent use. It runs one scheduling
 // goroutine for all containers plus one goroutine per running probe, bounded by

@@ -26,3 +26,13 @@ type Process interface {
 	// reaps it; a Wait in progress then returns.
 	Kill() error
 }
+
+// LimitedWriter is implemented by the writer the Scheduler hands to
+// Execer.Start. An Execer that can cut a probe's output at its source keeps
+// the first Limit bytes and reports how many it dropped with Omitted, so the
+// result still says that (and how much) output was cut.
+type LimitedWriter interface {
+	io.Writer
+	Limit() int
+	Omitted(n int64)
+}

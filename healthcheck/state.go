@@ -116,6 +116,18 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+var _ LimitedWriter = (*cappedBuffer)(nil)
+
+// Limit returns how many bytes the buffer keeps.
+func (b *cappedBuffer) Limit() int { return b.limit }
+
+// Omitted counts n bytes that were dropped before they reached the buffer.
+func (b *cappedBuffer) Omitted(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.omitted += n
+}
+
 // String returns the kept output, followed by a marker if bytes were omitted.
 func (b *cappedBuffer) String() string {
 	b.mu.Lock()

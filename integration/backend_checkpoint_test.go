@@ -12,6 +12,7 @@ import (
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/healthcheck/initprobe"
 )
 
 // tickScript prints 1, 2, 3... one number a line, every 100ms; the count
@@ -147,6 +148,19 @@ func TestBackendCheckpoint(t *testing.T) {
 		}
 		return false
 	})
+	// The restored tend-init serves probes on its socket again: they do
+	// not fall back to an exec each.
+	if !*r.Config.Init {
+		t.Fatalf("a container with a health check runs without tend-init")
+	}
+	sock := filepath.Join(env.cfg.Root, "containers", c.ID, "init", initprobe.SocketName)
+	probe, err := initprobe.Start(ctx, sock, []string{"true"}, nil, initprobe.StartOptions{ServerPid: int(r.Pid)})
+	if err != nil {
+		t.Fatalf("probe through the restored tend-init: %v", err)
+	}
+	if code, err := probe.Wait(ctx); code != 0 || err != nil {
+		t.Fatalf("probe through the restored tend-init: exit %d, %v", code, err)
+	}
 
 	// A name in use; a restore into a running container.
 	wantClass(t, "CreateCheckpoint with a name in use", e.CreateCheckpoint(ctx, c.ID, "cp1", true), errdefs.ErrAlreadyExists)

@@ -35,7 +35,7 @@ func newEngineEnv(t testing.TB, mod func(*backend.Config)) *engineEnv {
 	}
 	env := &engineEnv{t: t, cfg: backend.Config{
 		Root: root, ContainerdAddress: testEnv.Address, ContainerdStateDir: testEnv.Daemon.StateDir(), Namespace: testEnv.Namespace,
-		LiveRestore: true, StopTimeout: 5 * time.Second,
+		InitPath: testEnv.InitPath, LiveRestore: true, StopTimeout: 5 * time.Second,
 	}}
 	if mod != nil {
 		mod(&env.cfg)

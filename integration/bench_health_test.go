@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +27,8 @@ import (
 // benchHealthInterval is the probe interval of BenchmarkHealthScale.
 const benchHealthInterval = time.Second
 
-// BenchmarkHealthScale runs N containers probed every second with `true`
+// BenchmarkHealthScale runs N containers probed every second with `true`,
+// by tend-init (init/N, the default) and by a containerd exec each (exec/N),
 // for TEND_BENCH_HEALTH_SECONDS (default 60) and reports, for the probes in
 // that window:
 //
@@ -36,9 +39,13 @@ const benchHealthInterval = time.Second
 //     Inspect) per probe;
 //   - ctrd-cpu-ms/probe: CPU of our containerd and its shims, including the
 //     runc processes they reaped, per probe;
+//   - in-ctr-cpu-ms/probe: CPU of the containers' PID 1s and the children
+//     they reaped: with tend-init, the probes themselves;
 //   - probes/s and failed-probes;
 //
-// next to the cost of a raw exec of `true` through the containerd client
+// next to the floor of any probe, fork-exec-cpu-ms: the CPU of one fork and
+// exec of /bin/true by a shell in a container; and next to the cost of a
+// raw exec of `true` through the containerd client
 // (Exec, Wait, Start, Delete) measured in the same run before the probes
 // start: raw-exec-ms (wall), raw-exec-self-cpu-ms, raw-exec-ctrd-cpu-ms.
 // It is a measurement, not a timed test: b.N is ignored beyond one run.
@@ -53,12 +60,25 @@ func BenchmarkHealthScale(b *testing.B) {
 		}
 		dur = time.Duration(n) * time.Second
 	}
-	for _, n := range []int{50, 200} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) { benchHealthScale(b, n, dur) })
+	off := false
+	for _, mode := range []struct {
+		name string
+		init *bool
+		ns   []int
+	}{
+		// The default: tend-init in each container runs the probes.
+		{"init", nil, []int{50, 200}},
+		// Init off: a containerd exec per probe, as Docker does. 200 of
+		// them cannot keep a 1 s cadence on 2 cores; 50 shows the cost.
+		{"exec", &off, []int{50}},
+	} {
+		for _, n := range mode.ns {
+			b.Run(mode.name+"/"+strconv.Itoa(n), func(b *testing.B) { benchHealthScale(b, n, mode.init, dur) })
+		}
 	}
 }
 
-func benchHealthScale(b *testing.B, n int, dur time.Duration) {
+func benchHealthScale(b *testing.B, n int, init *bool, dur time.Duration) {
 	ctx := testCtx(b)
 	root, err := os.MkdirTemp("/tmp", "tend-bh-")
 	if err != nil {
@@ -66,6 +86,7 @@ func benchHealthScale(b *testing.B, n int, dur time.Duration) {
 	}
 	e, err := backend.New(ctx, backend.Config{
 		Root: root, ContainerdAddress: testEnv.Address, Namespace: testEnv.Namespace, StopTimeout: 2 * time.Second,
+		InitPath: testEnv.InitPath,
 	})
 	if err != nil {
 		os.RemoveAll(root)
@@ -95,7 +116,7 @@ func benchHealthScale(b *testing.B, n int, dur time.Duration) {
 		os.RemoveAll(root)
 	})
 	run := func(name string, health *healthcheck.Config, cmd ...string) (string, error) {
-		c, err := e.Create(ctx, backend.CreateOptions{Name: name, Rootfs: testEnv.Rootfs, Cmd: cmd, Health: health})
+		c, err := e.Create(ctx, backend.CreateOptions{Name: name, Rootfs: testEnv.Rootfs, Cmd: cmd, Health: health, Init: init})
 		if err != nil {
 			return "", err
 		}
@@ -111,6 +132,7 @@ func benchHealthScale(b *testing.B, n int, dur time.Duration) {
 		b.Fatalf("baseline container: %v", err)
 	}
 	raw := benchRawExec(b, ctx, baseID, 50)
+	floor := benchForkExec(b, ctx, e, baseID, 200)
 
 	// N probed containers, created and started by a few goroutines.
 	cfg := &healthcheck.Config{Test: []string{"CMD", "true"}, Interval: benchHealthInterval, Timeout: 10 * time.Second, Retries: 3}
@@ -135,14 +157,22 @@ func benchHealthScale(b *testing.B, n int, dur time.Duration) {
 		col.poll(ctx, b)
 		benchPause(time.Until(warm))
 	}
+	var pids []int
+	for _, name := range names {
+		c, err := e.Inspect(ctx, name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pids = append(pids, int(c.Pid))
+	}
 	start := time.Now()
-	self0, ctrd0 := selfCPU(), containerdCPU()
+	self0, ctrd0, ctr0 := selfCPU(), containerdCPU(), pidsCPU(pids)
 	end := start.Add(dur)
 	for time.Now().Before(end) {
 		benchPause(min(2*time.Second, time.Until(end)))
 		col.poll(ctx, b)
 	}
-	self1, ctrd1 := selfCPU(), containerdCPU()
+	self1, ctrd1, ctr1 := selfCPU(), containerdCPU(), pidsCPU(pids)
 	col.poll(ctx, b)
 	elapsed := time.Since(start)
 
@@ -165,12 +195,41 @@ func benchHealthScale(b *testing.B, n int, dur time.Duration) {
 	b.ReportMetric(float64(col.gaps), "log-gaps")
 	b.ReportMetric(float64(self1-self0)/1e6/float64(probes), "engine-cpu-ms/probe")
 	b.ReportMetric(float64(ctrd1-ctrd0)/1e6/float64(probes), "ctrd-cpu-ms/probe")
+	b.ReportMetric(float64(ctr1-ctr0)/1e6/float64(probes), "in-ctr-cpu-ms/probe")
+	b.ReportMetric(floor, "fork-exec-cpu-ms")
 	b.ReportMetric(raw.wall, "raw-exec-ms")
 	b.ReportMetric(raw.self, "raw-exec-self-cpu-ms")
 	b.ReportMetric(raw.ctrd, "raw-exec-ctrd-cpu-ms")
-	b.Logf("%d containers, %v window: %d probes (%.1f/s, ideal %.1f/s), %d failed, %d jitter samples; engine CPU %v, containerd+shims CPU %v",
+	b.Logf("%d containers, %v window: %d probes (%.1f/s, ideal %.1f/s), %d failed, %d jitter samples; engine CPU %v, containerd+shims CPU %v, in the containers %v",
 		n, dur, probes, float64(probes)/elapsed.Seconds(), float64(n)/benchHealthInterval.Seconds(), failed, len(jit),
-		time.Duration(self1-self0).Round(time.Millisecond), time.Duration(ctrd1-ctrd0).Round(time.Millisecond))
+		time.Duration(self1-self0).Round(time.Millisecond), time.Duration(ctrd1-ctrd0).Round(time.Millisecond),
+		time.Duration(ctr1-ctr0).Round(time.Millisecond))
+}
+
+// benchForkExec measures the floor of any probe: the CPU (user+sys, ms) of
+// one fork and exec of /bin/true by the container's shell, k times in a
+// loop, as busybox time reports it.
+func benchForkExec(b *testing.B, ctx context.Context, e *backend.Engine, id string, k int) float64 {
+	var out bytes.Buffer
+	x, err := e.Exec(ctx, id, backend.ExecOptions{Stdout: &out, Stderr: &out, Cmd: []string{"time", "sh", "-c",
+		fmt.Sprintf("i=0; while [ $i -lt %d ]; do /bin/true; i=$((i+1)); done", k)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if code, err := x.Wait(ctx); code != 0 || err != nil {
+		b.Fatalf("fork+exec loop: exit %d, %v: %s", code, err, out.String())
+	}
+	m := regexp.MustCompile(`user\s+(\d+)m\s*([\d.]+)s\s+sys\s+(\d+)m\s*([\d.]+)s`).FindStringSubmatch(out.String())
+	if m == nil {
+		b.Fatalf("fork+exec loop: cannot read the times in %q", out.String())
+	}
+	secs := 0.0
+	for _, i := range []int{1, 3} {
+		mins, _ := strconv.ParseFloat(m[i], 64)
+		s, _ := strconv.ParseFloat(m[i+1], 64)
+		secs += 60*mins + s
+	}
+	return secs * 1000 / float64(k)
 }
 
 type rawExecCost struct{ wall, self, ctrd float64 } // ms per exec
@@ -337,6 +396,16 @@ func containerdCPU() time.Duration {
 	if testEnv.Daemon != nil {
 		pids = append(pids, testEnv.Daemon.Pid())
 	}
+	var ticks int64
+	for _, pid := range pids {
+		ticks += procTicks(pid)
+	}
+	return time.Duration(ticks) * (time.Second / clockTicks)
+}
+
+// pidsCPU is the CPU time of the containers' PID 1s and the children they
+// reaped: with tend-init, the probes.
+func pidsCPU(pids []int) time.Duration {
 	var ticks int64
 	for _, pid := range pids {
 		ticks += procTicks(pid)

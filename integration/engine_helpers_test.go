@@ -49,6 +49,11 @@ func buildEngine(t *testing.T) string {
 		out, err := exec.Command(goBin, "build", "-o", engineBin, "github.com/tendhq/tend/cmd/engine").CombinedOutput()
 		if err != nil {
 			engineBinErr = fmt.Errorf("go build ./cmd/engine: %v\n%s", err, out)
+			return
+		}
+		// The daemon finds tend-init next to itself.
+		if err := os.Link(testEnv.InitPath, filepath.Join(dir, "tend-init")); err != nil {
+			engineBinErr = fmt.Errorf("tend-init for the engine: %w", err)
 		}
 	})
 	if engineBinErr != nil {

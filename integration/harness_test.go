@@ -35,6 +35,8 @@ var testEnv struct {
 	FIFORoot string
 	// Daemon is the supervised containerd.
 	Daemon *supervisor.Daemon
+	// InitPath is a tend-init built for this run (backend.Config.InitPath).
+	InitPath string
 }
 
 // containerdMu serialises killContainerd, startContainerd and

@@ -185,24 +185,33 @@ func TestHealthProbeUnhealthyAfterRetries(t *testing.T) {
 }
 
 // TestHealthProbeTimeoutKillsProcessTree runs a probe that forks a sleeping
-// child and hangs. On timeout its whole tree must be killed: no probe
-// process may be left running in the container. The killed background
-// sleep is an orphan by then, reparented to the container's PID 1 (the
-// shim, the probe's real parent, is outside the PID namespace), so whether
-// its zombie is reaped is up to PID 1:
-//   - reaper: PID 1 is a shell waiting for its jobs (waitpid(-1)), as an init
-//     would be; afterwards ps shows only PID 1, its sleep and ps.
-//   - no-reaper: PID 1 is sleep, which never waits; the zombie of the killed
-//     orphan stays (as with Docker without --init). Nothing is left running.
+// child and hangs. On timeout its whole tree must be killed and reaped: no
+// probe process or zombie may be left in the container.
+//   - init: the default for a container with a health check. PID 1 is
+//     tend-init, which runs the probe itself, kills its tree and session and
+//     reaps them before it reports the exit, although the container's
+//     command (sleep) never reaps anything.
+//   - exec: Init off, the probe is a containerd exec, killed from the host.
+//     Its killed background sleep is an orphan by then, reparented to the
+//     container's PID 1 (the shim, the exec's real parent, is outside the
+//     PID namespace). PID 1 here is a shell waiting for its jobs
+//     (waitpid(-1)), so the zombie is reaped.
+//   - exec-no-reaper: Init off and PID 1 is sleep, which never waits: the
+//     zombie of the killed orphan stays, as with Docker without --init.
+//     This is what Init is for; nothing is left running.
 func TestHealthProbeTimeoutKillsProcessTree(t *testing.T) {
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	off := false
 	for _, tc := range []struct {
 		name  string
+		init  *bool
 		cmd   []string
 		main  []string // args of the container's own live processes, PID 1 first
 		reaps bool
 	}{
-		{"reaper", []string{"sh", "-c", "sleep 1000 & wait"}, []string{"sh -c sleep 1000 & wait", "sleep 1000"}, true},
-		{"no-reaper", []string{"sleep", "1000"}, []string{"sleep 1000"}, false},
+		{"init", nil, []string{"sleep", "1000"}, []string{initArgs + "sleep 1000", "sleep 1000"}, true},
+		{"exec", &off, []string{"sh", "-c", "sleep 1000 & wait"}, []string{"sh -c sleep 1000 & wait", "sleep 1000"}, true},
+		{"exec-no-reaper", &off, []string{"sleep", "1000"}, []string{"sleep 1000"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEngineEnv(t, nil)
@@ -210,7 +219,7 @@ func TestHealthProbeTimeoutKillsProcessTree(t *testing.T) {
 			// StartInterval paces the first probe; the long Interval keeps a
 			// second probe from running while the test looks for leftovers.
 			c := env.run(backend.CreateOptions{
-				Name: "hang", Cmd: tc.cmd,
+				Name: "hang", Cmd: tc.cmd, Init: tc.init,
 				Health: &healthcheck.Config{
 					Test:    []string{"CMD-SHELL", "sleep 1000 & sleep 1000"},
 					Timeout: timeout, Interval: time.Minute, StartInterval: 100 * time.Millisecond, Retries: 5,

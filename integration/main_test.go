@@ -126,6 +126,9 @@ func run(m *testing.M) (code int, retErr error) {
 	if err := importImage(ctx, root); err != nil {
 		return 1, err
 	}
+	if testEnv.InitPath, err = buildInit(root); err != nil {
+		return 1, err
+	}
 	if testEnv.Rootfs = repoPath(os.Getenv("TEND_TEST_ROOTFS")); testEnv.Rootfs == "" {
 		testEnv.Rootfs = filepath.Join(root, "rootfs")
 		if err := testimage.BuildRootfs(testEnv.Rootfs, busyboxPath()); err != nil {
@@ -597,4 +600,24 @@ func cleanStaleRuns() {
 		unmountUnder(root)
 		os.RemoveAll(root)
 	}
+}
+
+// buildInit builds a static tend-init into root/bin for the engines of this
+// run.
+func buildInit(root string) (string, error) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	dir := filepath.Join(root, "bin")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "tend-init")
+	cmd := exec.Command(goBin, "build", "-o", path, "github.com/tendhq/tend/cmd/tend-init")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/tend-init: %v\n%s", err, out)
+	}
+	return path, nil
 }

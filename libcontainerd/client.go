@@ -230,6 +230,12 @@ func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts .
 	if spec.Process == nil || len(spec.Process.Args) == 0 {
 		return fmt.Errorf("create %s: spec has no command: set spec.Process.Args: %w", id, errdefs.ErrInvalidArgument)
 	}
+	if len(cfg.init) > 0 {
+		s, p := *spec, *spec.Process
+		p.Args = append(append([]string(nil), cfg.init...), p.Args...)
+		s.Process = &p
+		spec = &s
+	}
 	newOpts = append(newOpts,
 		containerd.WithSpec(spec),
 		containerd.WithRuntime(cfg.runtime, cfg.runtimeOpts),

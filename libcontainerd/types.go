@@ -2,11 +2,13 @@ package libcontainerd
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tendhq/tend/io/fifoset"
@@ -206,7 +208,23 @@ type createConfig struct {
 	runtime     string
 	runtimeOpts any
 	labels      map[string]string
+	init        []string
 	extra       []containerd.NewContainerOpts
+}
+
+// WithInit runs args in front of the container's command, once the image
+// has supplied the command if the spec had none: an init process such as
+// tend-init (`WithInit("/sbin/tend-init", "--")`), which the caller also
+// mounts into the container through the spec. The spec itself is not
+// modified.
+func WithInit(args ...string) CreateOption {
+	return func(c *createConfig) error {
+		if len(args) == 0 || args[0] == "" {
+			return fmt.Errorf("init: no command given: %w", errdefs.ErrInvalidArgument)
+		}
+		c.init = append([]string(nil), args...)
+		return nil
+	}
 }
 
 // WithImage takes the root filesystem from a snapshot of the named image

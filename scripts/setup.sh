@@ -153,6 +153,17 @@ if [ -d cmd/engine ]; then
 		say "WARNING: building build/engine failed (see above)"
 	fi
 fi
+if [ -d cmd/tend-init ]; then
+	# The containers' PID 1: static, it runs in images of any kind. The
+	# engine looks for it next to itself, then in PATH (for embedders).
+	say "building build/tend-init, installing /usr/local/bin/tend-init"
+	if CGO_ENABLED=0 go build -o build/tend-init ./cmd/tend-init; then
+		cmp -s build/tend-init /usr/local/bin/tend-init || install -m 0755 build/tend-init /usr/local/bin/tend-init
+	else
+		rm -f build/tend-init
+		say "WARNING: building build/tend-init failed (see above)"
+	fi
+fi
 
 # --- environment for scripts/test.sh ---------------------------------------------
 {

@@ -21,6 +21,7 @@ import (
 // runFlags are the flags of run and create.
 type runFlags struct {
 	detach, interactive, tty, rm, noHealthcheck bool
+	init                                        bool
 	name, restart, rootfs, memory, workdir      string
 	env, labels                                 []string
 	cpus                                        float64
@@ -41,6 +42,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	o := api.CreateOptions{
 		Name: f.name, Rootfs: f.rootfs, WorkingDir: f.workdir, Tty: f.tty, OpenStdin: f.interactive,
 		AutoRemove: f.rm, Resources: api.Resources{CPUs: f.cpus, PidsLimit: f.pidsLimit},
+	}
+	if cmd.Flags().Changed("init") {
+		o.Init = &f.init
 	}
 	if f.rootfs == "" {
 		if len(args) == 0 {
@@ -195,6 +199,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum number of processes (0: unlimited)")
 	fl.StringVar(&f.rootfs, "rootfs", "", "run from this root filesystem directory instead of an image")
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
+	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
 	return cmd
 }
 

@@ -136,6 +136,7 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fl.BoolVar(&o.LiveRestore, "live-restore", true, "keep containers running when the daemon stops")
 	fl.IntVar(&o.ProbeConcurrency, "probe-concurrency", 0, "maximum concurrent health probes (0: default)")
+	fl.StringVar(&o.InitPath, "init-path", "", "static tend-init binary for containers' PID 1 (default: tend-init next to the engine binary, else in PATH)")
 	fl.StringVar(&o.ContainerdAddress, "containerd-address", "", "use this containerd socket instead of supervising a private containerd")
 	fl.StringVar(&o.ContainerdState, "containerd-state", "", "state dir (--state) of the containerd of --containerd-address, to remove task bundles a containerd crash left behind")
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")

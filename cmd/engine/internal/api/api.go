@@ -49,6 +49,7 @@ type CreateOptions struct {
 	Health     *healthcheck.Config `json:"health,omitempty"`
 	Resources  Resources           `json:"resources"`
 	AutoRemove bool                `json:"auto_remove,omitempty"`
+	Init       *bool               `json:"init,omitempty"`
 }
 
 // Container mirrors backend.Container, the container record.

@@ -29,6 +29,7 @@ func toCreate(o api.CreateOptions) backend.CreateOptions {
 		Health:     o.Health,
 		Resources:  backend.Resources{MemoryBytes: o.Resources.MemoryBytes, CPUs: o.Resources.CPUs, PidsLimit: o.Resources.PidsLimit},
 		AutoRemove: o.AutoRemove,
+		Init:       o.Init,
 	}
 }
 
@@ -40,6 +41,7 @@ func fromCreate(o backend.CreateOptions) api.CreateOptions {
 		Health:     o.Health,
 		Resources:  api.Resources{MemoryBytes: o.Resources.MemoryBytes, CPUs: o.Resources.CPUs, PidsLimit: o.Resources.PidsLimit},
 		AutoRemove: o.AutoRemove,
+		Init:       o.Init,
 	}
 }
 

@@ -32,6 +32,7 @@ type Options struct {
 	LogLevel          string // for the daemon and its containerd
 	LiveRestore       bool
 	ProbeConcurrency  int
+	InitPath          string   // tend-init; empty: next to the engine binary, else in PATH
 	ContainerdAddress string   // use this containerd instead of supervising one
 	ContainerdState   string   // that containerd's state dir (--state), if known
 	ContainerdBinary  string   // binary of the supervised containerd
@@ -113,6 +114,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		Namespace:          opts.Namespace,
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
+		InitPath:           opts.InitPath,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)

@@ -1,4 +1,4 @@
-package healthcheck
+package proctree
 
 import (
 	"bufio"
@@ -20,6 +20,16 @@ func alive(pid int) bool {
 
 // groupMembers lists the live processes in process group pgid.
 func groupMembers(t *testing.T, pgid int) []int {
+	return liveWhere(t, func(info procInfo) bool { return info.pgid == pgid })
+}
+
+// sessionLive lists the live (not zombie) members of session sid.
+func sessionLive(t *testing.T, sid int) []int {
+	return liveWhere(t, func(info procInfo) bool { return info.sid == sid })
+}
+
+// liveWhere lists the live processes for which match holds.
+func liveWhere(t *testing.T, match func(procInfo) bool) []int {
 	t.Helper()
 	procs, err := readProcs()
 	if err != nil {
@@ -27,7 +37,7 @@ func groupMembers(t *testing.T, pgid int) []int {
 	}
 	var out []int
 	for p, info := range procs {
-		if info.pgid == pgid && !info.zombie {
+		if match(info) && !info.zombie {
 			out = append(out, p)
 		}
 	}
@@ -121,6 +131,53 @@ func TestKillTreeGone(t *testing.T) {
 	for _, pid := range []int{0, 1, -5} {
 		if err := KillTree(pid); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("KillTree(%d) = %v, want ErrInvalidArgument", pid, err)
+		}
+	}
+}
+
+// TestKillSessionAfterLeaderExit kills what a session leader left behind:
+// orphans that were reparented away from it but keep its session id, one of
+// which moved to a process group of its own.
+func TestKillSessionAfterLeaderExit(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", `sleep 1000 & sh -c 'sleep 1000 & wait' & echo ready`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The orphans hold stdout open: read the line, not to EOF.
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("read ready: %q, %v", line, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("leader: %v", err)
+	}
+	sid := cmd.Process.Pid
+	var left []int
+	t.Cleanup(func() {
+		for _, p := range left {
+			if alive(p) {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	pollUntil(t, "3 orphans in the session", func() bool { return len(sessionLive(t, sid)) >= 3 })
+	left = sessionLive(t, sid)
+
+	if _, err := KillSession(sid); err != nil {
+		t.Fatalf("KillSession(%d) = %v", sid, err)
+	}
+	pollUntil(t, "the session to have no live process", func() bool { return len(sessionLive(t, sid)) == 0 })
+	if n, err := KillSession(sid); err != nil || len(sessionLive(t, sid)) != 0 {
+		t.Errorf("KillSession of a session with no live process = %d, %v, want nil and nothing alive", n, err)
+	}
+	for _, sid := range []int{0, 1, -5} {
+		if _, err := KillSession(sid); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("KillSession(%d) = %v, want ErrInvalidArgument", sid, err)
 		}
 	}
 }

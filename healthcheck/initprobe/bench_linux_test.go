@@ -1,0 +1,47 @@
+package initprobe
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkProbe runs `true` through tend-init one probe at a time and
+// reports tend-init's own CPU and that of the probes it reaped, per probe:
+// the cost inside a container of a probe that tend-init serves.
+func BenchmarkProbe(b *testing.B) {
+	sock, initPid := startServer(b)
+	own0, kids0 := cpuOf(initPid)
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		p, err := Start(ctx(b), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if code, err := p.Wait(ctx(b)); code != 0 || err != nil {
+			b.Fatalf("probe: %d, %v", code, err)
+		}
+	}
+	elapsed := time.Since(start)
+	own1, kids1 := cpuOf(initPid)
+	b.ReportMetric(float64(own1-own0)/float64(time.Millisecond)/float64(b.N), "init-cpu-ms/probe")
+	b.ReportMetric(float64(kids1-kids0)/float64(time.Millisecond)/float64(b.N), "probe-cpu-ms/probe")
+	b.ReportMetric(float64(elapsed)/float64(time.Millisecond)/float64(b.N), "wall-ms/probe")
+}
+
+// cpuOf returns pid's own CPU time and that of the children it reaped.
+func cpuOf(pid int) (own, children time.Duration) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	tick := func(i int) time.Duration {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
+		return time.Duration(n) * (time.Second / 100)
+	}
+	return tick(11) + tick(12), tick(13) + tick(14)
+}

@@ -1,0 +1,329 @@
+package initprobe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/internal/proctree"
+)
+
+// The test binary is tend-init when this variable is set: tests start it as
+// a subprocess (a subreaper, since it is not PID 1 of a namespace).
+const asInit = "TEND_INITPROBE_TEST_AS_INIT"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asInit) == "1" {
+		os.Exit(Main(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// startInit starts tend-init with args; the returned func waits for its
+// exit status. Cleanup kills it if the test did not wait.
+func startInit(t testing.TB, args ...string) (*exec.Cmd, func() int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asInit+"=1")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	code := -1
+	wait := func() int {
+		once.Do(func() {
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			switch {
+			case err == nil:
+				code = 0
+			case errors.As(err, &ee):
+				code = ee.ExitCode()
+			default:
+				t.Errorf("wait for tend-init: %v", err)
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() {
+		// The command and probes are in groups and sessions of their own;
+		// in a container they would die with PID 1.
+		proctree.KillTree(cmd.Process.Pid)
+		wait()
+	})
+	return cmd, wait
+}
+
+// poll polls cond until it holds or 10 s passed.
+func poll(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestInitExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"exit code", []string{"--", "sh", "-c", "exit 3"}, 3},
+		{"success", []string{"true"}, 0},
+		{"signal", []string{"sh", "-c", "kill -KILL $$"}, 128 + 9},
+		{"missing command", []string{"no-such-command-anywhere"}, 127},
+		{"no command", nil, 127},
+		{"bad flag", []string{"--no-such-flag", "true"}, 127},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, wait := startInit(t, tc.args...)
+			if got := wait(); got != tc.want {
+				t.Errorf("tend-init %q exited %d, want %d", tc.args, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestInitForwardsSignals(t *testing.T) {
+	cmd, wait := startInit(t, "sleep", "1000")
+	poll(t, "the command to run", func() bool { return len(childrenOf(t, cmd.Process.Pid)) == 1 })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait(); got != 128+int(syscall.SIGTERM) {
+		t.Errorf("after SIGTERM tend-init exited %d, want %d (the command's death by SIGTERM)", got, 128+int(syscall.SIGTERM))
+	}
+}
+
+// TestInitReapsOrphans: grandchildren whose parent exited are adopted by
+// tend-init and reaped, not left zombies.
+func TestInitReapsOrphans(t *testing.T) {
+	cmd, _ := startInit(t, "sh", "-c", "sh -c 'true & true & exit 0'; exec sleep 1000")
+	init := cmd.Process.Pid
+	var kids []string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kids = childrenOf(t, init)
+		if len(kids) == 1 && kids[0] == "S sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tend-init's children %q, want only the sleeping command: orphans not reaped?", kids)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// childrenOf lists "state comm" of pid's children.
+func childrenOf(t testing.TB, pid int) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
+			out = append(out, f[0]+" "+string(b[i+1:j]))
+		}
+	}
+	return out
+}
+
+// startServer starts tend-init serving probes, with sleep as its command,
+// and returns the socket path and tend-init's pid.
+func startServer(t testing.TB) (string, int) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), SocketName)
+	cmd, _ := startInit(t, "--probe-socket", sock, "sleep", "1000")
+	// The file appears at bind, before listen: wait for a connection.
+	poll(t, "the probe socket", func() bool {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return sock, cmd.Process.Pid
+}
+
+type cappedOut struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *cappedOut) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *cappedOut) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// sessionGone waits until no process of session sid is left, zombies
+// included: the probe and everything it started were killed and reaped.
+func sessionGone(t testing.TB, sid int) {
+	t.Helper()
+	poll(t, "the probe's session to be empty", func() bool {
+		n, err := proctree.SessionSize(sid)
+		return err == nil && n == 0
+	})
+}
+
+func TestProbe(t *testing.T) {
+	sock, initPid := startServer(t)
+	for _, tc := range []struct {
+		name    string
+		argv    []string
+		limit   int
+		code    int
+		out     string
+		dropped int64
+	}{
+		{"success", []string{"sh", "-c", "echo ok; echo err >&2"}, 0, 0, "ok\nerr\n", 0},
+		{"failure", []string{"sh", "-c", "echo bad; exit 3"}, 0, 3, "bad\n", 0},
+		{"output cut", []string{"sh", "-c", "printf '%010000d' 0"}, 100, 0, strings.Repeat("0", 100), 9900},
+		// The background sleep holds the output pipe: it must be killed
+		// for the probe to end.
+		{"leftovers", []string{"sh", "-c", "sleep 1000 & echo done"}, 0, 0, "done\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out cappedOut
+			p, err := Start(ctx(t), sock, tc.argv, &out, StartOptions{Limit: tc.limit, ServerPid: initPid})
+			if err != nil {
+				t.Fatalf("Start: %v", err)
+			}
+			code, err := p.Wait(ctx(t))
+			if err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if code != tc.code || out.String() != tc.out || p.Dropped() != tc.dropped || p.Killed() {
+				t.Errorf("probe %q: exit %d, output %q, dropped %d, killed %v; want %d, %q, %d, false",
+					tc.argv, code, out.String(), p.Dropped(), p.Killed(), tc.code, tc.out, tc.dropped)
+			}
+			// Reported only after the session was reaped.
+			if n, err := proctree.SessionSize(p.Pid()); err != nil || n != 0 {
+				t.Errorf("after the exit the probe's session has %d processes (%v), want 0", n, err)
+			}
+		})
+	}
+}
+
+// TestProbeKill: a hanging probe with a background grandchild is killed
+// whole and reaped before Wait returns.
+func TestProbeKill(t *testing.T) {
+	sock, initPid := startServer(t)
+	var out cappedOut
+	p, err := Start(ctx(t), sock, []string{"sh", "-c", "sleep 1000 & sh -c 'sleep 1000 & wait' & echo started; sleep 1000"}, &out, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	poll(t, "the probe to start its children", func() bool { return out.String() == "started\n" })
+	if err := p.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	code, err := p.Wait(ctx(t))
+	if err != nil || code != -1 || !p.Killed() {
+		t.Errorf("killed probe: exit %d, killed %v, err %v; want -1, true, nil", code, p.Killed(), err)
+	}
+	if n, err := proctree.SessionSize(p.Pid()); err != nil || n != 0 {
+		t.Errorf("after the kill the probe's session has %d processes (%v), want 0", n, err)
+	}
+	if kids := childrenOf(t, initPid); len(kids) != 1 {
+		t.Errorf("tend-init's children after the kill: %q, want only its command", kids)
+	}
+	if err := p.Kill(); err != nil {
+		t.Errorf("Kill after the exit = %v, want nil", err)
+	}
+}
+
+// TestProbeEngineGone: when the engine stops waiting (or dies), the probe is
+// killed; tend-init keeps serving.
+func TestProbeEngineGone(t *testing.T) {
+	sock, initPid := startServer(t)
+	p, err := Start(ctx(t), sock, []string{"sleep", "1000"}, nil, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitCtx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Wait(waitCtx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait(cancelled) = %v, want context.Canceled", err)
+	}
+	sessionGone(t, p.Pid())
+
+	p2, err := Start(ctx(t), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start after an abandoned probe: %v", err)
+	}
+	if code, err := p2.Wait(ctx(t)); code != 0 || err != nil {
+		t.Errorf("probe after an abandoned one: %d, %v", code, err)
+	}
+}
+
+func TestProbeStartErrors(t *testing.T) {
+	sock, initPid := startServer(t)
+	if _, err := Start(ctx(t), sock, []string{"no-such-command-anywhere"}, nil, StartOptions{}); err == nil || !strings.Contains(err.Error(), "no-such-command-anywhere") {
+		t.Errorf("Start(missing command) = %v, want an error naming it", err)
+	}
+	if _, err := Start(ctx(t), sock, nil, nil, StartOptions{}); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("Start(no argv) = %v, want ErrInvalidArgument", err)
+	}
+	if _, err := Start(ctx(t), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid + 100000}); !errdefs.IsUnavailable(err) {
+		t.Errorf("Start(wrong server pid) = %v, want ErrUnavailable", err)
+	}
+	missing := filepath.Join(t.TempDir(), SocketName)
+	if _, err := Start(ctx(t), missing, []string{"true"}, nil, StartOptions{}); !errdefs.IsUnavailable(err) {
+		t.Errorf("Start(no socket) = %v, want ErrUnavailable", err)
+	}
+	// A path longer than a sockaddr_un still works.
+	long := filepath.Join(t.TempDir(), strings.Repeat("d", 120))
+	if err := os.Mkdir(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lsock := filepath.Join(long, SocketName)
+	if err := os.Link(sock, lsock); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start(ctx(t), lsock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start(long path): %v", err)
+	}
+	p.Wait(ctx(t))
+}
