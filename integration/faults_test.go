@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -46,6 +47,33 @@ func hostKill(t *testing.T, pid uint32) {
 	t.Helper()
 	if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
 		t.Fatalf("kill %d: %v", pid, err)
+	}
+}
+
+// waitStopped waits until containerd reports the task of id stopped: a
+// SIGKILL is handled by the shim asynchronously.
+func waitStopped(t *testing.T, id string) {
+	t.Helper()
+	ctx := testCtx(t)
+	rc := rawClient(t)
+	defer rc.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st client.Status
+		ctr, err := rc.LoadContainer(ctx, id)
+		if err == nil {
+			var task client.Task
+			if task, err = ctr.Task(ctx, nil); err == nil {
+				st, err = task.Status(ctx)
+			}
+		}
+		if err == nil && st.Status == client.Stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s not stopped 30s after its SIGKILL: %+v, %v", id, st, err)
+		}
+		runtimeYield()
 	}
 }
 
@@ -219,6 +247,7 @@ func TestRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostKill(t, deadPid) // exits while no engine watches
+	waitStopped(t, dead) // before the new client looks: "exited in between"
 
 	rec2 := newRecorder()
 	c2 := newClient(t, rec2)
