@@ -160,7 +160,7 @@ func (e *Engine) execExited(c *container, info libcontainerd.EventInfo) {
 
 // --- health ----------------------------------------------------------------
 
-// healthExecer runs probes as exec processes.
+// healthExecer runs probes through tend-init, or as exec processes.
 type healthExecer struct{ e *Engine }
 
 var _ healthcheck.Execer = healthExecer{}

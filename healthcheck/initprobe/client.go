@@ -64,9 +64,8 @@ func Start(ctx context.Context, socketPath string, argv []string, out io.Writer,
 			return nil, fmt.Errorf("probe socket %s is served by pid %d, not by the container's init (pid %d): %w", socketPath, pid, opts.ServerPid, errdefs.ErrUnavailable)
 		}
 	}
-	if stop := context.AfterFunc(ctx, func() { conn.Close() }); stop != nil {
-		defer stop()
-	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 	req, err := json.Marshal(request{Argv: argv, Limit: opts.Limit})
 	if err != nil {
 		return nil, fmt.Errorf("start probe: %w", err)
