@@ -45,20 +45,13 @@ func Main(args []string) int {
 		fs.Usage()
 		return 127
 	}
-	if err := run(argv, *socket); err != nil {
-		var st exitStatus
-		if errors.As(err, &st) {
-			return int(st)
-		}
+	code, err := run(argv, *socket)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "tend-init: %v\n", err)
 		return 127
 	}
-	return 0
+	return code
 }
-
-type exitStatus int
-
-func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func statusCode(ws syscall.WaitStatus) int {
 	if ws.Signaled() {
@@ -68,13 +61,13 @@ func statusCode(ws syscall.WaitStatus) int {
 }
 
 // run starts argv, serves probes on socket if set, and returns the
-// command's status as an exitStatus once it exited.
-func run(argv []string, socket string) error {
+// command's status once it exited.
+func run(argv []string, socket string) (int, error) {
 	if os.Getpid() != 1 {
 		// Outside a PID namespace of its own (tests, or a container that
 		// shares the host's), adopt the orphans of our children instead.
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("become a subreaper: %w", err)
+			return 0, fmt.Errorf("become a subreaper: %w", err)
 		}
 	}
 	// SIGCHLD on its own channel: a full channel of other signals must not
@@ -87,7 +80,7 @@ func run(argv []string, socket string) error {
 	r := newReaper()
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		return fmt.Errorf("start %q: %w", argv[0], err)
+		return 0, fmt.Errorf("start %q: %w", argv[0], err)
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true}
 	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
@@ -99,7 +92,7 @@ func run(argv []string, socket string) error {
 		Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: attr,
 	})
 	if err != nil {
-		return fmt.Errorf("start %q: %w", argv[0], err)
+		return 0, fmt.Errorf("start %q: %w", argv[0], err)
 	}
 	if socket != "" {
 		s, err := listen(socket, r)
@@ -116,7 +109,7 @@ func run(argv []string, socket string) error {
 		case <-chld:
 			r.reapAll()
 		case ws := <-status:
-			return exitStatus(statusCode(ws))
+			return statusCode(ws), nil
 		case sig := <-sigs:
 			switch sig {
 			case unix.SIGCHLD:
@@ -165,9 +158,9 @@ func (r *reaper) spawn(path string, argv []string, attr *syscall.ProcAttr) (int,
 }
 
 func (r *reaper) reapAll() {
-	any := false
+	reaped := false
 	defer func() {
-		if any {
+		if reaped {
 			r.mu.Lock()
 			close(r.reaped)
 			r.reaped = make(chan struct{})
@@ -183,7 +176,7 @@ func (r *reaper) reapAll() {
 		if err != nil || pid <= 0 {
 			return
 		}
-		any = true
+		reaped = true
 		r.mu.Lock()
 		if ch, ok := r.waiters[pid]; ok {
 			delete(r.waiters, pid)
