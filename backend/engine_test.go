@@ -17,28 +17,35 @@ import (
 )
 
 // eventRecorder collects engine events from Events.
+// eventRecorder records every event of an engine, from its start.
 type eventRecorder struct {
 	mu  sync.Mutex
 	evs []Event
+	wg  sync.WaitGroup
 }
 
 func recordEvents(t *testing.T, e *Engine) *eventRecorder {
 	r := &eventRecorder{}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	started := make(chan struct{})
-	wg.Go(func() {
-		close(started)
-		e.Events(ctx, time.Time{}, nil, func(ev Event) error {
+	r.wg.Go(func() {
+		e.Events(ctx, time.Unix(0, 0), nil, func(ev Event) error {
 			r.mu.Lock()
 			r.evs = append(r.evs, ev)
 			r.mu.Unlock()
 			return nil
 		})
 	})
-	<-started
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	t.Cleanup(func() { cancel(); r.wg.Wait() })
 	return r
+}
+
+// all returns every event of the engine, which must be closed: Events
+// delivers what is queued and returns, and all waits for that.
+func (r *eventRecorder) all() []Event {
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.evs...)
 }
 
 func TestRestartOnFailureWithBackoff(t *testing.T) {
@@ -178,16 +185,15 @@ func TestManualStopAndKillAreNotUndone(t *testing.T) {
 				t.Errorf("Stop of exited container: %v", err)
 			}
 			env.e.Close(context.Background())
-			evs.mu.Lock()
-			defer evs.mu.Unlock()
+			all := evs.all()
 			var die *Event
-			for i := range evs.evs {
-				if evs.evs[i].Type == "die" {
-					die = &evs.evs[i]
+			for i := range all {
+				if all[i].Type == "die" {
+					die = &all[i]
 				}
 			}
 			if die == nil || die.Attributes["exit_code"] != strconv.Itoa(tc.code) {
-				t.Errorf("die event %+v in %+v", die, evs.evs)
+				t.Errorf("die event %+v in %+v", die, all)
 			}
 		})
 	}
@@ -532,16 +538,15 @@ func TestUnhealthyRestartCountsAndIsRecorded(t *testing.T) {
 		t.Fatalf("record after unhealthy kill: reason %q count %d health %+v", r.ExitReason, r.RestartCount, r.Health)
 	}
 	env.e.Close(ctx)
-	evs.mu.Lock()
-	defer evs.mu.Unlock()
+	all := evs.all()
 	found := false
-	for _, ev := range evs.evs {
+	for _, ev := range all {
 		if ev.Type == "restart" && ev.Attributes["reason"] == "unhealthy" && ev.Attributes["restart_count"] == "1" {
 			found = true
 		}
 	}
 	if !found {
-		t.Errorf("no restart event with reason unhealthy: %+v", evs.evs)
+		t.Errorf("no restart event with reason unhealthy: %+v", all)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -175,8 +176,11 @@ func (env *engineEnv) logText(ref string) string {
 	return b.String()
 }
 
-// engineEvents records the events of one engine.
+// engineEvents records the events of one engine, from its start: the
+// recorder replays what the engine emitted before it subscribed (a restore
+// in New emits some).
 type engineEvents struct {
+	e       *backend.Engine
 	mu      sync.Mutex
 	evs     []backend.Event
 	changed chan struct{}
@@ -184,11 +188,14 @@ type engineEvents struct {
 	wg      sync.WaitGroup
 }
 
+// fromStart replays every event an engine still buffers.
+var fromStart = time.Unix(0, 0)
+
 func (r *engineEvents) start(e *backend.Engine) {
 	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
+	r.e, r.cancel = e, cancel
 	r.wg.Go(func() {
-		e.Events(ctx, time.Time{}, nil, func(ev backend.Event) error {
+		e.Events(ctx, fromStart, nil, func(ev backend.Event) error {
 			r.mu.Lock()
 			r.evs = append(r.evs, ev)
 			close(r.changed)
@@ -214,7 +221,11 @@ func (r *engineEvents) waitChange(d time.Duration) {
 	}
 }
 
+// of returns the recorded events of id (of every type for typ ""). Events
+// reach subscribers asynchronously; of first waits until the recorder has
+// every event the engine emitted before the call.
 func (r *engineEvents) of(id, typ string) []backend.Event {
+	r.catchUp(10 * time.Second)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []backend.Event
@@ -224,4 +235,36 @@ func (r *engineEvents) of(id, typ string) []backend.Event {
 		}
 	}
 	return out
+}
+
+// catchUp waits, at most d, until the recorder holds the engine's latest
+// event. The engine's replay of its buffer (with a done context it returns
+// right after the replay) says which event that is.
+func (r *engineEvents) catchUp(d time.Duration) {
+	if r.e == nil {
+		return
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	var last *backend.Event
+	r.e.Events(done, fromStart, nil, func(ev backend.Event) error {
+		last = &ev
+		return nil
+	})
+	if last == nil {
+		return // none, or the engine is closed and the recorder has stopped
+	}
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		have := false
+		for i := len(r.evs) - 1; i >= 0 && !have; i-- {
+			have = reflect.DeepEqual(r.evs[i], *last)
+		}
+		r.mu.Unlock()
+		if have {
+			return
+		}
+		r.waitChange(time.Until(deadline))
+	}
 }
