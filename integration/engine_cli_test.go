@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -317,7 +318,9 @@ func TestEngine(t *testing.T) {
 
 	t.Run("Events", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		cmd := exec.CommandContext(ctx, d.bin, "-H", d.sock, "events", "--format", "json", "--filter", "container=evt")
+		// --since covers the moment between the start of the stream and its subscription.
+		since := strconv.FormatFloat(float64(time.Now().Add(-time.Second).UnixNano())/1e9, 'f', 3, 64)
+		cmd := exec.CommandContext(ctx, d.bin, "-H", d.sock, "events", "--format", "json", "--since", since, "--filter", "container=evt")
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
