@@ -328,6 +328,16 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 		lg.WithError(err).Error("cannot read the task status; leaving the record as it is")
 		return
 	}
+	if st == libcontainerd.StatusCreated {
+		// The engine died inside a start, between creating the task and
+		// starting it: the task never ran. Without it, the container is
+		// where its record says.
+		if _, _, err := e.client.DeleteTask(ctx, id); err != nil {
+			lg.WithError(err).Warn("delete a task that was created but never started")
+		} else {
+			st = libcontainerd.StatusNoTask
+		}
+	}
 	if st == libcontainerd.StatusNoTask {
 		switch state {
 		case StateRunning, StatePaused:

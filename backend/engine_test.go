@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/libcontainerd"
 )
 
 // eventRecorder collects engine events from Events.
@@ -454,6 +455,7 @@ func TestLiveRestoreWithFakeClient(t *testing.T) {
 	pending := env.create(CreateOptions{Name: "pending", Restart: RestartPolicy{Name: "always"}})
 	manual := env.create(CreateOptions{Name: "manual", Restart: RestartPolicy{Name: "unless-stopped"}})
 	exitedWhileDown := env.create(CreateOptions{Name: "exited", Restart: RestartPolicy{Name: "on-failure"}})
+	halfMade := env.create(CreateOptions{Name: "half"})
 	for _, c := range []*Container{alive, gone, stopped, pending, manual, exitedWhileDown} {
 		if err := env.e.Start(ctx, c.ID); err != nil {
 			t.Fatal(err)
@@ -477,6 +479,10 @@ func TestLiveRestoreWithFakeClient(t *testing.T) {
 	env.fc.ctrs[gone.ID].task = "no-task"
 	env.fc.ctrs[exitedWhileDown.ID].task = "stopped"
 	env.fc.mu.Unlock()
+	// And half's start was cut short after its task was made.
+	env.fc.mu.Lock()
+	env.fc.ctrs[halfMade.ID].task = libcontainerd.StatusCreated
+	env.fc.mu.Unlock()
 
 	env.open()
 	if r := env.inspect(alive.ID); r.State != StateRunning || r.Pid != alivePid {
@@ -490,6 +496,12 @@ func TestLiveRestoreWithFakeClient(t *testing.T) {
 	}
 	if r := env.inspect(manual.ID); r.State != StateExited {
 		t.Errorf("unless-stopped after a manual stop: %s, want exited", r.State)
+	}
+	if r := env.inspect(halfMade.ID); r.State != StateCreated || r.Pid != 0 {
+		t.Errorf("half-made: %s pid %d, want created", r.State, r.Pid)
+	}
+	if st, _ := env.fc.Status(ctx, halfMade.ID); st != libcontainerd.StatusNoTask {
+		t.Errorf("the never-started task of half-made is %s, want deleted", st)
 	}
 	// always restarts at engine start, even after a manual stop.
 	env.expectStart(stopped.ID)

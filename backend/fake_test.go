@@ -128,7 +128,7 @@ func (f *fakeClient) DeleteTask(_ context.Context, id string) (uint32, time.Time
 	if c == nil || c.task == libcontainerd.StatusNoTask {
 		return 0, time.Time{}, fmt.Errorf("no task: %w", errdefs.ErrFailedPrecondition)
 	}
-	if c.task != libcontainerd.StatusStopped {
+	if c.task != libcontainerd.StatusStopped && c.task != libcontainerd.StatusCreated {
 		return 0, time.Time{}, fmt.Errorf("running: %w", errdefs.ErrFailedPrecondition)
 	}
 	c.task = libcontainerd.StatusNoTask
@@ -165,6 +165,10 @@ func (f *fakeClient) Restore(_ context.Context, id string, _ ...libcontainerd.St
 	if c == nil || c.task == libcontainerd.StatusNoTask {
 		f.mu.Unlock()
 		return libcontainerd.RestoreResult{}, errdefs.ErrNotFound
+	}
+	if c.task == libcontainerd.StatusCreated {
+		f.mu.Unlock()
+		return libcontainerd.RestoreResult{}, fmt.Errorf("never started: %w", errdefs.ErrFailedPrecondition)
 	}
 	if c.task == libcontainerd.StatusStopped {
 		pid, b := c.pid, f.backend

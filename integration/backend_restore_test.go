@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/backend"
 )
@@ -176,5 +177,67 @@ func TestBackendCorruptAndTornRecords(t *testing.T) {
 		if fi.Mode().Perm() != want {
 			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
 		}
+	}
+}
+
+// TestBackendRestoreNeverStartedTask: the engine dies inside a start,
+// between creating the task and starting it. The task never ran: after the
+// engine restart it is deleted, not adopted as running, and the container
+// is where its record says: created stays created; an always-container
+// whose task had exited is restarted and really runs its command.
+func TestBackendRestoreNeverStartedTask(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	ctx := testCtx(t)
+	idle := env.create(backend.CreateOptions{Name: "idle", Cmd: []string{"sleep", "1000"}})
+	al := env.run(backend.CreateOptions{Name: "al", Cmd: []string{"sleep", "1000"}, Restart: backend.RestartPolicy{Name: "always"}})
+	env.crash()
+
+	rc := rawClient(t)
+	halfMake := func(id string) {
+		t.Helper()
+		ctr, err := rc.LoadContainer(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task, err := ctr.Task(ctx, nil); err == nil {
+			exitCh, err := task.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			<-exitCh
+			if _, err := task.Delete(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ctr.NewTask(ctx, rawIO(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	halfMake(idle.ID)
+	halfMake(al.ID)
+
+	env.open()
+	if r := env.inspect("idle"); r.State != backend.StateCreated || r.Pid != 0 {
+		t.Errorf("idle after the engine restart: %s pid %d; want created without pid", r.State, r.Pid)
+	}
+	if ctr, err := rc.LoadContainer(ctx, idle.ID); err != nil {
+		t.Fatal(err)
+	} else if _, err := ctr.Task(ctx, nil); !errdefs.IsNotFound(err) {
+		t.Errorf("the never-started task of idle is still there: %v", err)
+	}
+	r := env.waitFor("al", 20*time.Second, "always to run again", func(c *backend.Container) bool {
+		return c.State == backend.StateRunning && c.RestartCount == 1
+	})
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", r.Pid)); !strings.HasPrefix(string(cmd), "sleep\x001000") {
+		t.Errorf("al runs pid %d with command line %q; want sleep 1000", r.Pid, cmd)
+	}
+	if err := env.e.Start(ctx, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	if r := env.inspect("idle"); r.State != backend.StateRunning {
+		t.Errorf("idle after Start: %s", r.State)
 	}
 }

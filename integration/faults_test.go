@@ -281,6 +281,35 @@ func TestRestore(t *testing.T) {
 	mustCreate(t, c2, idle, rootfsSpec(t, idle, "true"))
 	_, err = c2.Restore(ctx, idle)
 	wantClass(t, "Restore without task", err, errdefs.ErrNotFound)
+
+	// A task created but never started (the engine died inside Start) is
+	// not alive: Restore refuses it, DeleteTask removes it, Start works.
+	rc := rawClient(t)
+	ctr, err := rc.LoadContainer(ctx, idle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctr.NewTask(ctx, rawIO(idle)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.Restore(ctx, idle)
+	wantClass(t, "Restore of a never-started task", err, errdefs.ErrFailedPrecondition)
+	if _, _, err := c2.DeleteTask(ctx, idle); err != nil {
+		t.Fatalf("DeleteTask of a never-started task: %v", err)
+	}
+	if s, err := c2.Status(ctx, idle); err != nil || s != libcontainerd.StatusNoTask {
+		t.Fatalf("Status after deleting the never-started task: %s, %v", s, err)
+	}
+	if _, err := c2.Start(ctx, idle); err != nil {
+		t.Fatal(err)
+	}
+	rec2.wait(t, idle, "", libcontainerd.EventExit, 1, 30*time.Second)
+	flush(t, c2, rec2)
+	exactlyOneExit(t, rec2, idle, 0)
+	// A task that did run is the client's to restore, not to delete blind.
+	c3 := newClient(t, newRecorder())
+	_, _, err = c3.DeleteTask(ctx, idle)
+	wantClass(t, "DeleteTask of another run's stopped task", err, errdefs.ErrFailedPrecondition)
 }
 
 // TestStaleTaskBundle: containerd 1.6 killed during a NewTask, before the

@@ -356,9 +356,9 @@ func (c *client) task(ctx context.Context, id string) (*container, containerd.Ta
 		return ct, t, nil
 	}
 	if _, err := ct.ctr.Task(ctx, nil); err == nil {
-		return nil, nil, fmt.Errorf("container %s has a task from an earlier run of the engine: Restore it first: %w", id, errdefs.ErrFailedPrecondition)
+		return ct, nil, fmt.Errorf("container %s has a task from an earlier run of the engine: Restore it first: %w", id, errdefs.ErrFailedPrecondition)
 	}
-	return nil, nil, fmt.Errorf("container %s is not running: start it first: %w", id, errdefs.ErrFailedPrecondition)
+	return ct, nil, fmt.Errorf("container %s is not running: start it first: %w", id, errdefs.ErrFailedPrecondition)
 }
 
 // requireStatus fails with ErrFailedPrecondition unless the task is in one
@@ -751,6 +751,26 @@ func (c *client) removeHalfMadeTask(ctx context.Context, ct *container, id strin
 	return true
 }
 
+// deleteUnstarted deletes a task the client does not know when it was
+// created but never started: it never ran, so no output or exit is owed.
+// Any other task the client does not know fails with unknown, the error
+// task gave for it.
+func (c *client) deleteUnstarted(ctx context.Context, ct *container, id string, unknown error) error {
+	t, err := ct.ctr.Task(ctx, nil)
+	if err != nil {
+		return unknown
+	}
+	st, err := t.Status(ctx)
+	if err != nil || st.Status != containerd.Created {
+		return unknown
+	}
+	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete the never-started task of %s: %w", id, err)
+	}
+	c.log.WithField("container", id).Info("deleted a task that was created but never started")
+	return nil
+}
+
 // process returns the live or exited process processID of the container.
 func (c *client) process(ctx context.Context, id, processID string) (containerd.Process, error) {
 	ct, t, err := c.task(ctx, id)
@@ -961,6 +981,13 @@ func (c *client) Restore(ctx context.Context, id string, opts ...StartOption) (R
 	if err != nil {
 		return RestoreResult{}, err
 	}
+	// A task created but never started (a Start interrupted by the
+	// engine's death) never ran: it is not alive and owes no exit.
+	if t, err := ct.ctr.Task(ctx, nil); err == nil {
+		if st, err := t.Status(ctx); err == nil && st.Status == containerd.Created {
+			return RestoreResult{}, fmt.Errorf("restore %s: its task was created but never started (a start was interrupted): delete it with DeleteTask, then start the container: %w", id, errdefs.ErrFailedPrecondition)
+		}
+	}
 	var (
 		set         *fifoset.Set
 		markStarted func(containerd.Process)
@@ -1002,6 +1029,9 @@ func (c *client) Restore(ctx context.Context, id string, opts ...StartOption) (R
 func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, error) {
 	ctx = c.nsCtx(ctx)
 	ct, t, err := c.task(ctx, id)
+	if errdefs.IsFailedPrecondition(err) && ct != nil {
+		return 0, time.Time{}, c.deleteUnstarted(ctx, ct, id, err)
+	}
 	if err != nil {
 		return 0, time.Time{}, err
 	}

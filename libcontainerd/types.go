@@ -98,11 +98,16 @@ type Client interface {
 	// run of the engine (the task outlived it). It reports whether the task
 	// is alive; an exit that happened while nobody watched is delivered to the
 	// Backend as an EventExit, with the exit code when containerd still knows
-	// it and with ExitCodeUnknown and a Reason when it does not.
+	// it and with ExitCodeUnknown and a Reason when it does not. A task that
+	// was created but never started (the engine died inside Start) is not
+	// re-attached: ErrFailedPrecondition, and DeleteTask removes it.
 	Restore(ctx context.Context, id string, opts ...StartOption) (RestoreResult, error)
 
 	// DeleteTask deletes the container's stopped task and returns its exit
-	// status. A task that still runs is refused with ErrFailedPrecondition.
+	// status. A task that still runs is refused with ErrFailedPrecondition,
+	// and so is one from an earlier run of the engine that did run (Restore
+	// it first: its exit is owed); one that never started is deleted and
+	// has no exit (zero time).
 	DeleteTask(ctx context.Context, id string) (exitCode uint32, exitedAt time.Time, err error)
 
 	// Delete deletes the container and its snapshot. The container must have
