@@ -184,9 +184,12 @@ func TestEngine(t *testing.T) {
 			t.Errorf("logs --timestamps --tail 1: %q", out)
 		}
 		d.expectFail(t, 125, "invalid --tail", "logs", "--tail", "x", name)
-		// logs -f follows new lines; it ends with the context.
+		// logs -f follows new lines; it ends with the context. --since
+		// (not --tail 0) so that a line written before the stream opens
+		// is still seen.
 		ctx, cancel := context.WithCancel(context.Background())
-		cmd := exec.CommandContext(ctx, d.bin, "-H", d.sock, "logs", "-f", "--tail", "0", name)
+		since := strconv.FormatFloat(float64(time.Now().UnixNano())/1e9, 'f', 6, 64)
+		cmd := exec.CommandContext(ctx, d.bin, "-H", d.sock, "logs", "-f", "--since", since, name)
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
