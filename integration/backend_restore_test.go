@@ -231,8 +231,16 @@ func TestBackendRestoreNeverStartedTask(t *testing.T) {
 	r := env.waitFor("al", 20*time.Second, "always to run again", func(c *backend.Container) bool {
 		return c.State == backend.StateRunning && c.RestartCount == 1
 	})
-	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", r.Pid)); !strings.HasPrefix(string(cmd), "sleep\x001000") {
-		t.Errorf("al runs pid %d with command line %q; want sleep 1000", r.Pid, cmd)
+	// The started task's init execs the command just after Start returns.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", r.Pid))
+		if strings.HasPrefix(string(cmd), "sleep\x001000") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("al runs pid %d with command line %q (%v); want sleep 1000", r.Pid, cmd, err)
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval
 	}
 	if err := env.e.Start(ctx, "idle"); err != nil {
 		t.Fatal(err)
