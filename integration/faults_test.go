@@ -190,6 +190,21 @@ func TestOOM(t *testing.T) {
 		t.Fatalf("%d OOM events, want exactly 1", n)
 	}
 	exactlyOneExit(t, rec, id, 137)
+
+	// A SIGKILL that is not the OOM killer's is not taken for one.
+	killed := id + "-killed"
+	spec = rootfsSpec(t, killed, "sleep", "1000")
+	spec.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}
+	mustCreate(t, c, killed, spec)
+	if _, err := c.Start(testCtx(t), killed); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SignalProcess(testCtx(t), killed, "", syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if exit := rec.wait(t, killed, "", libcontainerd.EventExit, 1, 30*time.Second)[0]; exit.ExitCode != 137 || exit.OOMKilled {
+		t.Fatalf("exit %+v: want 137, not OOMKilled", exit)
+	}
 }
 
 // TestManyExitsAtOnce: 50 containers killed at the same moment give 50

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -278,6 +279,9 @@ func (c *client) deliverExit(ctrID, processID string, pid, code uint32, exitedAt
 		if proc != nil {
 			drainIO(proc.IO())
 		}
+		if t, ok := proc.(containerd.Task); ok && !oom && code == 128+uint32(syscall.SIGKILL) {
+			info.OOMKilled = c.oomKilled(t)
+		}
 		c.callBackend(ctrID, EventExit, info)
 		if processID != ctrID {
 			c.deleteExec(ct, processID, p)
@@ -312,4 +316,22 @@ func (c *client) callBackend(ctrID string, et EventType, info EventInfo) {
 	if err := c.backend.ProcessEvent(context.WithoutCancel(c.ctx), ctrID, et, info); err != nil {
 		c.log.WithError(err).WithField("container", ctrID).WithField("event", et).Warn("backend failed to process event")
 	}
+}
+
+// oomKilled tells whether the OOM killer killed a process of the task,
+// by its cgroup's counter. containerd publishes a task's OOM event apart
+// from its exit, with no order between them (the shim learns of it through
+// an inotify watch the kernel notifies at most every 10 ms): an init killed
+// by the OOM killer may exit before its OOM event arrives. The cgroup lives
+// until the task is deleted, which the exit's handler does.
+func (c *client) oomKilled(t containerd.Task) bool {
+	ctx, cancel := context.WithTimeout(c.nsCtx(context.Background()), confirmTimeout)
+	defer cancel()
+	m, err := t.Metrics(ctx)
+	if err != nil {
+		c.log.WithError(err).WithField("container", t.ID()).Debug("read the OOM kill count of a killed task")
+		return false
+	}
+	s, err := statsFromMetric(m)
+	return err == nil && s.Memory.OOMKills > 0
 }
