@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -341,7 +342,11 @@ func TestListFiltersAndOrder(t *testing.T) {
 	}
 }
 
-func TestWaitConditions(t *testing.T) {
+// TestWaitConditions runs in a synctest bubble: synctest.Wait tells when
+// the waiters have taken their snapshot and are blocked.
+func TestWaitConditions(t *testing.T) { synctest.Test(t, testWaitConditions) }
+
+func testWaitConditions(t *testing.T) {
 	env := newFakeEnv(t)
 	ctx := context.Background()
 	c := env.create(CreateOptions{})
@@ -356,31 +361,30 @@ func TestWaitConditions(t *testing.T) {
 		code int
 		err  error
 	}
-	next, removed := make(chan res, 1), make(chan res, 1)
-	ready := make(chan struct{}, 2)
+	next, removed, running := make(chan res, 1), make(chan res, 1), make(chan res, 1)
 	go func() {
-		ready <- struct{}{}
 		code, err := env.e.Wait(ctx, c.ID, WaitNextExit)
 		next <- res{code, err}
 	}()
 	go func() {
-		ready <- struct{}{}
 		code, err := env.e.Wait(ctx, c.ID, WaitRemoved)
 		removed <- res{code, err}
 	}()
-	<-ready
-	<-ready
-	// Waits registered before the exit must see it even if they start
-	// checking late: give Wait a bounded moment to resolve the container.
-	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	if _, err := env.e.Wait(wctx, c.ID, WaitNotRunning); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("not-running returned while running: %v", err)
-	}
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		code, err := env.e.Wait(wctx, c.ID, WaitNotRunning)
+		running <- res{code, err}
+	}()
+	synctest.Wait() // every waiter is registered and blocked
 	cancel()
+	if r := <-running; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("not-running returned while running: %+v", r)
+	}
 	env.fc.exit(c.ID, 5)
 	if r := <-next; r.err != nil || r.code != 5 {
 		t.Fatalf("next-exit: %+v", r)
 	}
+	synctest.Wait()
 	select {
 	case r := <-removed:
 		t.Fatalf("removed returned early: %+v", r)
@@ -485,6 +489,8 @@ func TestLiveRestoreWithFakeClient(t *testing.T) {
 	env.fc.mu.Unlock()
 
 	env.open()
+	// exited's exit comes from the client's queue, as the real one's does.
+	env.waitState(exitedWhileDown.ID, StateRestarting)
 	if r := env.inspect(alive.ID); r.State != StateRunning || r.Pid != alivePid {
 		t.Errorf("alive: %s pid %d, want running pid %d", r.State, r.Pid, alivePid)
 	}
@@ -534,9 +540,10 @@ func TestUnhealthyRestartCountsAndIsRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.expectStart(c.ID)
-	// Drive the scheduler until the probe failed and the kill+restart happened.
+	// Drive the scheduler until the probe failed and the kill+restart
+	// happened (the clock may also have run the restart itself).
 	deadline := time.Now().Add(10 * time.Second)
-	for env.inspect(c.ID).State != StateRestarting {
+	for env.inspect(c.ID).RestartCount == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no unhealthy restart: %+v", env.inspect(c.ID))
 		}
@@ -546,8 +553,11 @@ func TestUnhealthyRestartCountsAndIsRecorded(t *testing.T) {
 		waitBriefly()
 	}
 	r := env.inspect(c.ID)
-	if r.ExitReason != "unhealthy" || r.RestartCount != 1 || r.Health == nil || r.Health.Status != healthcheck.StatusUnhealthy {
+	if r.ExitReason != "unhealthy" || r.RestartCount != 1 || r.Health == nil {
 		t.Fatalf("record after unhealthy kill: reason %q count %d health %+v", r.ExitReason, r.RestartCount, r.Health)
+	}
+	if r.State == StateRestarting && r.Health.Status != healthcheck.StatusUnhealthy {
+		t.Fatalf("health while the unhealthy restart is pending: %+v", r.Health)
 	}
 	env.e.Close(ctx)
 	all := evs.all()

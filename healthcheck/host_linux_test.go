@@ -71,8 +71,14 @@ func TestHostProbes(t *testing.T) {
 				notes <- st
 			}))
 			defer s.Close()
+			// Only the hanging probe is meant to time out; the others get
+			// room for a fork on a loaded machine.
+			timeout := 10 * time.Second
+			if strings.HasPrefix(tc.name, "timeout") {
+				timeout = 200 * time.Millisecond
+			}
 			cfg := healthcheck.Config{Test: tc.test, Interval: time.Hour, StartInterval: time.Millisecond,
-				Timeout: 200 * time.Millisecond, Retries: 1}
+				Timeout: timeout, Retries: 1}
 			if err := s.Add("host", cfg, nil); err != nil {
 				t.Fatal(err)
 			}

@@ -67,7 +67,9 @@ func TestBackendAlwaysRestartsWithGrowingGaps(t *testing.T) {
 	want := 100 * time.Millisecond
 	for i := 0; i < 5; i++ {
 		gap := starts[i+1].Time.Sub(dies[i].Time)
-		if gap < want || gap > want+2*time.Second {
+		// The gap also holds a new shim and runc's create and start,
+		// seconds on a loaded machine: only its lower bound is tight.
+		if gap < want || gap > want+10*time.Second {
 			t.Errorf("restart %d after %v, want about %v", i+1, gap, want)
 		}
 		want *= 2

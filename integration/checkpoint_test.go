@@ -284,6 +284,9 @@ func TestCheckpointPaused(t *testing.T) {
 		t.Fatalf("Pause: %v", err)
 	}
 	rec.wait(t, id, "", libcontainerd.EventPaused, 1, 5*time.Second)
+	// A line echoed just before the freeze may still be on its way
+	// through the shim: one more is allowed. A running counter makes
+	// dozens during a dump.
 	n := lastCount(t, out)
 	dir := filepath.Join(t.TempDir(), "cp")
 	if err := c.CreateCheckpoint(ctx, id, dir, false); err != nil {
@@ -292,7 +295,7 @@ func TestCheckpointPaused(t *testing.T) {
 	if st, err := c.Status(ctx, id); err != nil || st != libcontainerd.StatusPaused {
 		t.Fatalf("Status after checkpoint of a paused container: %v, %v; want paused", st, err)
 	}
-	if got := lastCount(t, out); got != n {
+	if got := lastCount(t, out); got > n+1 {
 		t.Fatalf("a paused counter went on from %d to %d", n, got)
 	}
 	if err := c.Resume(ctx, id); err != nil {

@@ -171,9 +171,9 @@ func TestEngine(t *testing.T) {
 
 	t.Run("Logs", func(t *testing.T) {
 		needWeb(t)
-		enginePoll(t, 10*time.Second, "log line", func() bool {
-			out, _, _ := d.run(t, nil, "logs", name)
-			return out == "started\n"
+		enginePoll(t, 10*time.Second, "log lines", func() bool {
+			out, errs, _ := d.run(t, nil, "logs", name)
+			return out == "started\n" && errs == "oops\n"
 		})
 		out, errs, code := d.run(t, nil, "logs", id[:8])
 		if code != 0 || out != "started\n" || errs != "oops\n" {

@@ -110,7 +110,7 @@ func TestHealthProbeBecomesHealthy(t *testing.T) {
 	// The first probe is staggered within the interval, so it starts within
 	// it (plus some scheduling slack on a loaded machine); its exec then
 	// takes what it takes.
-	if d := first.Start.Sub(got.StartedAt); d > interval+200*time.Millisecond {
+	if d := first.Start.Sub(got.StartedAt); d > interval+2*time.Second {
 		t.Errorf("first probe started %v after the container; want within the interval %v\n%s", d, interval, healthLogString(got.Health))
 	}
 	if first.ExitCode != 0 || got.Health.FailingStreak != 0 {
