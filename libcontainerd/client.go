@@ -737,11 +737,10 @@ func (c *client) removeHalfMadeTask(ctx context.Context, ct *container, id strin
 	case terr != nil:
 		return false
 	default:
-		st, serr := t.Status(ctx)
-		if serr != nil || st.Status != containerd.Created {
+		var created bool
+		if created, err = deleteCreated(ctx, t); !created {
 			return false
 		}
-		_, err = t.Delete(ctx, containerd.WithProcessKill)
 	}
 	if err != nil && !errdefs.IsNotFound(err) {
 		c.log.WithError(err).WithField("container", id).Warn("delete half-made task")
@@ -760,15 +759,28 @@ func (c *client) deleteUnstarted(ctx context.Context, ct *container, id string, 
 	if err != nil {
 		return unknown
 	}
-	st, err := t.Status(ctx)
-	if err != nil || st.Status != containerd.Created {
+	created, err := deleteCreated(ctx, t)
+	switch {
+	case !created:
 		return unknown
-	}
-	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	case err != nil:
 		return fmt.Errorf("delete the never-started task of %s: %w", id, err)
 	}
 	c.log.WithField("container", id).Info("deleted a task that was created but never started")
 	return nil
+}
+
+// deleteCreated deletes t, killing its init, when t was created but never
+// started, and reports whether it was such a task.
+func deleteCreated(ctx context.Context, t containerd.Task) (bool, error) {
+	st, err := t.Status(ctx)
+	if err != nil || st.Status != containerd.Created {
+		return false, nil
+	}
+	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		return true, err
+	}
+	return true, nil
 }
 
 // process returns the live or exited process processID of the container.
