@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 func TestProbeSequence(t *testing.T) {
@@ -425,7 +426,7 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 	closed := make(chan error)
 	go func() { closed <- h.s.Close() }()
 	reapAt := h.clock.Now().Add(10 * time.Second)
-	poll(t, "every probe killed and its reap timer armed", func() bool {
+	testutil.Poll(t, "every probe killed and its reap timer armed", func() bool {
 		for _, p := range procs {
 			if !p.wasKilled() {
 				return false
@@ -454,18 +455,6 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)
 			t.Fatalf("%d goroutines left, had %d:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
-	}
-}
-
-// poll checks cond until it holds or a deadline passes.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
 	}

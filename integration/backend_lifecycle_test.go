@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/internal/testutil"
 	"github.com/tendhq/tend/io/jsonlog"
 )
 
@@ -137,7 +138,7 @@ func TestBackendAttachAndFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	pr, pw := ioPipe()
-	out := &lockedBuffer{}
+	out := &testutil.Buffer{}
 	detach, err := env.e.Attach(ctx, c.ID, backend.AttachOptions{Stdin: pr, Stdout: out})
 	if err != nil {
 		t.Fatal(err)

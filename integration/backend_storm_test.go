@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // TestBackendContainerdRestartDuringRestartStorm kills containerd during a
@@ -51,7 +52,7 @@ func TestBackendContainerdRestartDuringRestartStorm(t *testing.T) {
 			return c.State == backend.StateRunning && c.RestartCount >= exits
 		})
 		// The container counts its own runs in its snapshot.
-		var out lockedBuffer
+		var out testutil.Buffer
 		x, err := env.e.Exec(testCtx(t), id, backend.ExecOptions{Cmd: []string{"cat", "/runs"}, Stdout: &out})
 		if err != nil {
 			t.Fatalf("%s: exec: %v", r.Name, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/tendhq/tend/internal/testutil"
 	"github.com/tendhq/tend/libcontainerd"
 	"github.com/tendhq/tend/libcontainerd/supervisor"
 )
@@ -38,7 +39,7 @@ func needCRIU(t testing.TB) {
 
 // lastCount returns the last complete number the counter printed, 0 before
 // the first.
-func lastCount(t testing.TB, out *syncBuffer) int {
+func lastCount(t testing.TB, out *testutil.Buffer) int {
 	t.Helper()
 	s := out.String()
 	end := strings.LastIndexByte(s, '\n')
@@ -54,7 +55,7 @@ func lastCount(t testing.TB, out *syncBuffer) int {
 }
 
 // firstCount returns the first number the counter printed, 0 before it.
-func firstCount(t testing.TB, out *syncBuffer) int {
+func firstCount(t testing.TB, out *testutil.Buffer) int {
 	t.Helper()
 	s := out.String()
 	end := strings.IndexByte(s, '\n')
@@ -70,7 +71,7 @@ func firstCount(t testing.TB, out *syncBuffer) int {
 
 // waitCount polls until the counter printed at least n, and returns the
 // last number.
-func waitCount(t testing.TB, out *syncBuffer, n int) int {
+func waitCount(t testing.TB, out *testutil.Buffer, n int) int {
 	t.Helper()
 	deadline := time.Now().Add(counterTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -88,10 +89,10 @@ func waitCount(t testing.TB, out *syncBuffer, n int) int {
 
 // startCounter creates a container from the test image running the counter
 // and starts it.
-func startCounter(t testing.TB, c libcontainerd.Client, id string) *syncBuffer {
+func startCounter(t testing.TB, c libcontainerd.Client, id string) *testutil.Buffer {
 	t.Helper()
 	mustCreate(t, c, id, imageSpec(t, id, "sh", "-c", counterScript), libcontainerd.WithImage(testEnv.ImageRef))
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	if _, err := c.Start(testCtx(t), id, capture(nil, out, out)); err != nil {
 		t.Fatalf("Start %s: %v", id, err)
 	}
@@ -101,9 +102,9 @@ func startCounter(t testing.TB, c libcontainerd.Client, id string) *syncBuffer {
 
 // restoreCounter starts id from a checkpoint and checks that the counter
 // goes on from after lo (at most from after hi): not from 1.
-func restoreCounter(t testing.TB, c libcontainerd.Client, rec *recorder, id string, lo, hi int, from libcontainerd.StartOption) *syncBuffer {
+func restoreCounter(t testing.TB, c libcontainerd.Client, rec *recorder, id string, lo, hi int, from libcontainerd.StartOption) *testutil.Buffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	pid, err := c.Start(testCtx(t), id, from, capture(nil, out, out))
 	if err != nil {
 		t.Fatalf("Start %s from checkpoint: %v", id, err)

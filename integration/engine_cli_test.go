@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // TestEngine runs one engine daemon and drives every CLI command against
@@ -628,7 +630,7 @@ func testEngineTTY(t *testing.T, d *engineDaemon, img string) {
 		}
 	}()
 
-	var out engineBuffer
+	var out testutil.Buffer
 	changed := make(chan struct{}, 1)
 	go func() { // ends when master is closed or the session ends
 		buf := make([]byte, 4096)

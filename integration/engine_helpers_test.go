@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/internal/testimage"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // The engine tests drive the real `engine` binary: a daemon on the
@@ -62,29 +63,11 @@ func buildEngine(t *testing.T) string {
 	return engineBin
 }
 
-// engineBuffer is a bytes.Buffer safe for a writer and concurrent readers.
-type engineBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *engineBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *engineBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // engineDaemon is one `engine daemon` process.
 type engineDaemon struct {
 	bin, root, sock, ns string
 	cmd                 *exec.Cmd
-	logs                *engineBuffer
+	logs                *testutil.Buffer
 	exited              chan struct{}
 	waitErr             error
 }
@@ -93,7 +76,7 @@ type engineDaemon struct {
 // (state survives a restart on the same root) and waits until it serves.
 func startEngine(t *testing.T, root, ns string, extra ...string) *engineDaemon {
 	t.Helper()
-	d := &engineDaemon{bin: buildEngine(t), root: root, sock: filepath.Join(root, "e.sock"), ns: ns, logs: &engineBuffer{}, exited: make(chan struct{})}
+	d := &engineDaemon{bin: buildEngine(t), root: root, sock: filepath.Join(root, "e.sock"), ns: ns, logs: &testutil.Buffer{}, exited: make(chan struct{})}
 	args := append([]string{"daemon", "--containerd-address", testEnv.Address, "--containerd-state", testEnv.Daemon.StateDir(),
 		"--namespace", ns, "--root", root, "--socket", d.sock, "--log-level", "debug"}, extra...)
 	d.cmd = exec.Command(d.bin, args...)

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/tendhq/tend/internal/testutil"
 	"github.com/tendhq/tend/io/attach"
 	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/libcontainerd"
@@ -120,24 +120,6 @@ func imageSpec(t testing.TB, id string, args ...string) *specs.Spec {
 	return s
 }
 
-// syncBuffer is a bytes.Buffer safe for the copy goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // capture attaches stdout and stderr to buffers and stdin to r (may be nil).
 func capture(stdin io.Reader, stdout, stderr io.Writer) libcontainerd.StartOption {
 	return libcontainerd.WithStdio(func(cfg cio.Config, p *fifoset.Pipes) (cio.IO, error) {
@@ -171,7 +153,7 @@ func TestLifecycleFromRootfs(t *testing.T) {
 	id := testID(t)
 	mustCreate(t, c, id, rootfsSpec(t, id, "sh", "-c", "echo hello; echo oops >&2; exit 3"))
 
-	var out, errOut syncBuffer
+	var out, errOut testutil.Buffer
 	pid, err := c.Start(ctx, id, capture(nil, &out, &errOut))
 	if err != nil {
 		t.Fatalf("Start: %v", err)
@@ -224,7 +206,7 @@ func TestLifecycleFromImage(t *testing.T) {
 	id := testID(t)
 	spec := imageSpec(t, id, "sh", "-c", "echo $PATH; cat /etc/passwd | head -1")
 	mustCreate(t, c, id, spec, libcontainerd.WithImage(testEnv.ImageRef), libcontainerd.WithLabels(map[string]string{"tend.test": "1"}))
-	var out syncBuffer
+	var out testutil.Buffer
 	if _, err := c.Start(ctx, id, capture(nil, &out, &out)); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -259,7 +241,7 @@ func TestRunningContainerOperations(t *testing.T) {
 	}
 
 	// Exec, with output and exit code.
-	var out syncBuffer
+	var out testutil.Buffer
 	epid, err := c.Exec(ctx, id, "e1", &specs.Process{Args: []string{"sh", "-c", "echo from-exec; exit 5"}, Cwd: "/", Env: []string{"PATH=/bin"}}, capture(nil, &out, &out))
 	if err != nil {
 		t.Fatalf("Exec: %v", err)
@@ -331,7 +313,7 @@ func TestStdinAndTerminal(t *testing.T) {
 	id := testID(t)
 	mustCreate(t, c, id, rootfsSpec(t, id, "cat"))
 	inR, inW := io.Pipe()
-	var out syncBuffer
+	var out testutil.Buffer
 	if _, err := c.Start(ctx, id, libcontainerd.WithStdin(true), capture(inR, &out, &out)); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +338,7 @@ func TestStdinAndTerminal(t *testing.T) {
 	}
 	execIn, execInW := io.Pipe()
 	defer execInW.Close()
-	var execOut syncBuffer
+	var execOut testutil.Buffer
 	if _, err := c.Exec(ctx, id3, "cat", &specs.Process{Args: []string{"cat"}, Cwd: "/", Env: []string{"PATH=/bin"}}, libcontainerd.WithStdin(true), capture(execIn, &execOut, &execOut)); err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +379,7 @@ func TestStdinAndTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	ttyR, ttyW := io.Pipe()
-	var tty syncBuffer
+	var tty testutil.Buffer
 	proc := &specs.Process{Args: []string{"sh"}, Cwd: "/", Terminal: true, Env: []string{"PATH=/bin", "TERM=xterm"}}
 	if _, err := c.Exec(ctx, id2, "tty", proc, libcontainerd.WithStdin(true), capture(ttyR, &tty, nil)); err != nil {
 		t.Fatalf("Exec with terminal: %v", err)

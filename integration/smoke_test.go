@@ -1,36 +1,18 @@
 package integration
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"github.com/tendhq/tend/internal/testutil"
 )
-
-// lockedBuffer is written by the FIFO copy goroutines and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestSmokeRawClient runs `echo hi` with the raw containerd client, from the
 // imported image and from the plain rootfs: the harness works end to end.
@@ -75,7 +57,7 @@ func TestSmokeRawClient(t *testing.T) {
 			if err := os.MkdirAll(fifoDir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			var out lockedBuffer
+			var out testutil.Buffer
 			task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithFIFODir(fifoDir), cio.WithStreams(nil, &out, &out)))
 			if err != nil {
 				t.Fatalf("create task: %v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/internal/proctree"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // The test binary is tend-init when this variable is set: tests start it as
@@ -67,18 +68,6 @@ func startInit(t testing.TB, args ...string) (*exec.Cmd, func() int) {
 	return cmd, wait
 }
 
-// poll polls cond until it holds or 10 s passed.
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestInitExitStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -103,7 +92,7 @@ func TestInitExitStatus(t *testing.T) {
 
 func TestInitForwardsSignals(t *testing.T) {
 	cmd, wait := startInit(t, "sleep", "1000")
-	poll(t, "the command to run", func() bool { return len(childrenOf(t, cmd.Process.Pid)) == 1 })
+	testutil.Poll(t, "the command to run", func() bool { return len(childrenOf(t, cmd.Process.Pid)) == 1 })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +152,7 @@ func startServer(t testing.TB) (string, int) {
 	sock := filepath.Join(t.TempDir(), SocketName)
 	cmd, _ := startInit(t, "--probe-socket", sock, "sleep", "1000")
 	// The file appears at bind, before listen: wait for a connection.
-	poll(t, "the probe socket", func() bool {
+	testutil.Poll(t, "the probe socket", func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			c.Close()
@@ -171,23 +160,6 @@ func startServer(t testing.TB) (string, int) {
 		return err == nil
 	})
 	return sock, cmd.Process.Pid
-}
-
-type cappedOut struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *cappedOut) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *cappedOut) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
 }
 
 func ctx(t testing.TB) context.Context {
@@ -200,7 +172,7 @@ func ctx(t testing.TB) context.Context {
 // included: the probe and everything it started were killed and reaped.
 func sessionGone(t testing.TB, sid int) {
 	t.Helper()
-	poll(t, "the probe's session to be empty", func() bool {
+	testutil.Poll(t, "the probe's session to be empty", func() bool {
 		n, err := proctree.SessionSize(sid)
 		return err == nil && n == 0
 	})
@@ -224,7 +196,7 @@ func TestProbe(t *testing.T) {
 		{"leftovers", []string{"sh", "-c", "sleep 1000 & echo done"}, 0, 0, "done\n", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out cappedOut
+			var out testutil.Buffer
 			p, err := Start(ctx(t), sock, tc.argv, &out, StartOptions{Limit: tc.limit, ServerPid: initPid})
 			if err != nil {
 				t.Fatalf("Start: %v", err)
@@ -249,12 +221,12 @@ func TestProbe(t *testing.T) {
 // whole and reaped before Wait returns.
 func TestProbeKill(t *testing.T) {
 	sock, initPid := startServer(t)
-	var out cappedOut
+	var out testutil.Buffer
 	p, err := Start(ctx(t), sock, []string{"sh", "-c", "sleep 1000 & sh -c 'sleep 1000 & wait' & echo started; sleep 1000"}, &out, StartOptions{ServerPid: initPid})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	poll(t, "the probe to start its children", func() bool { return out.String() == "started\n" })
+	testutil.Poll(t, "the probe to start its children", func() bool { return out.String() == "started\n" })
 	if err := p.Kill(); err != nil {
 		t.Fatalf("Kill: %v", err)
 	}

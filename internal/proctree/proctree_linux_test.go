@@ -7,9 +7,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // alive reports whether pid exists and is not a zombie.
@@ -42,18 +43,6 @@ func liveWhere(t *testing.T, match func(procInfo) bool) []int {
 		}
 	}
 	return out
-}
-
-// pollUntil polls cond until it holds or the deadline passes.
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestKillTree(t *testing.T) {
@@ -98,7 +87,7 @@ func TestKillTree(t *testing.T) {
 			if err != nil || strings.TrimSpace(line) != "ready" {
 				t.Fatalf("read ready: %q, %v", line, err)
 			}
-			pollUntil(t, strconv.Itoa(tc.minProcs)+" processes in the tree", func() bool {
+			testutil.Poll(t, strconv.Itoa(tc.minProcs)+" processes in the tree", func() bool {
 				return len(groupMembers(t, pid)) >= tc.minProcs
 			})
 			before = groupMembers(t, pid)
@@ -108,7 +97,7 @@ func TestKillTree(t *testing.T) {
 			}
 			cmd.Wait()
 			reaped = true
-			pollUntil(t, "all processes of the tree to be gone", func() bool {
+			testutil.Poll(t, "all processes of the tree to be gone", func() bool {
 				for _, p := range before {
 					if alive(p) {
 						return false
@@ -165,13 +154,13 @@ func TestKillSessionAfterLeaderExit(t *testing.T) {
 			}
 		}
 	})
-	pollUntil(t, "3 orphans in the session", func() bool { return len(sessionLive(t, sid)) >= 3 })
+	testutil.Poll(t, "3 orphans in the session", func() bool { return len(sessionLive(t, sid)) >= 3 })
 	left = sessionLive(t, sid)
 
 	if _, err := KillSession(sid); err != nil {
 		t.Fatalf("KillSession(%d) = %v", sid, err)
 	}
-	pollUntil(t, "the session to have no live process", func() bool { return len(sessionLive(t, sid)) == 0 })
+	testutil.Poll(t, "the session to have no live process", func() bool { return len(sessionLive(t, sid)) == 0 })
 	if n, err := KillSession(sid); err != nil || len(sessionLive(t, sid)) != 0 {
 		t.Errorf("KillSession of a session with no live process = %d, %v, want nil and nothing alive", n, err)
 	}

@@ -8,13 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/fifo"
+
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // fixture is one process's FIFOs: our ends opened like the engine does, and
@@ -67,24 +68,6 @@ func newFixture(t *testing.T, openContainerEnds bool) *fixture {
 	return f
 }
 
-// syncBuffer is a bytes.Buffer safe for the copy goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
@@ -120,7 +103,7 @@ func TestRoundTrip(t *testing.T) {
 	base := runtime.NumGoroutine()
 	f := newFixture(t, true)
 	pr, pw := io.Pipe()
-	var out, errOut syncBuffer
+	var out, errOut testutil.Buffer
 	c := New(f.cfg, f.stdin, f.stdout, f.stderr, Streams{Stdin: pr, Stdout: &out, Stderr: &errOut})
 	if c.Config() != f.cfg {
 		t.Fatalf("Config = %+v, want %+v", c.Config(), f.cfg)
@@ -166,7 +149,7 @@ func TestOutputAlwaysDrained(t *testing.T) {
 	}{
 		{"nil stream", nil},
 		{"failing stream", failWriter{}},
-		{"buffer", &syncBuffer{}},
+		{"buffer", &testutil.Buffer{}},
 	}
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB
 	for _, tt := range tests {
@@ -182,7 +165,7 @@ func TestOutputAlwaysDrained(t *testing.T) {
 				w.Close()
 			}
 			done(t, "Wait", c.Wait)
-			if b, ok := tt.stdout.(*syncBuffer); ok && b.String() != string(payload) {
+			if b, ok := tt.stdout.(*testutil.Buffer); ok && b.String() != string(payload) {
 				t.Fatalf("stdout got %d bytes, want %d", len(b.String()), len(payload))
 			}
 			if err := c.Close(); err != nil {
@@ -196,7 +179,7 @@ func TestCancelKeepsStdinOpen(t *testing.T) {
 	base := runtime.NumGoroutine()
 	f := newFixture(t, true)
 	pr, pw := io.Pipe()
-	var out syncBuffer
+	var out testutil.Buffer
 	c := New(f.cfg, f.stdin, f.stdout, f.stderr, Streams{Stdin: pr, Stdout: &out})
 
 	done(t, "first write", func() { pw.Write([]byte("a")) })
@@ -274,7 +257,7 @@ func TestCloseEndsEverything(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			base := runtime.NumGoroutine()
 			f := newFixture(t, false)
-			streams := Streams{Stdout: &syncBuffer{}}
+			streams := Streams{Stdout: &testutil.Buffer{}}
 			pr, pw := io.Pipe()
 			if tt.stdinOwned {
 				streams.Stdin = pr

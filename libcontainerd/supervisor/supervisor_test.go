@@ -9,12 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 func requireContainerd(t *testing.T) {
@@ -63,25 +64,6 @@ func alive(pid int) bool {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// syncBuffer is a bytes.Buffer safe for containerd's output copier and the
-// test reading it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestConfigValidation(t *testing.T) {
 	ctx := context.Background()
@@ -234,7 +216,7 @@ func TestKillUnsupervisedStaysDown(t *testing.T) {
 	requireContainerd(t)
 	root := shortRoot(t)
 	ctx := context.Background()
-	var out syncBuffer
+	var out testutil.Buffer
 	d, err := Start(ctx, Config{Root: root, Output: &out, ExtraPath: []string{"/nonexistent-tend"}})
 	if err != nil {
 		t.Fatal(err)
