@@ -3,20 +3,15 @@ package backend
 import (
 	"context"
 	"fmt"
-	"github.com/distribution/reference"
 	"io"
-	"os"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
-
-	"github.com/tendhq/tend/libcontainerd"
+	"github.com/distribution/reference"
 )
 
 // snapshotter unpacks imported images.
@@ -129,139 +124,6 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 		return fmt.Errorf("remove image %s: %w", ref, err)
 	}
 	return nil
-}
-
-// Info summarises the engine.
-type Info struct {
-	ContainerdVersion, Namespace, Root   string
-	Containers, Running, Paused, Stopped int
-	Images                               int
-	LiveRestore                          bool
-}
-
-// Info reports containerd's version and counts of containers and images.
-func (e *Engine) Info(ctx context.Context) (Info, error) {
-	if e.isClosed() {
-		return Info{}, ErrClosed
-	}
-	v, err := e.client.Version(ctx)
-	if err != nil {
-		return Info{}, err
-	}
-	info := Info{ContainerdVersion: v.Version, Namespace: e.cfg.Namespace, Root: e.cfg.Root, LiveRestore: e.cfg.LiveRestore}
-	e.mu.Lock()
-	for _, c := range e.ctrs {
-		info.Containers++
-		switch c.rec.State {
-		case StateRunning, StateRestarting:
-			info.Running++
-		case StatePaused:
-			info.Paused++
-		default:
-			info.Stopped++
-		}
-	}
-	e.mu.Unlock()
-	imgs, err := e.Images(ctx)
-	if err != nil {
-		return info, err
-	}
-	info.Images = len(imgs)
-	return info, nil
-}
-
-// Stats reads the resource usage of a running container.
-func (e *Engine) Stats(ctx context.Context, ref string) (*libcontainerd.Stats, error) {
-	c, err := e.resolve(ref)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.requireActive(c, ref); err != nil {
-		return nil, err
-	}
-	return e.client.Stats(ctx, c.rec.ID)
-}
-
-// TopProcess is one process of a container, read from the host's /proc.
-// User is the numeric uid (names inside the container may differ from the
-// host's).
-type TopProcess struct {
-	Pid, PPid     uint32
-	User, Command string
-}
-
-// Top lists the processes of a running container.
-func (e *Engine) Top(ctx context.Context, ref string) ([]TopProcess, error) {
-	c, err := e.resolve(ref)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.requireActive(c, ref); err != nil {
-		return nil, err
-	}
-	pids, err := e.client.ListPids(ctx, c.rec.ID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]TopProcess, 0, len(pids))
-	for _, pid := range pids {
-		p, ok := readProc(pid)
-		if ok {
-			out = append(out, p)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Pid < out[j].Pid })
-	return out, nil
-}
-
-// readProc reads a process's parent, uid and command line; false when it is
-// gone.
-func readProc(pid uint32) (TopProcess, bool) {
-	dir := "/proc/" + strconv.FormatUint(uint64(pid), 10)
-	status, err := os.ReadFile(dir + "/status")
-	if err != nil {
-		return TopProcess{}, false
-	}
-	p := TopProcess{Pid: pid}
-	name := ""
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		switch k {
-		case "Name":
-			name = f[0]
-		case "PPid":
-			if n, err := strconv.ParseUint(f[0], 10, 32); err == nil {
-				p.PPid = uint32(n)
-			}
-		case "Uid":
-			p.User = f[0]
-		}
-	}
-	cmdline, _ := os.ReadFile(dir + "/cmdline")
-	p.Command = strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
-	if p.Command == "" {
-		p.Command = "[" + name + "]"
-	}
-	return p, true
-}
-
-func (e *Engine) requireActive(c *container, ref string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !isActive(c.rec.State) {
-		return fmt.Errorf("container %s is %s, not running: %w", ref, c.rec.State, errdefs.ErrFailedPrecondition)
-	}
-	return nil
-}
-
-func (e *Engine) isClosed() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.closed
 }
 
 func (e *Engine) nsCtx(ctx context.Context) context.Context {

@@ -1,0 +1,210 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tendhq/tend/io/jsonlog"
+	"github.com/tendhq/tend/libcontainerd"
+)
+
+func validateCreate(o *CreateOptions) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("invalid container options: "+format+": %w", append(args, errdefs.ErrInvalidArgument)...)
+	}
+	if o.Name != "" && !nameRE.MatchString(strings.TrimPrefix(o.Name, "/")) {
+		return bad("name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 128 characters", o.Name)
+	}
+	switch {
+	case o.Image == "" && o.Rootfs == "":
+		return bad("give an image or a rootfs directory")
+	case o.Image != "" && o.Rootfs != "":
+		return bad("give an image or a rootfs directory, not both")
+	case o.Image != "":
+		ref, err := NormalizeImageRef(o.Image)
+		if err != nil {
+			return err
+		}
+		o.Image = ref
+	case o.Rootfs != "":
+		if !filepath.IsAbs(o.Rootfs) || filepath.Clean(o.Rootfs) != o.Rootfs {
+			return bad("rootfs %q: want a clean absolute path", o.Rootfs)
+		}
+		fi, err := os.Stat(o.Rootfs)
+		if err != nil || !fi.IsDir() {
+			return bad("rootfs %q is not a directory", o.Rootfs)
+		}
+		if len(o.Cmd) == 0 {
+			return bad("a rootfs container needs a command")
+		}
+	}
+	if o.WorkingDir != "" && !filepath.IsAbs(o.WorkingDir) {
+		return bad("working directory %q: want an absolute path", o.WorkingDir)
+	}
+	for _, kv := range o.Env {
+		if k, _, _ := strings.Cut(kv, "="); k == "" {
+			return bad("environment variable %q: want NAME=value", kv)
+		}
+	}
+	if err := o.Restart.validate(); err != nil {
+		return err
+	}
+	if o.Restart.Name == "" {
+		o.Restart.Name = RestartNo
+	}
+	if o.AutoRemove && o.Restart.Name != RestartNo {
+		return bad("auto-remove conflicts with restart policy %s: use one or the other", o.Restart)
+	}
+	if o.Health != nil {
+		if err := o.Health.Validate(); err != nil {
+			return err
+		}
+	}
+	if o.Resources.MemoryBytes < 0 || o.Resources.CPUs < 0 || o.Resources.PidsLimit < 0 {
+		return bad("resources must not be negative (0 is unlimited)")
+	}
+	return nil
+}
+
+// buildSpec derives the OCI spec of a container from its options.
+func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
+	opts := []oci.SpecOpts{oci.WithDefaultPathEnv}
+	if len(o.Cmd) > 0 {
+		opts = append(opts, oci.WithProcessArgs(o.Cmd...))
+	}
+	if o.Rootfs != "" {
+		opts = append(opts, oci.WithRootFSPath(o.Rootfs))
+	}
+	if len(o.Env) > 0 {
+		opts = append(opts, oci.WithEnv(o.Env))
+	}
+	if o.WorkingDir != "" {
+		opts = append(opts, oci.WithProcessCwd(o.WorkingDir))
+	}
+	if o.Tty {
+		opts = append(opts, oci.WithTTY)
+	}
+	if o.Resources.MemoryBytes > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(o.Resources.MemoryBytes)))
+	}
+	if o.Resources.CPUs > 0 {
+		const period = 100000
+		opts = append(opts, oci.WithCPUCFS(int64(o.Resources.CPUs*period), period))
+	}
+	if o.Resources.PidsLimit > 0 {
+		opts = append(opts, oci.WithPidsLimit(o.Resources.PidsLimit))
+	}
+	s, err := oci.GenerateSpec(e.ctx, nil, &containers.Container{ID: id}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("build OCI spec: %w", err)
+	}
+	if len(o.Cmd) == 0 {
+		s.Process.Args = nil // the image's command
+	}
+	return s, nil
+}
+
+// Create creates a container (state created) from opts and returns its
+// record. The id is 64 hex characters; the name is generated when empty and
+// must be unique (errdefs.ErrAlreadyExists otherwise).
+func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
+	o := cloneRecord(Container{Config: opts}).Config
+	if err := validateCreate(&o); err != nil {
+		return nil, err
+	}
+	o.Name = strings.TrimPrefix(o.Name, "/")
+	id := newID()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if o.Name == "" {
+		o.Name = e.generateNameLocked(id)
+	} else if other, used := e.names[o.Name]; used {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("the name %q is in use by container %s: remove it or pick another name: %w", o.Name, shortID(other), errdefs.ErrAlreadyExists)
+	}
+	e.names[o.Name] = id // reserved while creating
+	e.mu.Unlock()
+	defer func() {
+		if retErr != nil {
+			e.mu.Lock()
+			if e.names[o.Name] == id {
+				delete(e.names, o.Name)
+			}
+			e.mu.Unlock()
+		}
+	}()
+
+	useInit, err := e.wantInit(&o)
+	if err != nil {
+		return nil, err
+	}
+	o.Init = &useInit
+	spec, err := e.buildSpec(id, &o)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.create(id); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			e.store.remove(id)
+		}
+	}()
+	copts := []libcontainerd.CreateOption{libcontainerd.WithLabels(o.Labels)}
+	if useInit {
+		opt, err := e.withInit(id, spec)
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", shortID(id), err)
+		}
+		copts = append(copts, opt)
+	}
+	logPath := filepath.Join(e.store.containerDir(id), logFile)
+	w, err := jsonlog.Open(logPath, jsonlog.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("create %s: open log: %w", shortID(id), err)
+	}
+	defer func() {
+		if retErr != nil {
+			w.Close()
+		}
+	}()
+	if o.Image != "" {
+		copts = append(copts, libcontainerd.WithImage(o.Image))
+	}
+	if err := e.client.Create(ctx, id, spec, copts...); err != nil {
+		return nil, err
+	}
+	c := &container{
+		rec: Container{
+			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
+		},
+		changed: make(chan struct{}),
+		logw:    w,
+		attachs: newAttachSet(),
+	}
+	// The record must be on disk before the container is visible.
+	if err := e.store.write(&c.rec); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+		defer cancel()
+		e.client.Delete(cctx, id)
+		return nil, err
+	}
+	e.mu.Lock()
+	e.ctrs[id] = c
+	e.emitLocked(c, "create", nil)
+	out := cloneRecord(c.rec)
+	e.mu.Unlock()
+	return &out, nil
+}

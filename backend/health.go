@@ -1,0 +1,254 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/healthcheck/initprobe"
+)
+
+// flushHealth writes the records whose health log has results not yet
+// persisted.
+func (e *Engine) flushHealth() {
+	type pending struct {
+		c    *container
+		snap *snapshot
+	}
+	var todo []pending
+	e.mu.Lock()
+	for _, c := range e.ctrs {
+		if c.healthDirty && !c.removed {
+			c.healthDirty = false
+			todo = append(todo, pending{c, e.snapLocked(c)})
+		}
+	}
+	e.mu.Unlock()
+	for _, p := range todo {
+		e.save(p.c, p.snap)
+	}
+}
+
+// healthExecer runs probes through tend-init, or as exec processes.
+type healthExecer struct{ e *Engine }
+
+var _ healthcheck.Execer = healthExecer{}
+
+// Start runs the probe through the container's tend-init when it has one
+// (a fork in the container), else, or when tend-init does not answer (not
+// listening yet, or a restored container from before), as a containerd exec.
+func (h healthExecer) Start(ctx context.Context, containerID string, argv []string, out io.Writer) (healthcheck.Process, error) {
+	e := h.e
+	e.mu.Lock()
+	c := e.ctrs[containerID]
+	var useInit bool
+	var pid uint32
+	if c != nil {
+		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.checkpointing
+		pid = c.rec.Pid
+	}
+	if useInit {
+		// Counted from before the connection: a checkpoint waits for it
+		// (CRIU cannot dump a connection to the engine).
+		e.initProbes[containerID]++
+	}
+	e.mu.Unlock()
+	if c == nil {
+		return nil, fmt.Errorf("No such container: %s: %w", containerID, errdefs.ErrNotFound)
+	}
+	if useInit {
+		done := func() {
+			e.mu.Lock()
+			if e.initProbes[containerID]--; e.initProbes[containerID] <= 0 {
+				delete(e.initProbes, containerID)
+			}
+			e.mu.Unlock()
+		}
+		opts := initprobe.StartOptions{ServerPid: int(pid)}
+		lw, _ := out.(healthcheck.LimitedWriter)
+		if lw != nil {
+			opts.Limit = lw.Limit()
+		}
+		p, err := initprobe.Start(ctx, e.probeSocket(containerID), argv, out, opts)
+		if err == nil {
+			return &initProbe{p: p, out: lw, done: done}, nil
+		}
+		done()
+		if !errdefs.IsUnavailable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		e.log.WithError(err).WithField("container", containerID).Debug("tend-init does not serve probes: running this one as an exec")
+	}
+	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
+	if err != nil {
+		return nil, err
+	}
+	return probeProcess{x}, nil
+}
+
+// initProbe is a probe run by tend-init as a healthcheck.Process.
+type initProbe struct {
+	p    *initprobe.Probe
+	out  healthcheck.LimitedWriter // nil: the writer does not count drops
+	once sync.Once
+	done func() // the probe is over (its connection closed)
+}
+
+// Wait returns once the probe ended: even when ctx ends first, the
+// connection is closed by then, which kills the probe.
+func (p *initProbe) Wait(ctx context.Context) (int, error) {
+	code, err := p.p.Wait(ctx)
+	p.once.Do(p.done)
+	if err == nil && p.out != nil {
+		if n := p.p.Dropped(); n > 0 {
+			p.out.Omitted(n)
+		}
+	}
+	return code, err
+}
+
+// Kill has tend-init kill the probe's tree and session and reap them; its
+// Wait returns after that.
+func (p *initProbe) Kill() error { return p.p.Kill() }
+
+// probeProcess is a probe's exec as a healthcheck.Process.
+type probeProcess struct{ x *Exec }
+
+func (p probeProcess) Wait(ctx context.Context) (int, error) { return p.x.Wait(ctx) }
+
+// Kill kills the probe's process tree from the host, then SIGKILLs the
+// process through containerd in case the tree walk missed it.
+func (p probeProcess) Kill() error {
+	select {
+	case <-p.x.done:
+		return nil
+	default:
+	}
+	treeErr := healthcheck.KillTree(int(p.x.pid))
+	ctx, cancel := context.WithTimeout(p.x.e.ctx, opTimeout)
+	defer cancel()
+	if err := p.x.e.client.SignalProcess(ctx, p.x.ctrID, p.x.id, syscall.SIGKILL); err != nil && !errdefs.IsFailedPrecondition(err) && !errdefs.IsNotFound(err) {
+		if treeErr != nil {
+			return fmt.Errorf("kill probe %s: %w (and %v)", p.x.id, err, treeErr)
+		}
+	}
+	return nil
+}
+
+// healthStartLocked registers c with the health scheduler when its task
+// starts. fresh is true for a new task (the status starts over) and false
+// for a re-attached one (the stored status is resumed).
+func (e *Engine) healthStartLocked(c *container, fresh bool) {
+	hc := c.rec.Config.Health
+	if hc == nil {
+		return
+	}
+	id := c.rec.ID
+	if fresh {
+		st := healthcheck.State{Status: healthcheck.StatusStarting}
+		if c.rec.Health != nil {
+			st.Log = c.rec.Health.Clone().Log
+		}
+		c.rec.Health = &st
+	}
+	if c.healthAdded {
+		if fresh {
+			e.health.Reset(id)
+		} else {
+			e.health.Resume(id)
+		}
+		return
+	}
+	var initial *healthcheck.State
+	if c.rec.Health != nil {
+		st := c.rec.Health.Clone()
+		initial = &st
+	}
+	if err := e.health.Add(id, *hc, initial); err != nil {
+		e.log.WithError(err).WithField("container", id).Warn("start health checks")
+		return
+	}
+	c.healthAdded = true
+}
+
+// onHealth receives every probe result: the state is recorded (and
+// persisted, so it survives an engine restart), a status change is an event,
+// and a change to unhealthy carries out the on-unhealthy action.
+func (e *Engine) onHealth(id string, st healthcheck.State, changed bool) {
+	e.mu.Lock()
+	c := e.ctrs[id]
+	if c == nil || e.abandoned || c.removed {
+		e.mu.Unlock()
+		return
+	}
+	// Persist on a change of status or of the failing streak, not after
+	// every probe: a write is two fsyncs, and a steady container's probes
+	// would otherwise cost as much disk work as their exec. Close flushes
+	// the latest log.
+	persist := changed || c.rec.Health == nil || c.rec.Health.FailingStreak != st.FailingStreak
+	c.rec.Health = &st
+	c.healthDirty = !persist
+	if changed {
+		e.emitLocked(c, "health_status", map[string]string{"health_status": st.Status})
+	}
+	action := healthcheck.ActionNone
+	if hc := c.rec.Config.Health; hc != nil && hc.OnUnhealthy != "" {
+		action = hc.OnUnhealthy
+	}
+	act := changed && st.Status == healthcheck.StatusUnhealthy && action != healthcheck.ActionNone &&
+		c.rec.State == StateRunning && !e.closed
+	if act {
+		e.wg.Add(1)
+	}
+	var snap *snapshot
+	if persist {
+		snap = e.snapLocked(c)
+	}
+	e.mu.Unlock()
+	if snap != nil {
+		e.save(c, snap)
+	}
+	if act {
+		go func() {
+			defer e.wg.Done()
+			e.healthAction(c, action)
+		}()
+	}
+}
+
+// healthAction carries out the on-unhealthy action through the same
+// machinery as an API call: stop is a manual stop; kill and restart kill the
+// task and let the exit handling restart it (restart even under the "no"
+// policy), with the reason "unhealthy".
+func (e *Engine) healthAction(c *container, action healthcheck.Action) {
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.StopTimeout+opTimeout)
+	defer cancel()
+	lg := e.log.WithField("container", c.rec.ID).WithField("action", action)
+	if action == healthcheck.ActionStop {
+		c.op.Lock()
+		defer c.op.Unlock()
+		if err := e.stopLocked(ctx, c, e.cfg.StopTimeout); err != nil {
+			lg.WithError(err).Warn("on-unhealthy stop")
+		}
+		return
+	}
+	e.mu.Lock()
+	if c.rec.State != StateRunning || c.rec.ManuallyStopped {
+		e.mu.Unlock()
+		return
+	}
+	c.unhealthyKill = true
+	c.unhealthyRestart = action == healthcheck.ActionRestart
+	e.mu.Unlock()
+	if err := e.signal(ctx, c, syscall.SIGKILL); err != nil {
+		lg.WithError(err).Warn("on-unhealthy kill")
+		e.mu.Lock()
+		c.unhealthyKill, c.unhealthyRestart = false, false
+		e.mu.Unlock()
+	}
+}

@@ -1,0 +1,85 @@
+package backend
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"regexp"
+	"strings"
+
+	"github.com/containerd/errdefs"
+)
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+
+// resolve finds a container by id, name or unique id prefix.
+func (e *Engine) resolve(ref string) (*container, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	return e.resolveLocked(ref)
+}
+
+func (e *Engine) resolveLocked(ref string) (*container, error) {
+	ref = strings.TrimPrefix(ref, "/")
+	if ref == "" {
+		return nil, fmt.Errorf("no container given: name a container by id, id prefix or name: %w", errdefs.ErrInvalidArgument)
+	}
+	if c, ok := e.ctrs[ref]; ok {
+		return c, nil
+	}
+	if id, ok := e.names[ref]; ok {
+		if c, ok := e.ctrs[id]; ok {
+			return c, nil
+		}
+	}
+	var found *container
+	for id, c := range e.ctrs {
+		if strings.HasPrefix(id, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("container reference %q matches several containers: give more of the id: %w", ref, errdefs.ErrInvalidArgument)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+func newID() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("read random bytes: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+var (
+	nameLeft  = []string{"brave", "calm", "eager", "fond", "keen", "lucid", "merry", "noble", "quiet", "swift", "tidy", "warm"}
+	nameRight = []string{"alder", "birch", "cedar", "elm", "fir", "hazel", "larch", "maple", "oak", "pine", "rowan", "willow"}
+)
+
+// generateNameLocked picks an unused name like "calm_cedar".
+func (e *Engine) generateNameLocked(id string) string {
+	for range 16 {
+		n := nameLeft[mrand.IntN(len(nameLeft))] + "_" + nameRight[mrand.IntN(len(nameRight))]
+		if _, used := e.names[n]; !used {
+			return n
+		}
+	}
+	return "c_" + id[:12]
+}
+
+func (e *Engine) requireActive(c *container, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !isActive(c.rec.State) {
+		return fmt.Errorf("container %s is %s, not running: %w", ref, c.rec.State, errdefs.ErrFailedPrecondition)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/io/fifoset"
+	"github.com/tendhq/tend/io/jsonlog"
+	"github.com/tendhq/tend/libcontainerd"
+)
+
+// adopt turns a loaded record into engine state, opening its log.
+func (e *Engine) adopt(r *Container) (*container, error) {
+	r.LogPath = filepath.Join(e.store.containerDir(r.ID), logFile)
+	w, err := jsonlog.Open(r.LogPath, jsonlog.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	if other, ok := e.names[r.Name]; ok || r.Name == "" {
+		w.Close()
+		return nil, fmt.Errorf("name %q is empty or also used by container %s", r.Name, other)
+	}
+	return &container{rec: *r, changed: make(chan struct{}), logw: w, attachs: newAttachSet()}, nil
+}
+
+// boot reconciles every loaded record with containerd (see New).
+func (e *Engine) boot(ctx context.Context) {
+	e.mu.Lock()
+	all := make([]*container, 0, len(e.ctrs))
+	for _, c := range e.ctrs {
+		all = append(all, c)
+	}
+	e.mu.Unlock()
+	for _, c := range all {
+		c.op.Lock()
+		e.bootOne(ctx, c)
+		c.op.Unlock()
+	}
+}
+
+func (e *Engine) bootOne(ctx context.Context, c *container) {
+	id := c.rec.ID
+	lg := e.log.WithField("container", id)
+	e.mu.Lock()
+	state := c.rec.State
+	e.mu.Unlock()
+	if state == StateRemoving {
+		if err := e.finishRemove(ctx, c); err != nil {
+			lg.WithError(err).Warn("finish the removal of a container")
+		}
+		return
+	}
+	st, err := e.client.Status(ctx, id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			e.mu.Lock()
+			if state != StateDead {
+				_ = transition(&c.rec, StateDead)
+				c.rec.Error = "containerd no longer has this container: remove it"
+				c.rec.Pid = 0
+			}
+			snap := e.snapLocked(c)
+			e.mu.Unlock()
+			e.save(c, snap)
+			return
+		}
+		lg.WithError(err).Error("cannot read the task status; leaving the record as it is")
+		return
+	}
+	if st == libcontainerd.StatusCreated {
+		// The engine died inside a start, between creating the task and
+		// starting it: the task never ran. Without it, the container is
+		// where its record says.
+		if _, _, err := e.client.DeleteTask(ctx, id); err != nil {
+			lg.WithError(err).Warn("delete a task that was created but never started")
+		} else {
+			st = libcontainerd.StatusNoTask
+		}
+	}
+	if st == libcontainerd.StatusNoTask {
+		switch state {
+		case StateRunning, StatePaused:
+			// The task died while no engine watched, and containerd
+			// dropped it: its exit status is lost.
+			e.mu.Lock()
+			c.taskLive = true
+			e.mu.Unlock()
+			e.handleExit(ctx, c, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, ExitCode: libcontainerd.ExitCodeUnknown, ExitedAt: e.clock.Now(), Reason: unknownExitReason})
+		case StateRestarting:
+			e.mu.Lock()
+			wait := max(c.rec.NextRestartAt.Sub(e.clock.Now()), 0)
+			e.armRestartLocked(c, wait)
+			e.mu.Unlock()
+		case StateCreated, StateExited:
+			e.mu.Lock()
+			boot := restartOnBoot(&c.rec)
+			if boot {
+				c.rec.ManuallyStopped = false
+			}
+			e.mu.Unlock()
+			if boot {
+				if err := e.startTask(ctx, c, "boot"); err != nil {
+					lg.WithError(err).Warn("start container at engine start")
+				}
+			}
+		}
+		return
+	}
+	// containerd has a task: re-attach to it.
+	owed := state == StateRunning || state == StatePaused || state == StateRestarting
+	starting := make(chan struct{})
+	e.mu.Lock()
+	c.taskLive, c.starting = owed, starting
+	e.mu.Unlock()
+	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	e.mu.Lock()
+	switch {
+	case err != nil:
+		c.taskLive = false
+		c.rec.Error = "re-attach after engine restart: " + err.Error()
+		lg.WithError(err).Error("cannot re-attach to the container's task")
+	case res.Alive:
+		c.taskLive = true
+		if st == libcontainerd.StatusPaused || st == libcontainerd.StatusPausing {
+			if c.rec.State != StatePaused {
+				_ = transition(&c.rec, StateRunning)
+				_ = transition(&c.rec, StatePaused)
+			}
+		} else if c.rec.State != StateRunning {
+			// The engine died between starting the task and recording it.
+			_ = transition(&c.rec, StateRunning)
+			c.rec.StartedAt = e.clock.Now()
+		}
+		c.rec.Pid = res.Pid
+		c.rec.NextRestartAt = time.Time{}
+		e.healthStartLocked(c, false)
+		if c.rec.State == StatePaused {
+			e.health.Pause(id)
+		}
+	default:
+		// Stopped: the exit is delivered through processEvent; when no
+		// exit was owed (the record already shows one) it only deletes
+		// the task.
+	}
+	c.starting = nil
+	close(starting)
+	snap := e.snapLocked(c)
+	e.notifyLocked(c)
+	e.mu.Unlock()
+	e.save(c, snap)
+}
+
+// recoverTask handles a task that is in the way of a new start: one whose
+// delete failed while containerd was down, or one that containerd started
+// although the start call failed (containerd died during it). A stopped
+// task is deleted and the start retried; a live one is adopted (its stdio
+// re-attached) as the container's new task. It returns the pid of the task
+// the container now has.
+func (e *Engine) recoverTask(ctx context.Context, c *container) (uint32, error) {
+	id := c.rec.ID
+	start := func() (uint32, error) {
+		return e.client.Start(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	}
+	st, err := e.client.Status(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	switch st {
+	case libcontainerd.StatusNoTask:
+		return start()
+	case libcontainerd.StatusStopped, libcontainerd.StatusCreated:
+		if _, _, err := e.client.DeleteTask(ctx, id); err == nil {
+			return start()
+		}
+	}
+	// A failed start may have removed the task's FIFO directory while the
+	// task lived on: recreate it so the re-attach can open (fresh) FIFOs.
+	if _, err := fifoset.New(filepath.Join(e.cfg.Root, "fifo"), id, id, false, false); err != nil && !errdefs.IsAlreadyExists(err) {
+		e.log.WithError(err).WithField("container", id).Debug("recreate the FIFO directory of a task in the way")
+	}
+	// The client does not know the task: attach to it. A live task is
+	// adopted; a stopped one's exit is delivered (and handled as the exit
+	// of the container's current task).
+	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	if err != nil {
+		return 0, err
+	}
+	e.log.WithField("container", id).WithField("alive", res.Alive).Info("adopted a task left by an interrupted start")
+	return res.Pid, nil
+}
