@@ -83,24 +83,19 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 	if err := validateCheckpointName(name); err != nil {
 		return err
 	}
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
 	id := c.rec.ID
-	e.mu.Lock()
-	if c.removed {
-		e.mu.Unlock()
-		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
-	}
+	c.mu.Lock()
 	if !isActive(c.rec.State) {
 		s := c.rec.State
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: only a running or paused container can be checkpointed: start it first: %w", ref, s, errdefs.ErrFailedPrecondition)
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 
 	dir := e.checkpointDir(id, name)
 	if _, err := e.readCheckpoint(id, ref, name); err == nil || !errdefs.IsNotFound(err) {
@@ -118,24 +113,24 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 	// fail to start and count as a failure, and an exec whose start
 	// overlaps the freeze is frozen half-joined, which hangs the dump.
 	// Probes stop, and those in flight are waited for.
-	e.mu.Lock()
-	c.checkpointing = true // refuses new execs until the dump is done
+	c.mu.Lock()
+	c.pending.checkpointing = true // refuses new execs until the dump is done
 	defer func() {
-		e.mu.Lock()
-		c.checkpointing = false
-		e.mu.Unlock()
+		c.mu.Lock()
+		c.pending.checkpointing = false
+		c.mu.Unlock()
 	}()
 	if c.healthAdded && c.rec.State == StateRunning {
 		e.health.Pause(id)
 		defer func() {
-			e.mu.Lock()
+			c.mu.Lock()
 			if c.healthAdded && c.rec.State == StateRunning {
 				e.health.Resume(id)
 			}
-			e.mu.Unlock()
+			c.mu.Unlock()
 		}()
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if err := e.waitProbes(ctx, id); err != nil {
 		return fmt.Errorf("checkpoint %s: waiting for its health probes to end: %w", ref, err)
 	}
@@ -147,26 +142,26 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 	if !leaveRunning {
 		// Recorded before the dump: the exit that follows is a manual
 		// stop even if the engine dies before it is handled.
-		e.mu.Lock()
+		c.mu.Lock()
 		wasManual := c.rec.ManuallyStopped
 		c.rec.ManuallyStopped = true
-		c.checkpointExit = true
+		c.pending.exit = exitCheckpoint
 		exits = c.exits
 		snap := e.snapLocked(c)
-		e.mu.Unlock()
+		c.mu.Unlock()
 		e.save(c, snap)
 		defer func() {
 			if retErr == nil {
 				return
 			}
-			e.mu.Lock()
+			c.mu.Lock()
 			var snap *snapshot
-			if c.checkpointExit { // no exit was handled: the task runs on
-				c.checkpointExit = false
+			if c.pending.exit == exitCheckpoint { // no exit was handled: the task runs on
+				c.pending.exit = exitUnrequested
 				c.rec.ManuallyStopped = wasManual
 				snap = e.snapLocked(c)
 			}
-			e.mu.Unlock()
+			c.mu.Unlock()
 			e.save(c, snap)
 		}()
 	}
@@ -177,16 +172,16 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 	if err := writeCheckpointMeta(dir, cp); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", ref, err)
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	e.emitLocked(c, "checkpoint", map[string]string{"checkpoint": name, "leave_running": fmt.Sprint(leaveRunning)})
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if leaveRunning {
 		return nil
 	}
 	// CRIU killed the task; return once its exit is recorded.
 	err = e.waitChange(ctx, c, func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.exits > exits || !isActive(c.rec.State)
 	}, nil)
 	if err != nil {
@@ -253,12 +248,11 @@ func (e *Engine) DeleteCheckpoint(ctx context.Context, ref, name string) error {
 	if err := validateCheckpointName(name); err != nil {
 		return err
 	}
-	c, err := e.resolve(ref)
+	// A restore reading it or a dump writing it finishes first.
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	// A restore reading it or a dump writing it finishes first.
-	c.op.Lock()
 	defer c.op.Unlock()
 	dir := e.checkpointDir(c.rec.ID, name)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -288,28 +282,23 @@ func (e *Engine) StartFromCheckpoint(ctx context.Context, ref, name string) erro
 	if err := validateCheckpointName(name); err != nil {
 		return err
 	}
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
 	id := c.rec.ID
-	e.mu.Lock()
+	c.mu.Lock()
 	switch s := c.rec.State; s {
 	case StateCreated, StateExited, StateRestarting:
 	case StateRunning, StatePaused:
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: stop it before restoring a checkpoint into it: %w", ref, s, errdefs.ErrFailedPrecondition)
 	default:
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: cannot start it%s: %w", ref, s, startHint(s), errdefs.ErrFailedPrecondition)
 	}
-	if c.removed {
-		e.mu.Unlock()
-		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
-	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if _, err := e.readCheckpoint(id, ref, name); err != nil {
 		return err
 	}
@@ -320,12 +309,12 @@ func (e *Engine) StartFromCheckpoint(ctx context.Context, ref, name string) erro
 			return fmt.Errorf("start %s from checkpoint %q: delete the stopped task in the way: %w", ref, name, err)
 		}
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	e.cancelRestartLocked(c)
 	c.rec.ManuallyStopped = false
 	c.rec.RestartCount = 0
 	c.rec.RestartDelay = 0
-	e.mu.Unlock()
+	c.mu.Unlock()
 	return e.startTaskFrom(ctx, c, "", &restoreFrom{name: name, dir: e.checkpointDir(id, name)})
 }
 

@@ -11,14 +11,27 @@ import (
 )
 
 // container is the engine's state of one container. rec and the fields
-// marked (mu) are guarded by Engine.mu.
+// marked (mu) are guarded by mu, the container's own lock: operations on
+// different containers never wait for each other.
+//
+// Lock order: a lock is only taken while holding locks earlier in
+//
+//	container.op -> container.saveMu -> container.mu -> Engine.mu
+//
+// never the reverse. Engine.mu guards only the engine's maps (containers,
+// names, execs, init probes) and the closed flag; it is a leaf: code that
+// walks the maps copies the containers out and locks each one after
+// releasing Engine.mu. Events of a container are emitted with its mu held,
+// so they are in order per container. ID and Name of rec never change and
+// are read without a lock.
 type container struct {
-	rec Container // (mu)
-
 	// op serialises lifecycle operations (start, stop, restart, pause,
-	// resume, remove). Exit handling never takes it, so an operation may
-	// hold it while waiting for an exit.
+	// resume, remove, checkpoint). Exit handling never takes it, so an
+	// operation may hold it while waiting for an exit.
 	op sync.Mutex
+
+	mu  sync.Mutex
+	rec Container // (mu)
 
 	changed  chan struct{} // (mu) closed and replaced on every change
 	exits    int           // (mu) init exits handled
@@ -26,10 +39,7 @@ type container struct {
 	starting chan struct{} // (mu) closed once an in-flight start or restore updated rec
 	oomSeen  bool          // (mu) the current task was OOM-killed
 	removed  bool          // (mu)
-
-	unhealthyKill    bool // (mu) the next exit was caused by the on-unhealthy action
-	unhealthyRestart bool // (mu) ... and should restart whatever the policy
-	checkpointExit   bool // (mu) the next exit ends a checkpoint that stops the container
+	pending  pending       // (mu) what the engine set in motion and has not seen through
 
 	restartGen    uint64        // (mu) identifies the pending restart
 	restartCancel chan struct{} // (mu) closed to cancel the pending restart
@@ -37,18 +47,43 @@ type container struct {
 	healthAdded bool // (mu) registered with the health scheduler
 	healthDirty bool // (mu) rec.Health has probe results not yet written
 
-	checkpointing bool // (mu) CRIU may be dumping it: no exec may start
-
 	io *taskIO // (mu) stdio of the current task
 
 	logw    *jsonlog.Writer
 	attachs *attachSet
 
-	saveMu    sync.Mutex
-	seq       uint64 // (mu) bumped on every snapshot
-	savedSeq  uint64 // (saveMu)
-	saveDirty bool
+	saveMu   sync.Mutex
+	seq      uint64 // (mu) bumped on every snapshot
+	savedSeq uint64 // (saveMu)
 }
+
+// pending is what the engine set in motion on a container and has not yet
+// seen through. Its fields are independent: a checkpoint dump may be in
+// progress while an exit cause is recorded.
+type pending struct {
+	// exit says why the next exit of the task happens.
+	exit exitCause
+	// checkpointing: CRIU may be dumping the container: no exec may start.
+	checkpointing bool
+}
+
+// exitCause is why the engine expects the container's task to exit next.
+type exitCause int
+
+const (
+	// exitUnrequested: nothing the engine did; the restart policy decides.
+	exitUnrequested exitCause = iota
+	// exitUnhealthyKill: the on-unhealthy action "kill" killed it.
+	exitUnhealthyKill
+	// exitUnhealthyRestart: the on-unhealthy action "restart" killed it;
+	// it restarts whatever the policy.
+	exitUnhealthyRestart
+	// exitCheckpoint: a checkpoint that stops the container ends it.
+	exitCheckpoint
+)
+
+// unhealthy reports whether the on-unhealthy action caused the exit.
+func (x exitCause) unhealthy() bool { return x == exitUnhealthyKill || x == exitUnhealthyRestart }
 
 // snapshot is a copy of a record to write, ordered by seq.
 type snapshot struct {
@@ -56,9 +91,10 @@ type snapshot struct {
 	seq uint64
 }
 
-// snapLocked copies the record for save; nil once nothing may be written.
+// snapLocked copies the record for save, with c.mu held; nil once nothing
+// may be written.
 func (e *Engine) snapLocked(c *container) *snapshot {
-	if e.abandoned || c.removed {
+	if e.abandoned.Load() || c.removed {
 		return nil
 	}
 	c.seq++
@@ -75,9 +111,9 @@ func (e *Engine) save(c *container, s *snapshot) {
 	if s.seq <= c.savedSeq {
 		return
 	}
-	e.mu.Lock()
-	skip := e.abandoned || c.removed
-	e.mu.Unlock()
+	c.mu.Lock()
+	skip := e.abandoned.Load() || c.removed
+	c.mu.Unlock()
 	if skip {
 		return
 	}
@@ -131,9 +167,9 @@ var errTimedOut = errors.New("timed out")
 // done or timer fires.
 func (e *Engine) waitChange(ctx context.Context, c *container, cond func() bool, timer <-chan time.Time) error {
 	for {
-		e.mu.Lock()
+		c.mu.Lock()
 		ch := c.changed
-		e.mu.Unlock()
+		c.mu.Unlock()
 		if cond() {
 			return nil
 		}

@@ -123,7 +123,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	o.Name = strings.TrimPrefix(o.Name, "/")
 	id := newID()
 	e.mu.Lock()
-	if e.closed {
+	if e.closed.Load() {
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -201,10 +201,13 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		e.client.Delete(cctx, id)
 		return nil, err
 	}
+	// Locked before it is visible, so that the create event comes first.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	e.mu.Lock()
 	e.ctrs[id] = c
+	e.mu.Unlock()
 	e.emitLocked(c, "create", nil)
 	out := cloneRecord(c.rec)
-	e.mu.Unlock()
 	return &out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -101,12 +102,17 @@ type Engine struct {
 	done       chan struct{} // closed by Close: timers and helpers stop
 	wg         sync.WaitGroup
 
-	mu        sync.Mutex
-	closed    bool
-	abandoned bool
-	ctrs      map[string]*container
-	names     map[string]string // name -> id, including reservations
-	execs     map[string]*Exec
+	// closed is set with mu held (see spawn); abandoned stops all record
+	// writes. Both are read without mu.
+	closed    atomic.Bool
+	abandoned atomic.Bool
+
+	// mu guards the engine's maps only; each container's state is under
+	// its own lock (see container for the lock order).
+	mu    sync.Mutex
+	ctrs  map[string]*container // (mu)
+	names map[string]string     // (mu) name -> id, including reservations
+	execs map[string]*Exec      // (mu)
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
@@ -217,20 +223,23 @@ func (e *Engine) LoadErrors() []error { return append([]error(nil), e.loadErrors
 // runs after Close returns. Close is idempotent.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
-	if e.closed {
+	if e.closed.Load() {
 		e.mu.Unlock()
 		return nil
 	}
-	e.closed = true
-	e.abandoned = e.cfg.Abandon
+	e.closed.Store(true)
+	e.abandoned.Store(e.cfg.Abandon)
+	all := e.containersLocked()
+	close(e.done)
+	e.mu.Unlock()
 	var active []*container
-	for _, c := range e.ctrs {
+	for _, c := range all {
+		c.mu.Lock()
 		if isActive(c.rec.State) {
 			active = append(active, c)
 		}
+		c.mu.Unlock()
 	}
-	close(e.done)
-	e.mu.Unlock()
 
 	e.health.Close()
 	if !e.cfg.Abandon {
@@ -250,19 +259,22 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.wg.Wait()
 	err := e.client.Close()
-	e.mu.Lock()
-	e.abandoned = true // nothing is written after this point
-	for _, c := range e.ctrs {
+	e.abandoned.Store(true) // nothing is written after this point
+	for _, c := range e.containers() {
+		c.mu.Lock()
 		if c.io != nil {
 			c.io.close()
 			c.io = nil
 		}
+		c.mu.Unlock()
 	}
-	for _, x := range e.execs {
-		x.finish(-1, ErrClosed)
-	}
+	e.mu.Lock()
+	execs := e.execs
 	e.execs = map[string]*Exec{}
 	e.mu.Unlock()
+	for _, x := range execs {
+		x.finish(-1, ErrClosed)
+	}
 	e.closeLogs()
 	e.events.close()
 	e.cancel()
@@ -273,9 +285,7 @@ func (e *Engine) Close(ctx context.Context) error {
 }
 
 func (e *Engine) closeLogs() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, c := range e.ctrs {
+	for _, c := range e.containers() {
 		c.attachs.closeAll()
 		if c.logw != nil {
 			c.logw.Close()
@@ -283,8 +293,36 @@ func (e *Engine) closeLogs() {
 	}
 }
 
-func (e *Engine) isClosed() bool {
+func (e *Engine) isClosed() bool { return e.closed.Load() }
+
+// containers returns the engine's containers, to be locked one by one.
+func (e *Engine) containers() []*container {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.closed
+	return e.containersLocked()
+}
+
+func (e *Engine) containersLocked() []*container {
+	all := make([]*container, 0, len(e.ctrs))
+	for _, c := range e.ctrs {
+		all = append(all, c)
+	}
+	return all
+}
+
+// spawn runs f on a goroutine that Close waits for; false (f not run) once
+// the engine is closed. It takes e.mu, so the check and the WaitGroup's Add
+// are one step against Close.
+func (e *Engine) spawn(f func()) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+	return true
 }

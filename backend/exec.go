@@ -85,26 +85,30 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	if len(opts.Cmd) == 0 || opts.Cmd[0] == "" {
 		return nil, fmt.Errorf("exec: no command given: %w", errdefs.ErrInvalidArgument)
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	c.mu.Lock()
+	if e.closed.Load() {
+		c.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if c.rec.State != StateRunning {
 		s, name := c.rec.State, c.rec.Name
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return nil, fmt.Errorf("container %s is %s: exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
 	}
-	if c.checkpointing {
+	if c.pending.checkpointing {
 		name := c.rec.Name
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return nil, fmt.Errorf("container %s is being checkpointed: an exec started now would hang the dump: retry when the checkpoint is done: %w", name, errdefs.ErrFailedPrecondition)
 	}
 	cfg := cloneRecord(c.rec).Config
 	id := c.rec.ID
 	x := &Exec{e: e, ctrID: id, id: "exec-" + newID()[:24], probe: probe, done: make(chan struct{})}
-	e.execs[x.id] = x // before it starts: the exit may come first
+	// Registered before it starts (the exit may come first) and with c.mu
+	// still held, so a checkpoint that set pending.checkpointing sees it.
+	e.mu.Lock()
+	e.execs[x.id] = x
 	e.mu.Unlock()
+	c.mu.Unlock()
 	defer func() {
 		if retErr != nil {
 			e.mu.Lock()
@@ -134,9 +138,9 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	}
 	x.pid = pid
 	if !probe {
-		e.mu.Lock()
+		c.mu.Lock()
 		e.emitLocked(c, "exec_start", map[string]string{"exec_id": x.id, "command": strings.Join(opts.Cmd, " ")})
-		e.mu.Unlock()
+		c.mu.Unlock()
 	}
 	return x, nil
 }
@@ -146,10 +150,12 @@ func (e *Engine) execExited(c *container, info libcontainerd.EventInfo) {
 	e.mu.Lock()
 	x := e.execs[info.ProcessID]
 	delete(e.execs, info.ProcessID)
-	if x != nil && !x.probe && !e.abandoned {
+	e.mu.Unlock()
+	c.mu.Lock()
+	if x != nil && !x.probe && !e.abandoned.Load() {
 		e.emitLocked(c, "exec_die", map[string]string{"exec_id": x.id, "exit_code": strconv.Itoa(int(info.ExitCode))})
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if x != nil {
 		x.finish(int(info.ExitCode), nil)
 	}

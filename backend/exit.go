@@ -26,12 +26,12 @@ func (e *Engine) processEvent(ctx context.Context, id string, et libcontainerd.E
 		}
 		e.handleExit(ctx, c, info)
 	case libcontainerd.EventOOM:
-		e.mu.Lock()
+		c.mu.Lock()
 		c.oomSeen = true
-		if !e.abandoned {
+		if !e.abandoned.Load() {
 			e.emitLocked(c, "oom", nil)
 		}
-		e.mu.Unlock()
+		c.mu.Unlock()
 	}
 	return nil
 }
@@ -40,27 +40,27 @@ func (e *Engine) processEvent(ctx context.Context, id string, et libcontainerd.E
 // applies the restart policy.
 func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainerd.EventInfo) {
 	id := c.rec.ID
-	e.mu.Lock()
+	c.mu.Lock()
 	starting := c.starting
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if starting != nil {
 		<-starting // the exit of a task whose start is still being recorded
 	}
-	e.mu.Lock()
-	if e.abandoned {
-		e.mu.Unlock()
+	c.mu.Lock()
+	if e.abandoned.Load() {
+		c.mu.Unlock()
 		return
 	}
 	if info.Pid != 0 && c.rec.Pid != 0 && info.Pid != c.rec.Pid && c.taskLive {
 		// The exit of a stale task, not of the current one.
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return
 	}
 	owed := c.taskLive
 	c.taskLive = false
 	tio := c.io
 	c.io = nil
-	e.mu.Unlock()
+	c.mu.Unlock()
 
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 	defer cancel()
@@ -74,9 +74,9 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 		return
 	}
 
-	e.mu.Lock()
-	if e.abandoned {
-		e.mu.Unlock()
+	c.mu.Lock()
+	if e.abandoned.Load() {
+		c.mu.Unlock()
 		return
 	}
 	now := e.clock.Now()
@@ -86,12 +86,13 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	c.rec.OOMKilled = info.OOMKilled || c.oomSeen
 	c.rec.FinishedAt = now
 	c.rec.ExitReason = info.Reason
-	unhealthy := c.unhealthyKill
-	if unhealthy {
+	cause := c.pending.exit
+	c.pending.exit = exitUnrequested
+	unhealthy := cause.unhealthy()
+	switch {
+	case unhealthy:
 		c.rec.ExitReason = "unhealthy"
-	}
-	if c.checkpointExit {
-		c.checkpointExit = false
+	case cause == exitCheckpoint:
 		c.rec.ExitReason = exitReasonCheckpointed
 	}
 	e.emitLocked(c, "die", map[string]string{
@@ -104,12 +105,11 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	}
 	x := exitInfo{
 		exitCode: c.rec.ExitCode, oomKilled: c.rec.OOMKilled, manual: c.rec.ManuallyStopped,
-		unhealthy: c.unhealthyRestart, restartCount: c.rec.RestartCount,
+		unhealthy: cause == exitUnhealthyRestart, restartCount: c.rec.RestartCount,
 	}
-	c.unhealthyKill, c.unhealthyRestart = false, false
 	// A stop by a shutdown without live-restore is no failure to act on:
 	// the next engine start applies restartOnBoot instead.
-	shutdownStop := e.closed && !e.cfg.LiveRestore
+	shutdownStop := e.closed.Load() && !e.cfg.LiveRestore
 	restart := c.rec.State != StateRemoving && !shutdownStop && shouldRestart(c.rec.Config.Restart, x)
 	if restart {
 		reason := "policy"
@@ -123,20 +123,18 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 			e.log.WithError(err).WithField("container", id).Warn("record exit")
 		}
 	}
-	autoRemove := !restart && c.rec.Config.AutoRemove && !e.closed
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
-	if autoRemove {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
+	if !restart && c.rec.Config.AutoRemove {
+		// Not after Close (spawn refuses then).
+		e.spawn(func() {
 			rctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 			defer cancel()
 			if err := e.Remove(rctx, id, true); err != nil && !errdefs.IsNotFound(err) {
 				e.log.WithError(err).WithField("container", id).Warn("auto-remove")
 			}
-		}()
+		})
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 }

@@ -32,6 +32,10 @@ type fakeClient struct {
 	execExit int
 	signals  []syscall.Signal
 	wg       sync.WaitGroup // asynchronous deliveries
+	// startGates hold a Start of a container until the gate is closed;
+	// startHeld receives the id once such a Start is held.
+	startGates map[string]chan struct{}
+	startHeld  chan string
 }
 
 type fakeCtr struct {
@@ -42,7 +46,26 @@ type fakeCtr struct {
 }
 
 func newFakeClient() *fakeClient {
-	return &fakeClient{ctrs: map[string]*fakeCtr{}, nextPid: 1000, starts: make(chan string, 100)}
+	return &fakeClient{ctrs: map[string]*fakeCtr{}, nextPid: 1000, starts: make(chan string, 100),
+		startGates: map[string]chan struct{}{}, startHeld: make(chan string, 100)}
+}
+
+// gateStart makes the next Starts of id wait inside the client until the
+// returned function is called.
+func (f *fakeClient) gateStart(id string) (release func()) {
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.startGates[id] = gate
+	f.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			delete(f.startGates, id)
+			f.mu.Unlock()
+			close(gate)
+		})
+	}
 }
 
 func (f *fakeClient) factory() clientFactory {
@@ -65,6 +88,13 @@ func (f *fakeClient) Create(_ context.Context, id string, spec *specs.Spec, _ ..
 }
 
 func (f *fakeClient) Start(_ context.Context, id string, opts ...libcontainerd.StartOption) (uint32, error) {
+	f.mu.Lock()
+	gate := f.startGates[id]
+	f.mu.Unlock()
+	if gate != nil {
+		f.startHeld <- id
+		<-gate
+	}
 	f.mu.Lock()
 	c := f.ctrs[id]
 	if c == nil {
@@ -318,8 +348,8 @@ func (env *fakeEnv) waitState(id string, want State) *Container {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := env.e.waitChange(ctx, c, func() bool {
-		env.e.mu.Lock()
-		defer env.e.mu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.rec.State == want
 	}, nil); err != nil {
 		env.t.Fatalf("container %s is %s, want %s: %v", shortID(id), env.inspect(id).State, want, err)

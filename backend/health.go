@@ -16,19 +16,19 @@ import (
 // flushHealth writes the records whose health log has results not yet
 // persisted.
 func (e *Engine) flushHealth() {
-	type pending struct {
+	type dirty struct {
 		c    *container
 		snap *snapshot
 	}
-	var todo []pending
-	e.mu.Lock()
-	for _, c := range e.ctrs {
+	var todo []dirty
+	for _, c := range e.containers() {
+		c.mu.Lock()
 		if c.healthDirty && !c.removed {
 			c.healthDirty = false
-			todo = append(todo, pending{c, e.snapLocked(c)})
+			todo = append(todo, dirty{c, e.snapLocked(c)})
 		}
+		c.mu.Unlock()
 	}
-	e.mu.Unlock()
 	for _, p := range todo {
 		e.save(p.c, p.snap)
 	}
@@ -46,18 +46,24 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 	e := h.e
 	e.mu.Lock()
 	c := e.ctrs[containerID]
+	e.mu.Unlock()
 	var useInit bool
 	var pid uint32
 	if c != nil {
-		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.checkpointing
+		c.mu.Lock()
+		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.pending.checkpointing
 		pid = c.rec.Pid
+		if useInit {
+			// Counted from before the connection, and with c.mu held so
+			// that a checkpoint that set pending.checkpointing sees it:
+			// it waits for the probe (CRIU cannot dump a connection to
+			// the engine).
+			e.mu.Lock()
+			e.initProbes[containerID]++
+			e.mu.Unlock()
+		}
+		c.mu.Unlock()
 	}
-	if useInit {
-		// Counted from before the connection: a checkpoint waits for it
-		// (CRIU cannot dump a connection to the engine).
-		e.initProbes[containerID]++
-	}
-	e.mu.Unlock()
 	if c == nil {
 		return nil, fmt.Errorf("No such container: %s: %w", containerID, errdefs.ErrNotFound)
 	}
@@ -182,8 +188,13 @@ func (e *Engine) healthStartLocked(c *container, fresh bool) {
 func (e *Engine) onHealth(id string, st healthcheck.State, changed bool) {
 	e.mu.Lock()
 	c := e.ctrs[id]
-	if c == nil || e.abandoned || c.removed {
-		e.mu.Unlock()
+	e.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if e.abandoned.Load() || c.removed {
+		c.mu.Unlock()
 		return
 	}
 	// Persist on a change of status or of the failing streak, not after
@@ -201,23 +212,17 @@ func (e *Engine) onHealth(id string, st healthcheck.State, changed bool) {
 		action = hc.OnUnhealthy
 	}
 	act := changed && st.Status == healthcheck.StatusUnhealthy && action != healthcheck.ActionNone &&
-		c.rec.State == StateRunning && !e.closed
-	if act {
-		e.wg.Add(1)
-	}
+		c.rec.State == StateRunning
 	var snap *snapshot
 	if persist {
 		snap = e.snapLocked(c)
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if snap != nil {
 		e.save(c, snap)
 	}
 	if act {
-		go func() {
-			defer e.wg.Done()
-			e.healthAction(c, action)
-		}()
+		e.spawn(func() { e.healthAction(c, action) }) // not after Close
 	}
 }
 
@@ -237,18 +242,23 @@ func (e *Engine) healthAction(c *container, action healthcheck.Action) {
 		}
 		return
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	if c.rec.State != StateRunning || c.rec.ManuallyStopped {
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return
 	}
-	c.unhealthyKill = true
-	c.unhealthyRestart = action == healthcheck.ActionRestart
-	e.mu.Unlock()
+	cause := exitUnhealthyKill
+	if action == healthcheck.ActionRestart {
+		cause = exitUnhealthyRestart
+	}
+	c.pending.exit = cause
+	c.mu.Unlock()
 	if err := e.signal(ctx, c, syscall.SIGKILL); err != nil {
 		lg.WithError(err).Warn("on-unhealthy kill")
-		e.mu.Lock()
-		c.unhealthyKill, c.unhealthyRestart = false, false
-		e.mu.Unlock()
+		c.mu.Lock()
+		if c.pending.exit == cause {
+			c.pending.exit = exitUnrequested
+		}
+		c.mu.Unlock()
 	}
 }

@@ -100,19 +100,15 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	if e.closed.Load() {
 		return ErrClosed
 	}
-	for _, c := range e.ctrs {
+	for _, c := range e.containers() {
+		// Config does not change after Create: no lock needed.
 		if c.rec.Config.Image == ref {
-			name := c.rec.Name
-			e.mu.Unlock()
-			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, name, errdefs.ErrFailedPrecondition)
+			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, c.rec.Name, errdefs.ErrFailedPrecondition)
 		}
 	}
-	e.mu.Unlock()
 	cc, err := e.imageClient()
 	if err != nil {
 		return err

@@ -63,9 +63,9 @@ func (e *Engine) stdioCallback(c *container) libcontainerd.StdioCallback {
 			c.attachs.setStdin(pw)
 		}
 		t.io = attach.New(cfg, pipes.Stdin, pipes.Stdout, pipes.Stderr, streams)
-		e.mu.Lock()
+		c.mu.Lock()
 		c.io = t
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return t.io, nil
 	}
 }
@@ -184,18 +184,19 @@ type AttachOptions struct {
 func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (detach func(), err error) {
 	e.mu.Lock()
 	c, err := e.resolveLocked(ref)
+	e.mu.Unlock()
 	if err != nil {
-		e.mu.Unlock()
 		return nil, err
 	}
+	c.mu.Lock()
 	if !isActive(c.rec.State) && c.rec.State != StateRestarting {
 		s := c.rec.State
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return nil, fmt.Errorf("container %s is %s: you cannot attach to a stopped container, start it first: %w", ref, s, errdefs.ErrFailedPrecondition)
 	}
 	openStdin := c.rec.Config.OpenStdin
 	id := c.rec.ID
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if opts.Stdin != nil && !openStdin {
 		return nil, fmt.Errorf("container %s was created without open stdin: attach without stdin: %w", ref, errdefs.ErrInvalidArgument)
 	}
@@ -254,9 +255,9 @@ func (e *Engine) Resize(ctx context.Context, ref string, width, height uint32) e
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	tty, active, id := c.rec.Config.Tty, isActive(c.rec.State), c.rec.ID
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if !tty {
 		return fmt.Errorf("container %s has no terminal: nothing to resize: %w", ref, errdefs.ErrFailedPrecondition)
 	}
@@ -282,12 +283,12 @@ func (e *Engine) Logs(ctx context.Context, ref string, opts LogsOptions, fn func
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	path := c.rec.LogPath
-	e.mu.Unlock()
+	c.mu.Unlock()
 	stopped := func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		s := c.rec.State
 		return c.removed || s == StateCreated || s == StateExited || s == StateDead
 	}

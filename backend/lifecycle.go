@@ -16,31 +16,26 @@ import (
 // as Docker does). It clears a manual stop, the restart count and the
 // backoff. A container with a pending restart is started now.
 func (e *Engine) Start(ctx context.Context, ref string) error {
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
-	e.mu.Lock()
+	c.mu.Lock()
 	switch s := c.rec.State; s {
 	case StateRunning:
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return nil
 	case StateCreated, StateExited, StateRestarting:
 	default:
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: cannot start it%s: %w", c.rec.Name, s, startHint(s), errdefs.ErrFailedPrecondition)
-	}
-	if c.removed {
-		e.mu.Unlock()
-		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	e.cancelRestartLocked(c)
 	c.rec.ManuallyStopped = false
 	c.rec.RestartCount = 0
 	c.rec.RestartDelay = 0
-	e.mu.Unlock()
+	c.mu.Unlock()
 	return e.startTask(ctx, c, "")
 }
 
@@ -66,13 +61,13 @@ func (e *Engine) startTask(ctx context.Context, c *container, reason string) err
 func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string, cp *restoreFrom) error {
 	id := c.rec.ID
 	starting := make(chan struct{})
-	e.mu.Lock()
-	if e.closed && reason != "boot" {
-		e.mu.Unlock()
+	c.mu.Lock()
+	if e.closed.Load() && reason != "boot" {
+		c.mu.Unlock()
 		return ErrClosed
 	}
 	c.taskLive, c.starting, c.oomSeen = true, starting, false
-	e.mu.Unlock()
+	c.mu.Unlock()
 	opts := []libcontainerd.StartOption{libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c))}
 	var startAttrs map[string]string
 	if cp != nil {
@@ -89,7 +84,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 			err = fmt.Errorf("%w (recovering the task in the way: %v)", err, rerr)
 		}
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	started := func() { // with e.mu held: the exit handler may go on
 		c.starting = nil
 		close(starting)
@@ -104,7 +99,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		c.rec.Error = err.Error()
 		snap := e.snapLocked(c)
 		e.notifyLocked(c)
-		e.mu.Unlock()
+		c.mu.Unlock()
 		e.save(c, snap)
 		return err
 	}
@@ -112,7 +107,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		// Only a concurrent removal can get here; the exit handler
 		// cleans the task up.
 		started()
-		e.mu.Unlock()
+		c.mu.Unlock()
 		e.log.WithError(terr).WithField("container", id).Warn("started task of a container that changed state")
 		return terr
 	}
@@ -126,7 +121,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	started()
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 	return nil
 }
@@ -135,11 +130,10 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 // engine's StopTimeout). The stop is manual: no restart policy undoes it. A
 // pending restart is cancelled. Stopping a stopped container succeeds.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
 	d := e.stopTimeout(timeout)
 	return e.stopLocked(ctx, c, d)
@@ -147,7 +141,7 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout *time.Duration) e
 
 // stopLocked stops c with c.op held.
 func (e *Engine) stopLocked(ctx context.Context, c *container, timeout time.Duration) error {
-	e.mu.Lock()
+	c.mu.Lock()
 	switch c.rec.State {
 	case StateRestarting:
 		e.cancelRestartLocked(c)
@@ -157,24 +151,24 @@ func (e *Engine) stopLocked(ctx context.Context, c *container, timeout time.Dura
 		e.emitLocked(c, "stop", nil)
 		snap := e.snapLocked(c)
 		e.notifyLocked(c)
-		e.mu.Unlock()
+		c.mu.Unlock()
 		e.save(c, snap)
 		return nil
 	case StateRunning, StatePaused:
 	default:
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return nil
 	}
 	c.rec.ManuallyStopped = true
 	snap := e.snapLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap) // a crash from here on still knows the stop was manual
 	if err := e.stopTask(ctx, c, timeout); err != nil {
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	e.emitLocked(c, "stop", nil)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	return nil
 }
 
@@ -183,18 +177,18 @@ func (e *Engine) stopLocked(ctx context.Context, c *container, timeout time.Dura
 // signal.
 func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Duration) error {
 	id := c.rec.ID
-	e.mu.Lock()
+	c.mu.Lock()
 	exits := c.exits
 	paused := c.rec.State == StatePaused
 	// Between two runs there is no task; the caller cancelled the restart.
 	restarting := c.rec.State == StateRestarting
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if restarting {
 		return nil
 	}
 	exited := func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		return c.exits > exits || !isActive(c.rec.State)
 	}
 	// A signal can find no process when the task just ended: its exit is
@@ -237,9 +231,9 @@ func (e *Engine) signal(ctx context.Context, c *container, sig syscall.Signal) e
 	if err := e.client.SignalProcess(ctx, c.rec.ID, c.rec.ID, sig); err != nil {
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	e.emitLocked(c, "kill", map[string]string{"signal": strconv.Itoa(int(sig))})
-	e.mu.Unlock()
+	c.mu.Unlock()
 	return nil
 }
 
@@ -259,9 +253,9 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	if sig <= 0 {
 		return fmt.Errorf("invalid signal %d: %w", sig, errdefs.ErrInvalidArgument)
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	if !isActive(c.rec.State) {
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 	}
 	var snap *snapshot
@@ -269,7 +263,7 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 		c.rec.ManuallyStopped = true
 		snap = e.snapLocked(c)
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 	if err := e.signal(ctx, c, sig); err != nil {
 		if errdefs.IsFailedPrecondition(err) {
@@ -290,31 +284,30 @@ func (e *Engine) stopTimeout(timeout *time.Duration) time.Duration {
 
 // Restart stops the container (as Stop, with timeout) and starts it again.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration) error {
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
 	d := e.stopTimeout(timeout)
 	if err := e.stopLocked(ctx, c, d); err != nil {
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	if c.removed {
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	switch c.rec.State {
 	case StateCreated, StateExited:
 	default:
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: cannot restart it: %w", ref, c.rec.State, errdefs.ErrFailedPrecondition)
 	}
 	c.rec.ManuallyStopped = false
 	c.rec.RestartCount, c.rec.RestartDelay = 0, 0
 	e.emitLocked(c, "restart", map[string]string{"restart_count": "0", "reason": "manual"})
-	e.mu.Unlock()
+	c.mu.Unlock()
 	return e.startTask(ctx, c, "")
 }
 
@@ -329,23 +322,22 @@ func (e *Engine) Resume(ctx context.Context, ref string) error {
 }
 
 func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error {
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
 	from, to, what, ev := StateRunning, StatePaused, "pause", "pause"
 	if !pause {
 		from, to, what, ev = StatePaused, StateRunning, "unpause", "unpause"
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	if c.rec.State != from {
 		s := c.rec.State
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: cannot %s it (it must be %s): %w", ref, s, what, from, errdefs.ErrFailedPrecondition)
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if pause {
 		err = e.client.Pause(ctx, c.rec.ID)
 	} else {
@@ -354,9 +346,9 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	if err := transition(&c.rec, to); err != nil {
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return err // it exited meanwhile
 	}
 	if c.healthAdded {
@@ -369,7 +361,7 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 	e.emitLocked(c, ev, nil)
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 	return nil
 }
@@ -378,40 +370,35 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 // container is refused with errdefs.ErrFailedPrecondition unless force, which
 // kills it first. A pending restart is cancelled for good.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
-	c, err := e.resolve(ref)
+	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
 	}
-	c.op.Lock()
 	defer c.op.Unlock()
-	e.mu.Lock()
-	if c.removed {
-		e.mu.Unlock()
-		return fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
-	}
+	c.mu.Lock()
 	e.cancelRestartLocked(c)
 	active := isActive(c.rec.State)
 	if active && !force {
 		s := c.rec.State
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: stop it before removing it, or force the removal: %w", ref, s, errdefs.ErrFailedPrecondition)
 	}
 	if active {
 		c.rec.ManuallyStopped = true
 	}
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if active {
 		if err := e.stopTask(ctx, c, 0); err != nil {
 			return fmt.Errorf("remove %s: kill it: %w", ref, err)
 		}
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	if err := transition(&c.rec, StateRemoving); err != nil {
-		e.mu.Unlock()
+		c.mu.Unlock()
 		return err
 	}
 	snap := e.snapLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 	return e.finishRemove(ctx, c)
 }
@@ -427,26 +414,28 @@ func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 		e.log.WithError(err).WithField("container", id).Debug("remove: delete the task")
 	}
 	if err := e.client.Delete(ctx, id); err != nil && !errdefs.IsNotFound(err) {
-		e.mu.Lock()
+		c.mu.Lock()
 		_ = transition(&c.rec, StateDead)
 		c.rec.Error = "remove: " + err.Error()
 		snap := e.snapLocked(c)
 		e.notifyLocked(c)
-		e.mu.Unlock()
+		c.mu.Unlock()
 		e.save(c, snap)
 		return err
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	c.removed = true
 	c.healthAdded = false
+	e.mu.Lock()
 	delete(e.ctrs, id)
 	if e.names[c.rec.Name] == id {
 		delete(e.names, c.rec.Name)
 	}
+	e.mu.Unlock()
 	c.attachs.closeAll()
 	e.emitLocked(c, "destroy", nil)
 	e.notifyLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.logw.Close()

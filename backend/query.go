@@ -12,10 +12,15 @@ import (
 // Inspect returns a copy of the container's record.
 func (e *Engine) Inspect(ctx context.Context, ref string) (*Container, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	c, err := e.resolveLocked(ref)
+	e.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removed { // between the lookup and the lock
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
 	}
 	out := cloneRecord(c.rec)
 	return &out, nil
@@ -45,21 +50,17 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) ([]*Container, erro
 			return nil, fmt.Errorf("invalid filter %q: want status, label, name or id: %w", k, errdefs.ErrInvalidArgument)
 		}
 	}
-	e.mu.Lock()
 	var out []*Container
-	for _, c := range e.ctrs {
+	for _, c := range e.containers() {
+		c.mu.Lock()
 		r := &c.rec
-		if !opts.All && !isActive(r.State) && r.State != StateRestarting {
-			if len(opts.Filters["status"]) == 0 {
-				continue
-			}
-		}
-		if matchFilters(r, opts.Filters) {
+		if (opts.All || isActive(r.State) || r.State == StateRestarting || len(opts.Filters["status"]) > 0) &&
+			!c.removed && matchFilters(r, opts.Filters) {
 			cp := cloneRecord(*r)
 			out = append(out, &cp)
 		}
+		c.mu.Unlock()
 	}
-	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.After(out[j].Created)
@@ -125,13 +126,13 @@ func (e *Engine) Wait(ctx context.Context, ref string, cond WaitCondition) (int,
 	default:
 		return 0, fmt.Errorf("invalid wait condition %q: want next-exit, not-running or removed: %w", cond, errdefs.ErrInvalidArgument)
 	}
-	e.mu.Lock()
+	c.mu.Lock()
 	exits := c.exits
-	e.mu.Unlock()
+	c.mu.Unlock()
 	var code int
 	err = e.waitChange(ctx, c, func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		code = c.rec.ExitCode
 		switch cond {
 		case WaitNextExit:

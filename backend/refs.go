@@ -17,10 +17,29 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 func (e *Engine) resolve(ref string) (*container, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
+	if e.closed.Load() {
 		return nil, ErrClosed
 	}
 	return e.resolveLocked(ref)
+}
+
+// lockContainer resolves ref and takes the container's operation lock,
+// c.op, which the caller releases. A container removed while the caller
+// waited for the lock is errdefs.ErrNotFound.
+func (e *Engine) lockContainer(ref string) (*container, error) {
+	c, err := e.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	c.op.Lock()
+	c.mu.Lock()
+	removed := c.removed
+	c.mu.Unlock()
+	if removed {
+		c.op.Unlock()
+		return nil, fmt.Errorf("No such container: %s: %w", ref, errdefs.ErrNotFound)
+	}
+	return c, nil
 }
 
 func (e *Engine) resolveLocked(ref string) (*container, error) {
@@ -76,8 +95,8 @@ func (e *Engine) generateNameLocked(id string) string {
 }
 
 func (e *Engine) requireActive(c *container, ref string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !isActive(c.rec.State) {
 		return fmt.Errorf("container %s is %s, not running: %w", ref, c.rec.State, errdefs.ErrFailedPrecondition)
 	}

@@ -28,17 +28,14 @@ func (e *Engine) scheduleRestartLocked(c *container, ran time.Duration, reason s
 // restart stays recorded for the next engine start.
 func (e *Engine) armRestartLocked(c *container, wait time.Duration) {
 	e.cancelRestartLocked(c)
-	if e.closed {
+	if e.closed.Load() {
 		return
 	}
 	c.restartGen++
 	gen := c.restartGen
 	cancel := make(chan struct{})
-	c.restartCancel = cancel
 	t := e.clock.NewTimer(wait)
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
+	if !e.spawn(func() {
 		defer t.Stop()
 		select {
 		case <-t.C():
@@ -46,7 +43,11 @@ func (e *Engine) armRestartLocked(c *container, wait time.Duration) {
 		case <-cancel:
 		case <-e.done:
 		}
-	}()
+	}) {
+		t.Stop()
+		return
+	}
+	c.restartCancel = cancel
 }
 
 // cancelRestartLocked cancels c's pending restart, if any.
@@ -63,13 +64,13 @@ func (e *Engine) cancelRestartLocked(c *container) {
 func (e *Engine) restartNow(c *container, gen uint64) {
 	c.op.Lock()
 	defer c.op.Unlock()
-	e.mu.Lock()
-	if c.restartGen != gen || c.rec.State != StateRestarting || e.closed || c.removed {
-		e.mu.Unlock()
+	c.mu.Lock()
+	if c.restartGen != gen || c.rec.State != StateRestarting || e.closed.Load() || c.removed {
+		c.mu.Unlock()
 		return
 	}
 	c.restartCancel = nil
-	e.mu.Unlock()
+	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 	defer cancel()
 	err := e.startTask(ctx, c, "policy")
@@ -77,8 +78,8 @@ func (e *Engine) restartNow(c *container, gen uint64) {
 		return
 	}
 	e.log.WithError(err).WithField("container", c.rec.ID).Warn("restart failed; retrying after backoff")
-	e.mu.Lock()
-	if c.rec.State == StateRestarting && !e.closed {
+	c.mu.Lock()
+	if c.rec.State == StateRestarting && !e.closed.Load() {
 		base, wait := e.backoff.next(c.rec.RestartDelay, 0, mrand.Float64())
 		c.rec.RestartDelay = base
 		c.rec.NextRestartAt = e.clock.Now().Add(wait)
@@ -86,6 +87,6 @@ func (e *Engine) restartNow(c *container, gen uint64) {
 	}
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 }

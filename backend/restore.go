@@ -29,13 +29,7 @@ func (e *Engine) adopt(r *Container) (*container, error) {
 
 // boot reconciles every loaded record with containerd (see New).
 func (e *Engine) boot(ctx context.Context) {
-	e.mu.Lock()
-	all := make([]*container, 0, len(e.ctrs))
-	for _, c := range e.ctrs {
-		all = append(all, c)
-	}
-	e.mu.Unlock()
-	for _, c := range all {
+	for _, c := range e.containers() {
 		c.op.Lock()
 		e.bootOne(ctx, c)
 		c.op.Unlock()
@@ -45,9 +39,9 @@ func (e *Engine) boot(ctx context.Context) {
 func (e *Engine) bootOne(ctx context.Context, c *container) {
 	id := c.rec.ID
 	lg := e.log.WithField("container", id)
-	e.mu.Lock()
+	c.mu.Lock()
 	state := c.rec.State
-	e.mu.Unlock()
+	c.mu.Unlock()
 	if state == StateRemoving {
 		if err := e.finishRemove(ctx, c); err != nil {
 			lg.WithError(err).Warn("finish the removal of a container")
@@ -57,14 +51,14 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 	st, err := e.client.Status(ctx, id)
 	if err != nil {
 		if errdefs.IsNotFound(err) {
-			e.mu.Lock()
+			c.mu.Lock()
 			if state != StateDead {
 				_ = transition(&c.rec, StateDead)
 				c.rec.Error = "containerd no longer has this container: remove it"
 				c.rec.Pid = 0
 			}
 			snap := e.snapLocked(c)
-			e.mu.Unlock()
+			c.mu.Unlock()
 			e.save(c, snap)
 			return
 		}
@@ -86,22 +80,22 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 		case StateRunning, StatePaused:
 			// The task died while no engine watched, and containerd
 			// dropped it: its exit status is lost.
-			e.mu.Lock()
+			c.mu.Lock()
 			c.taskLive = true
-			e.mu.Unlock()
+			c.mu.Unlock()
 			e.handleExit(ctx, c, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, ExitCode: libcontainerd.ExitCodeUnknown, ExitedAt: e.clock.Now(), Reason: unknownExitReason})
 		case StateRestarting:
-			e.mu.Lock()
+			c.mu.Lock()
 			wait := max(c.rec.NextRestartAt.Sub(e.clock.Now()), 0)
 			e.armRestartLocked(c, wait)
-			e.mu.Unlock()
+			c.mu.Unlock()
 		case StateCreated, StateExited:
-			e.mu.Lock()
+			c.mu.Lock()
 			boot := restartOnBoot(&c.rec)
 			if boot {
 				c.rec.ManuallyStopped = false
 			}
-			e.mu.Unlock()
+			c.mu.Unlock()
 			if boot {
 				if err := e.startTask(ctx, c, "boot"); err != nil {
 					lg.WithError(err).Warn("start container at engine start")
@@ -113,11 +107,11 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 	// containerd has a task: re-attach to it.
 	owed := state == StateRunning || state == StatePaused || state == StateRestarting
 	starting := make(chan struct{})
-	e.mu.Lock()
+	c.mu.Lock()
 	c.taskLive, c.starting = owed, starting
-	e.mu.Unlock()
+	c.mu.Unlock()
 	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
-	e.mu.Lock()
+	c.mu.Lock()
 	switch {
 	case err != nil:
 		c.taskLive = false
@@ -150,7 +144,7 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 	close(starting)
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
-	e.mu.Unlock()
+	c.mu.Unlock()
 	e.save(c, snap)
 }
 

@@ -28,8 +28,8 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 		return Info{}, err
 	}
 	info := Info{ContainerdVersion: v.Version, Namespace: e.cfg.Namespace, Root: e.cfg.Root, LiveRestore: e.cfg.LiveRestore}
-	e.mu.Lock()
-	for _, c := range e.ctrs {
+	for _, c := range e.containers() {
+		c.mu.Lock()
 		info.Containers++
 		switch c.rec.State {
 		case StateRunning, StateRestarting:
@@ -39,8 +39,8 @@ func (e *Engine) Info(ctx context.Context) (Info, error) {
 		default:
 			info.Stopped++
 		}
+		c.mu.Unlock()
 	}
-	e.mu.Unlock()
 	imgs, err := e.Images(ctx)
 	if err != nil {
 		return info, err
