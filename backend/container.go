@@ -41,8 +41,7 @@ type container struct {
 	removed  bool          // (mu)
 	pending  pending       // (mu) what the engine set in motion and has not seen through
 
-	restartGen    uint64        // (mu) identifies the pending restart
-	restartCancel chan struct{} // (mu) closed to cancel the pending restart
+	restart restartManager // (mu) the pending restart
 
 	healthAdded bool // (mu) registered with the health scheduler
 	healthDirty bool // (mu) rec.Health has probe results not yet written

@@ -1,10 +1,14 @@
 package backend
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/healthcheck/healthchecktest"
 )
 
 func TestParseRestartPolicy(t *testing.T) {
@@ -178,5 +182,142 @@ func TestNormalizeImageRef(t *testing.T) {
 	}
 	if _, err := NormalizeImageRef("Not Valid"); !errdefs.IsInvalidArgument(err) {
 		t.Errorf("NormalizeImageRef of a bad reference: %v, want InvalidArgument", err)
+	}
+}
+
+// managerHarness runs a restartManager on a fake clock; fired receives the
+// generation of every restart whose timer fired.
+type managerHarness struct {
+	m     restartManager
+	clock *healthchecktest.FakeClock
+	done  chan struct{}
+	fired chan uint64
+	wg    sync.WaitGroup
+}
+
+func newManagerHarness(t *testing.T) *managerHarness {
+	h := &managerHarness{clock: healthchecktestClock(), done: make(chan struct{}), fired: make(chan uint64, 10)}
+	t.Cleanup(h.wg.Wait)
+	return h
+}
+
+func (h *managerHarness) spawn(f func()) bool {
+	h.wg.Go(f)
+	return true
+}
+
+func (h *managerHarness) arm(t *testing.T, wait time.Duration) uint64 {
+	t.Helper()
+	if !h.m.arm(h.clock, wait, h.done, h.spawn, func(gen uint64) { h.fired <- gen }) {
+		t.Fatal("arm refused")
+	}
+	return h.m.gen
+}
+
+// advance waits for a timer due at now+d, then moves the clock there.
+func (h *managerHarness) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	when := h.clock.Now().Add(d)
+	if err := h.clock.WaitForTimer(ctx, when); err != nil {
+		t.Fatalf("no timer armed for %v (have %v): %v", when, h.clock.Deadlines(), err)
+	}
+	h.clock.Advance(d)
+}
+
+func TestRestartManagerFiresOnceAfterTheWait(t *testing.T) {
+	h := newManagerHarness(t)
+	gen := h.arm(t, 5*time.Second)
+	h.clock.Advance(4 * time.Second)
+	select {
+	case g := <-h.fired:
+		t.Fatalf("restart %d fired after 4s of a 5s wait", g)
+	default:
+	}
+	h.advance(t, time.Second)
+	if got := <-h.fired; got != gen {
+		t.Fatalf("fired generation %d, want %d", got, gen)
+	}
+	h.wg.Wait()
+	if !h.m.take(gen) {
+		t.Fatal("take of the restart that fired: false, want true")
+	}
+	if len(h.fired) != 0 || len(h.clock.Deadlines()) != 0 {
+		t.Fatalf("after the restart: %d more fired, timers %v; want none", len(h.fired), h.clock.Deadlines())
+	}
+}
+
+func TestRestartManagerCancel(t *testing.T) {
+	h := newManagerHarness(t)
+	gen := h.arm(t, 5*time.Second)
+	h.m.cancel()
+	h.wg.Wait() // the waiting goroutine ends with the cancel
+	if d := h.clock.Deadlines(); len(d) != 0 {
+		t.Fatalf("timers after cancel: %v, want none", d)
+	}
+	h.clock.Advance(time.Minute)
+	if len(h.fired) != 0 {
+		t.Fatal("a cancelled restart fired")
+	}
+	if h.m.take(gen) {
+		t.Fatal("take of a cancelled restart: true, want false")
+	}
+}
+
+// A restart whose timer fired but that was cancelled before it ran (a Stop
+// holding the container) must not run: its generation is stale.
+func TestRestartManagerCancelAfterFire(t *testing.T) {
+	h := newManagerHarness(t)
+	gen := h.arm(t, time.Second)
+	h.advance(t, time.Second)
+	<-h.fired
+	h.m.cancel()
+	if h.m.take(gen) {
+		t.Fatal("take of a restart cancelled after its timer fired: true, want false")
+	}
+}
+
+func TestRestartManagerArmReplaces(t *testing.T) {
+	h := newManagerHarness(t)
+	first := h.arm(t, 5*time.Second)
+	second := h.arm(t, 10*time.Second)
+	if first == second {
+		t.Fatalf("both restarts have generation %d", first)
+	}
+	h.advance(t, 10*time.Second)
+	if got := <-h.fired; got != second {
+		t.Fatalf("fired generation %d, want the second, %d", got, second)
+	}
+	h.wg.Wait()
+	if len(h.fired) != 0 {
+		t.Fatal("the replaced restart fired too")
+	}
+	if h.m.take(first) || !h.m.take(second) {
+		t.Fatal("take: want the replaced restart refused and the second claimed")
+	}
+}
+
+func TestRestartManagerStopsWithItsOwner(t *testing.T) {
+	h := newManagerHarness(t)
+	h.arm(t, 5*time.Second)
+	close(h.done)
+	h.wg.Wait()
+	h.clock.Advance(time.Minute)
+	if len(h.fired) != 0 {
+		t.Fatal("a restart fired after its owner stopped")
+	}
+}
+
+func TestRestartManagerSpawnRefused(t *testing.T) {
+	h := newManagerHarness(t)
+	if h.m.arm(h.clock, time.Second, h.done, func(func()) bool { return false }, func(uint64) { t.Error("fired") }) {
+		t.Fatal("arm with a refusing spawn: true, want false")
+	}
+	if d := h.clock.Deadlines(); len(d) != 0 {
+		t.Fatalf("timers after a refused arm: %v, want none", d)
+	}
+	if h.m.stop != nil {
+		t.Fatal("a refused arm left a restart pending")
 	}
 }
