@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/internal/crashtest"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -67,12 +68,6 @@ type Config struct {
 	// Clock is the source of time for restart backoff, stop timeouts and
 	// probes; nil is the real clock.
 	Clock healthcheck.Clock
-	// Abandon: for tests of crash recovery. Close then behaves like a
-	// SIGKILL of the engine process: containers are neither stopped nor
-	// waited for, no record is written from the moment Close is called,
-	// pending restarts are dropped as they are (and happen after the next
-	// New). Goroutines and connections are still released.
-	Abandon bool
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -222,13 +217,16 @@ func (e *Engine) LoadErrors() []error { return append([]error(nil), e.loadErrors
 // Pending restarts are cancelled and stay recorded. Nothing of the Engine
 // runs after Close returns. Close is idempotent.
 func (e *Engine) Close(ctx context.Context) error {
+	// The project's crash-recovery tests close an engine as a SIGKILL of
+	// the engine process would (see internal/crashtest).
+	abandon := crashtest.Take(e)
 	e.mu.Lock()
 	if e.closed.Load() {
 		e.mu.Unlock()
 		return nil
 	}
 	e.closed.Store(true)
-	e.abandoned.Store(e.cfg.Abandon)
+	e.abandoned.Store(abandon)
 	all := e.containersLocked()
 	close(e.done)
 	e.mu.Unlock()
@@ -242,10 +240,10 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 
 	e.health.Close()
-	if !e.cfg.Abandon {
+	if !abandon {
 		e.flushHealth()
 	}
-	if !e.cfg.LiveRestore && !e.cfg.Abandon {
+	if !e.cfg.LiveRestore && !abandon {
 		var wg sync.WaitGroup
 		for _, c := range active {
 			wg.Go(func() {

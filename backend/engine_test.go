@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/internal/crashtest"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -476,7 +477,7 @@ func TestLiveRestoreWithFakeClient(t *testing.T) {
 	t0 := env.clock.Now()
 	env.fc.exit(pending.ID, 1) // restart pending at t0+100ms
 	// The engine dies.
-	env.e.cfg.Abandon = true
+	crashtest.Abandon(env.e)
 	env.e.Close(ctx)
 	// While it is down: gone's task vanishes, exited's task exits.
 	env.fc.mu.Lock()

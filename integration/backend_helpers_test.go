@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/internal/crashtest"
 	"github.com/tendhq/tend/io/jsonlog"
 )
 
@@ -26,6 +27,9 @@ type engineEnv struct {
 	e    *backend.Engine
 	evs  *engineEvents
 	seen []string // ids of containers created, for the containerd clean-up
+	// abandon makes crash close the engine as a SIGKILL of the engine
+	// process would (internal/crashtest); without it crash is a Close.
+	abandon bool
 }
 
 func newEngineEnv(t testing.TB, mod func(*backend.Config)) *engineEnv {
@@ -84,13 +88,16 @@ func (env *engineEnv) open() *backend.Engine {
 	return e
 }
 
-// crash closes the engine as a SIGKILL would (Config.Abandon).
+// crash closes the engine as a SIGKILL would when env.abandon is set.
 func (env *engineEnv) crash() {
 	env.t.Helper()
 	env.mu.Lock()
 	e := env.e
 	env.e = nil
 	env.mu.Unlock()
+	if env.abandon {
+		crashtest.Abandon(e)
+	}
 	e.Close(context.Background())
 	env.evs.stop()
 }

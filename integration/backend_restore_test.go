@@ -68,9 +68,9 @@ func recordsAgree(t *testing.T, env *engineEnv, cc *client.Client) {
 
 func TestBackendLiveRestoreAfterEngineKill(t *testing.T) {
 	env := newEngineEnv(t, func(c *backend.Config) {
-		c.Abandon = true
 		c.Backoff = backend.Backoff{Initial: 3 * time.Second}
 	})
+	env.abandon = true
 	cc := rawClient(t)
 	pids := map[string]uint32{}
 	for i := range 10 {
@@ -89,7 +89,7 @@ func TestBackendLiveRestoreAfterEngineKill(t *testing.T) {
 	syscall.Kill(int(victim.Pid), syscall.SIGKILL)
 	hostProcessGone(t, victim.Pid, 10*time.Second)
 
-	env.cfg.Abandon = false
+	env.abandon = false
 	env.open()
 	if errs := env.e.LoadErrors(); len(errs) != 0 {
 		t.Fatalf("load errors: %v", errs)
