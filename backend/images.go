@@ -26,7 +26,8 @@ type Image struct {
 }
 
 // imageClient returns the containerd client used for images, connected on
-// first use.
+// first use. It is a second connection to containerd: libcontainerd.Client
+// does not share the one it holds.
 func (e *Engine) imageClient() (*containerd.Client, error) {
 	e.imagesOnce.Do(func() {
 		e.images, e.imagesErr = containerd.New(e.cfg.ContainerdAddress, containerd.WithDefaultNamespace(e.cfg.Namespace))

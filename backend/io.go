@@ -182,9 +182,7 @@ type AttachOptions struct {
 // copies; a Stdin read already in progress ends when it returns. A container
 // that is not running is an errdefs.ErrFailedPrecondition.
 func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (detach func(), err error) {
-	e.mu.Lock()
-	c, err := e.resolveLocked(ref)
-	e.mu.Unlock()
+	c, err := e.lookup(ref)
 	if err != nil {
 		return nil, err
 	}

@@ -10,9 +10,14 @@ import (
 	"github.com/tendhq/tend/internal/testutil"
 )
 
-// startHeld waits until the fake holds a Start of id.
-func (env *fakeEnv) startHeld(id string) {
+// startHeld calls Start of id and returns once the fake client holds it:
+// result receives what Start returns after release.
+func (env *fakeEnv) startHeld(ctx context.Context, id string) (result <-chan error, release func()) {
 	env.t.Helper()
+	release = env.fc.gateStart(id)
+	env.t.Cleanup(release)
+	done := make(chan error, 1)
+	go func() { done <- env.e.Start(ctx, id) }()
 	select {
 	case got := <-env.fc.startHeld:
 		if got != id {
@@ -21,6 +26,7 @@ func (env *fakeEnv) startHeld(id string) {
 	case <-time.After(10 * time.Second):
 		env.t.Fatalf("no start of %s reached the client", shortID(id))
 	}
+	return done, release
 }
 
 // TestOperationsOnDifferentContainersRunInParallel holds container A's start
@@ -32,11 +38,7 @@ func TestOperationsOnDifferentContainersRunInParallel(t *testing.T) {
 	defer cancel()
 	a := env.create(CreateOptions{Name: "a"})
 	b := env.create(CreateOptions{Name: "b"})
-	release := env.fc.gateStart(a.ID)
-	defer release()
-	startA := make(chan error, 1)
-	go func() { startA <- env.e.Start(ctx, a.ID) }()
-	env.startHeld(a.ID)
+	startA, release := env.startHeld(ctx, a.ID)
 
 	if err := env.e.Start(ctx, b.ID); err != nil {
 		t.Fatalf("start b while a's start is held: %v", err)
@@ -54,11 +56,7 @@ func TestOperationsOnDifferentContainersRunInParallel(t *testing.T) {
 	if l, err := env.e.List(ctx, ListOptions{All: true}); err != nil || len(l) != 2 {
 		t.Fatalf("list while a's start is held: %d containers, %v", len(l), err)
 	}
-	select {
-	case err := <-startA:
-		t.Fatalf("a's start returned (%v) while the client still held it", err)
-	default:
-	}
+	notReturned(t, startA, "a's start, held by the client,")
 
 	release()
 	if err := <-startA; err != nil {
@@ -79,20 +77,12 @@ func TestOperationsOnOneContainerSerialise(t *testing.T) {
 	defer cancel()
 	a := env.create(CreateOptions{})
 	rec := recordEvents(t, env.e)
-	release := env.fc.gateStart(a.ID)
-	defer release()
-	startA := make(chan error, 1)
-	go func() { startA <- env.e.Start(ctx, a.ID) }()
-	env.startHeld(a.ID)
+	startA, release := env.startHeld(ctx, a.ID)
 
 	stopA := make(chan error, 1)
 	go func() { stopA <- env.e.Stop(ctx, a.ID, nil) }()
 	testutil.Poll(t, "the stop to wait for the container's operation lock", waitsForOpLock)
-	select {
-	case err := <-stopA:
-		t.Fatalf("stop returned (%v) while the start was in progress", err)
-	default:
-	}
+	notReturned(t, stopA, "the stop, issued while the start was in progress,")
 
 	release()
 	if err := <-startA; err != nil {
@@ -128,4 +118,15 @@ func waitsForOpLock() bool {
 		}
 	}
 	return false
+}
+
+// notReturned fails the test when the call whose result is sent on result
+// returned already.
+func notReturned(t *testing.T, result <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-result:
+		t.Fatalf("%s returned (%v)", what, err)
+	default:
+	}
 }

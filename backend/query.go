@@ -11,9 +11,7 @@ import (
 
 // Inspect returns a copy of the container's record.
 func (e *Engine) Inspect(ctx context.Context, ref string) (*Container, error) {
-	e.mu.Lock()
-	c, err := e.resolveLocked(ref)
-	e.mu.Unlock()
+	c, err := e.lookup(ref)
 	if err != nil {
 		return nil, err
 	}

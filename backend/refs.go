@@ -23,6 +23,14 @@ func (e *Engine) resolve(ref string) (*container, error) {
 	return e.resolveLocked(ref)
 }
 
+// lookup is resolve that also finds containers after Close, for reading
+// what an engine knew.
+func (e *Engine) lookup(ref string) (*container, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.resolveLocked(ref)
+}
+
 // lockContainer resolves ref and takes the container's operation lock,
 // c.op, which the caller releases. A container removed while the caller
 // waited for the lock is errdefs.ErrNotFound.
