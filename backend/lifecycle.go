@@ -85,7 +85,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		}
 	}
 	c.mu.Lock()
-	started := func() { // with e.mu held: the exit handler may go on
+	started := func() { // with c.mu held: the exit handler may go on
 		c.starting = nil
 		close(starting)
 	}
