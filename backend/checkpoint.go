@@ -170,7 +170,11 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 			e.save(c, snap)
 		}()
 	}
-	if err := e.client.CreateCheckpoint(ctx, id, dir, !leaveRunning); err != nil {
+	var opts []libcontainerd.CheckpointOption
+	if !leaveRunning {
+		opts = append(opts, libcontainerd.WithCheckpointExit())
+	}
+	if err := e.client.CreateCheckpoint(ctx, id, dir, opts...); err != nil {
 		return err
 	}
 	cp := Checkpoint{Name: name, Created: e.clock.Now().UTC()}

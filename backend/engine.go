@@ -373,7 +373,7 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 	e.mu.Lock()
 	c.taskLive, c.starting = owed, starting
 	e.mu.Unlock()
-	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdio(e.stdioCallback(c)))
 	e.mu.Lock()
 	switch {
 	case err != nil:
@@ -988,7 +988,7 @@ func (e *Engine) recoverTask(ctx context.Context, c *container) (uint32, error) 
 	// The client does not know the task: attach to it. A live task is
 	// adopted; a stopped one's exit is delivered (and handled as the exit
 	// of the container's current task).
-	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdio(e.stdioCallback(c)))
 	if err != nil {
 		return 0, err
 	}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/tendhq/tend/internal/testutil"
 	"github.com/tendhq/tend/io/attach"
-	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -121,8 +120,8 @@ func imageSpec(t testing.TB, id string, args ...string) *specs.Spec {
 }
 
 // capture attaches stdout and stderr to buffers and stdin to r (may be nil).
-func capture(stdin io.Reader, stdout, stderr io.Writer) libcontainerd.StartOption {
-	return libcontainerd.WithStdio(func(cfg cio.Config, p *fifoset.Pipes) (cio.IO, error) {
+func capture(stdin io.Reader, stdout, stderr io.Writer) libcontainerd.StdioOption {
+	return libcontainerd.WithStdio(func(cfg cio.Config, p libcontainerd.Pipes) (cio.IO, error) {
 		return attach.New(cfg, p.Stdin, p.Stdout, p.Stderr, attach.Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr}), nil
 	})
 }

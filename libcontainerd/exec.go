@@ -12,7 +12,7 @@ import (
 	"github.com/tendhq/tend/io/fifoset"
 )
 
-func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...StartOption) (_ uint32, retErr error) {
+func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...ExecOption) (_ uint32, retErr error) {
 	ctx = c.nsCtx(ctx)
 	if err := fifoset.ValidateID(execID); err != nil {
 		return 0, fmt.Errorf("exec id: %w", err)
@@ -20,9 +20,14 @@ func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Proces
 	if spec == nil || len(spec.Args) == 0 {
 		return 0, fmt.Errorf("exec %s in %s: no command: set spec.Args: %w", execID, id, errdefs.ErrInvalidArgument)
 	}
-	var cfg startConfig
+	var cfg execConfig
 	for _, opt := range opts {
-		opt(&cfg)
+		opt.applyExec(&cfg)
+	}
+	if cfg.terminal && !spec.Terminal {
+		p := *spec
+		p.Terminal = true
+		spec = &p
 	}
 	ct, t, err := c.task(ctx, id)
 	if err != nil {

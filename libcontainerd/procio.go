@@ -36,7 +36,7 @@ func (c *client) ioCreator(set *fifoset.Set, cb StdioCallback) (create func() (c
 			pio.IO = attach.New(set.Config(), pipes.Stdin, pipes.Stdout, pipes.Stderr, attach.Streams{})
 			return pio, nil
 		}
-		sio, err := cb(set.Config(), pipes)
+		sio, err := cb(set.Config(), Pipes{Stdin: pipes.Stdin, Stdout: pipes.Stdout, Stderr: pipes.Stderr})
 		if err != nil {
 			pipes.Close()
 			return nil, fmt.Errorf("attach stdio: %w", err)

@@ -11,11 +11,11 @@ import (
 	"github.com/tendhq/tend/io/fifoset"
 )
 
-func (c *client) Restore(ctx context.Context, id string, opts ...StartOption) (RestoreResult, error) {
+func (c *client) Restore(ctx context.Context, id string, opts ...RestoreOption) (RestoreResult, error) {
 	ctx = c.nsCtx(ctx)
-	var cfg startConfig
+	var cfg restoreConfig
 	for _, opt := range opts {
-		opt(&cfg)
+		opt.applyRestore(&cfg)
 	}
 	ct, err := c.container(ctx, id)
 	if err != nil {

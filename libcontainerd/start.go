@@ -18,7 +18,7 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	ctx = c.nsCtx(ctx)
 	var cfg startConfig
 	for _, opt := range opts {
-		opt(&cfg)
+		opt.applyStart(&cfg)
 	}
 	ct, err := c.container(ctx, id)
 	if err != nil {
