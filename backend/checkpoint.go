@@ -46,8 +46,8 @@ func (e *Engine) checkpointDir(id, name string) string {
 }
 
 func validateCheckpointName(name string) error {
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("invalid checkpoint name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 128 characters: %w", name, errdefs.ErrInvalidArgument)
+	if libcontainerd.ValidateID(name) != nil {
+		return fmt.Errorf("invalid checkpoint name %q: want letters and digits joined by single '_', '.' or '-', at most 76 characters: %w", name, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -577,8 +576,6 @@ func cloneRecord(r Container) Container {
 
 // --- lookup ----------------------------------------------------------------
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
-
 // resolve finds a container by id, name or unique id prefix.
 func (e *Engine) resolve(ref string) (*container, error) {
 	e.mu.Lock()
@@ -647,8 +644,8 @@ func validateCreate(o *CreateOptions) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("invalid container options: "+format+": %w", append(args, errdefs.ErrInvalidArgument)...)
 	}
-	if o.Name != "" && !nameRE.MatchString(strings.TrimPrefix(o.Name, "/")) {
-		return bad("name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 128 characters", o.Name)
+	if o.Name != "" && libcontainerd.ValidateID(strings.TrimPrefix(o.Name, "/")) != nil {
+		return bad("name %q: want letters and digits joined by single '_', '.' or '-', at most 76 characters", o.Name)
 	}
 	switch {
 	case o.Image == "" && o.Rootfs == "":

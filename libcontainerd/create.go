@@ -9,12 +9,11 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/tendhq/tend/io/fifoset"
 )
 
 func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts ...CreateOption) error {
 	ctx = c.nsCtx(ctx)
-	if err := fifoset.ValidateID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return err
 	}
 	if spec == nil {

@@ -14,7 +14,7 @@ import (
 
 func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...ExecOption) (_ uint32, retErr error) {
 	ctx = c.nsCtx(ctx)
-	if err := fifoset.ValidateID(execID); err != nil {
+	if err := ValidateID(execID); err != nil {
 		return 0, fmt.Errorf("exec id: %w", err)
 	}
 	if spec == nil || len(spec.Args) == 0 {

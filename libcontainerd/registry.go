@@ -33,7 +33,7 @@ type process struct {
 // container returns what the client knows of id, loading a container that
 // an earlier run of the engine created.
 func (c *client) container(ctx context.Context, id string) (*container, error) {
-	if err := fifoset.ValidateID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -117,3 +117,10 @@ func (c *client) process(ctx context.Context, id, processID string) (containerd.
 	}
 	return p.proc, nil
 }
+
+// ValidateID reports an error of class errdefs.ErrInvalidArgument unless id
+// is a valid container or exec id: containerd's identifier rule
+// (github.com/containerd/containerd/v2/pkg/identifiers), letters and digits
+// joined by single '.', '_' or '-', at most 76 characters. Every id is
+// checked before any path is built from it.
+func ValidateID(id string) error { return fifoset.ValidateID(id) }

@@ -12,7 +12,8 @@ import (
 // Client drives containers and their tasks in one containerd namespace and
 // reports every task event to the Backend it was created with.
 //
-// Container ids and exec ids must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$;
+// Container ids and exec ids must pass ValidateID (containerd's identifier
+// rule: at most 76 characters, no leading or trailing separator);
 // processID arguments name either the init process (the container id, or "")
 // or an exec id.
 type Client interface {
