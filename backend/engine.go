@@ -52,10 +52,12 @@ type Config struct {
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
-	// ContainerdStateDir is containerd's state dir (its --state), if known:
-	// with it a start removes a task bundle that a containerd crash left
-	// behind and that would keep the container from starting (see
-	// libcontainerd.WithContainerdStateDir).
+	// ContainerdStateDir is the state dir (--state) of a containerd the
+	// engine owns, if any: with it a start removes a task bundle that a
+	// containerd crash left behind and that would keep the container from
+	// starting (libcontainerd.StaleBundleError,
+	// supervisor.RemoveStaleTaskBundle). Leave it empty for a containerd
+	// shared with others.
 	ContainerdStateDir string
 	// InitPath is a statically linked tend-init (cmd/tend-init); empty:
 	// InitBinary next to the running executable, else in PATH. Without one,
@@ -176,8 +178,7 @@ type snapshot struct {
 // always/unless-stopped containers are started as after a reboot.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return newEngine(ctx, cfg, func(ctx context.Context, b libcontainerd.Backend, fifoDir string) (libcontainerd.Client, error) {
-		return libcontainerd.New(ctx, cfg.ContainerdAddress, cfg.Namespace, b,
-			libcontainerd.WithFIFODir(fifoDir), libcontainerd.WithContainerdStateDir(cfg.ContainerdStateDir))
+		return libcontainerd.New(ctx, cfg.ContainerdAddress, cfg.Namespace, b, libcontainerd.WithFIFODir(fifoDir))
 	})
 }
 
@@ -902,7 +903,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		opts = append(opts, libcontainerd.WithCheckpointDir(cp.dir))
 		startAttrs = map[string]string{"checkpoint": cp.name}
 	}
-	pid, err := e.client.Start(ctx, id, opts...)
+	pid, err := e.startClientTask(ctx, id, opts...)
 	// A failed restore is no task in the way: recoverTask would start the
 	// command afresh.
 	if errdefs.IsFailedPrecondition(err) && cp == nil {
@@ -963,7 +964,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 func (e *Engine) recoverTask(ctx context.Context, c *container) (uint32, error) {
 	id := c.rec.ID
 	start := func() (uint32, error) {
-		return e.client.Start(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+		return e.startClientTask(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
 	}
 	st, err := e.client.Status(ctx, id)
 	if err != nil {

@@ -85,7 +85,7 @@ func (r *recorder) wait(t testing.TB, id, process string, et libcontainerd.Event
 func newClient(t testing.TB, b libcontainerd.Backend) libcontainerd.Client {
 	t.Helper()
 	c, err := libcontainerd.New(testCtx(t), testEnv.Address, testEnv.Namespace, b,
-		libcontainerd.WithFIFODir(testEnv.FIFORoot), libcontainerd.WithContainerdStateDir(testEnv.Daemon.StateDir()))
+		libcontainerd.WithFIFODir(testEnv.FIFORoot))
 	if err != nil {
 		t.Fatalf("libcontainerd.New: %v", err)
 	}

@@ -46,7 +46,10 @@ func checkpointConfigOf(opts []CheckpointOption) checkpointConfig {
 // CreateCheckpoint checkpoints the task into dir with CRIU. CRIU's log
 // (dump.log) is written into dir too, as criu does by default.
 func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, opts ...CheckpointOption) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	cfg := checkpointConfigOf(opts)
 	if dir == "" {
 		return fmt.Errorf("checkpoint %s: no directory given: pass the directory to write the checkpoint into: %w", id, errdefs.ErrInvalidArgument)
@@ -79,7 +82,10 @@ func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, opts ...C
 // CheckpointImage checkpoints the task with CRIU into an image in
 // containerd's content store.
 func (c *client) CheckpointImage(ctx context.Context, id, name string, opts ...CheckpointOption) (_ string, retErr error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return "", err
+	}
 	cfg := checkpointConfigOf(opts)
 	if name == "" {
 		// containerd's own default has second resolution: two checkpoints in
@@ -120,7 +126,10 @@ func (c *client) CheckpointImage(ctx context.Context, id, name string, opts ...C
 // DeleteCheckpointImage deletes a checkpoint image; containerd collects
 // its content.
 func (c *client) DeleteCheckpointImage(ctx context.Context, name string) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := c.checkpointImage(ctx, name); err != nil {
 		return fmt.Errorf("delete checkpoint: %w", err)
 	}

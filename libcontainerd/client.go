@@ -34,27 +34,27 @@ const (
 
 var _ Client = (*client)(nil)
 
+// ErrClosed is returned by every Client method called after Close (and by
+// one that Close interrupts). It is of class errdefs.ErrFailedPrecondition,
+// as the engine's own ErrClosed: the caller used a client it had closed; a
+// new one must be made with New.
+var ErrClosed = fmt.Errorf("libcontainerd: the client is closed: make a new one with New: %w", errdefs.ErrFailedPrecondition)
+
 // Option configures New.
 type Option func(*options)
 
 type options struct {
 	fifoRoot    string
-	stateDir    string
 	dialTimeout time.Duration
 }
 
-// WithFIFODir sets the private directory for stdio FIFOs (created 0700).
-// The default is a directory under os.TempDir() named after the namespace;
-// give each engine its own.
+// WithFIFODir sets the private directory for stdio FIFOs: give each engine
+// its own, under a root of its own. The default is "tend-fifo-<namespace>"
+// under os.TempDir(). Either way New creates it 0700, and refuses one that
+// exists but is a symlink, not a directory, not owned by the effective user
+// or open to others: whoever can reach the FIFOs can read and write the
+// containers' stdio.
 func WithFIFODir(dir string) Option { return func(o *options) { o.fifoRoot = dir } }
-
-// WithContainerdStateDir tells the client containerd's state dir (its
-// --state; /run/containerd by default). containerd 1.6 killed at the wrong
-// moment can leave a task bundle behind without its task, and then fails
-// every new task of that container; with the state dir, Start removes such a
-// bundle when nothing uses it (logging a warning) and creates the task again.
-// Without it Start fails with ErrFailedPrecondition naming the dir.
-func WithContainerdStateDir(dir string) Option { return func(o *options) { o.stateDir = dir } }
 
 // WithDialTimeout sets how long calls wait for an unreachable containerd
 // before failing (default 10s).
@@ -65,7 +65,6 @@ type client struct {
 	ns       string
 	backend  Backend
 	fifoRoot string
-	stateDir string // containerd's, or ""
 	log      *log.Entry
 
 	ctx    context.Context // carries the namespace; cancelled by Close
@@ -94,15 +93,13 @@ func New(ctx context.Context, address, namespace string, backend Backend, opts .
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.stateDir != "" && !filepath.IsAbs(o.stateDir) {
-		return nil, fmt.Errorf("libcontainerd.New: containerd state dir %q: want an absolute path: %w", o.stateDir, errdefs.ErrInvalidArgument)
-	}
 	if o.fifoRoot == "" {
-		o.fifoRoot = fmt.Sprintf("%s/tend-fifo-%s", os.TempDir(), namespace)
+		o.fifoRoot = filepath.Join(os.TempDir(), "tend-fifo-"+namespace)
 	}
-	if err := os.MkdirAll(o.fifoRoot, 0o700); err != nil {
-		return nil, fmt.Errorf("create FIFO dir: %w", err)
+	if err := privateDir(o.fifoRoot); err != nil {
+		return nil, fmt.Errorf("libcontainerd.New: FIFO dir: %w", err)
 	}
+	cctx, cancel := context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), namespace))
 	cc, err := containerd.New(address,
 		containerd.WithDefaultNamespace(namespace),
 		containerd.WithTimeout(o.dialTimeout),
@@ -110,9 +107,10 @@ func New(ctx context.Context, address, namespace string, backend Backend, opts .
 			// Reconnect quickly after containerd restarts, and let a call
 			// made meanwhile wait for it instead of failing at once.
 			grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnectBackoff, MinConnectTimeout: o.dialTimeout}),
-			grpc.WithChainUnaryInterceptor(waitReady(o.dialTimeout)),
+			grpc.WithChainUnaryInterceptor(closedGuard(cctx.Done()), waitReady(o.dialTimeout)),
 		}))
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("connect to containerd at %s: %w", address, err)
 	}
 	c := &client{
@@ -120,11 +118,11 @@ func New(ctx context.Context, address, namespace string, backend Backend, opts .
 		ns:         namespace,
 		backend:    backend,
 		fifoRoot:   o.fifoRoot,
-		stateDir:   o.stateDir,
 		log:        log.G(ctx).WithField("namespace", namespace),
 		containers: make(map[string]*container),
+		ctx:        cctx,
+		cancel:     cancel,
 	}
-	c.ctx, c.cancel = context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), namespace))
 	subscribed := make(chan struct{})
 	c.wg.Add(1)
 	go c.processEventStream(subscribed)
@@ -143,11 +141,24 @@ func New(ctx context.Context, address, namespace string, backend Backend, opts .
 }
 
 func (c *client) Version(ctx context.Context) (containerd.Version, error) {
-	v, err := c.cc.Version(c.nsCtx(ctx))
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return containerd.Version{}, err
+	}
+	v, err := c.cc.Version(ctx)
 	if err != nil {
 		return v, fmt.Errorf("containerd version: %w", err)
 	}
 	return v, nil
+}
+
+// enter starts a call: ErrClosed after Close, else the caller's context
+// with the client's namespace.
+func (c *client) enter(ctx context.Context) (context.Context, error) {
+	if c.ctx.Err() != nil {
+		return ctx, ErrClosed
+	}
+	return c.nsCtx(ctx), nil
 }
 
 // nsCtx puts the client's namespace on a caller's context.
@@ -170,6 +181,27 @@ func (c *client) Close() error {
 }
 
 var reconnectBackoff = backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}
+
+// closedGuard fails every call with ErrClosed once closed is closed, so
+// that callers of a closed client see a classed error, not gRPC's.
+func closedGuard(closed <-chan struct{}) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		select {
+		case <-closed:
+			return ErrClosed
+		default:
+		}
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if err != nil {
+			select {
+			case <-closed:
+				return ErrClosed
+			default:
+			}
+		}
+		return err
+	}
+}
 
 // waitReady makes a unary call wait, for at most timeout, until the
 // connection to containerd is up again, so a call made during a containerd

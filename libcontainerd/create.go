@@ -8,11 +8,13 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
 )
 
 func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts ...CreateOption) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	if err := ValidateID(id); err != nil {
 		return err
 	}

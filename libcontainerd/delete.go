@@ -45,7 +45,10 @@ func deleteCreated(ctx context.Context, t containerd.Task) (bool, error) {
 }
 
 func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
 	ct, t, err := c.task(ctx, id)
 	if errdefs.IsFailedPrecondition(err) && ct != nil {
 		return 0, time.Time{}, c.deleteUnstarted(ctx, ct, id, err)
@@ -113,7 +116,10 @@ func (c *client) forgetTask(ct *container, id string, t containerd.Task, st *con
 }
 
 func (c *client) Delete(ctx context.Context, id string) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	ct, err := c.container(ctx, id)
 	if err != nil {
 		return err

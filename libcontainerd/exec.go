@@ -13,7 +13,10 @@ import (
 )
 
 func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...ExecOption) (_ uint32, retErr error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
 	if err := ValidateID(execID); err != nil {
 		return 0, fmt.Errorf("exec id: %w", err)
 	}

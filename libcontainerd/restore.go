@@ -12,7 +12,10 @@ import (
 )
 
 func (c *client) Restore(ctx context.Context, id string, opts ...RestoreOption) (RestoreResult, error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return RestoreResult{}, err
+	}
 	var cfg restoreConfig
 	for _, opt := range opts {
 		opt.applyRestore(&cfg)

@@ -15,7 +15,10 @@ import (
 )
 
 func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ uint32, retErr error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var cfg startConfig
 	for _, opt := range opts {
 		opt.applyStart(&cfg)
@@ -69,11 +72,8 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	if errdefs.IsAlreadyExists(err) && c.removeHalfMadeTask(ctx, ct, id) {
 		t, err = ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
 	}
-	if dir := staleBundle(err, c.ns, id); dir != "" {
-		if rerr := c.removeStaleBundle(ctx, ct, id, dir); rerr != nil {
-			return 0, fmt.Errorf("start %s: %w", id, rerr)
-		}
-		t, err = ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
+	if serr := c.staleBundleError(ctx, ct, id, err); serr != nil {
+		return 0, fmt.Errorf("start %s: %w", id, serr)
 	}
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {

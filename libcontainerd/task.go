@@ -11,7 +11,10 @@ import (
 )
 
 func (c *client) SignalProcess(ctx context.Context, id, processID string, sig syscall.Signal) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	p, err := c.process(ctx, id, processID)
 	if err != nil {
 		return err
@@ -26,7 +29,10 @@ func (c *client) SignalProcess(ctx context.Context, id, processID string, sig sy
 }
 
 func (c *client) ResizeTerminal(ctx context.Context, id, processID string, width, height uint32) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	p, err := c.process(ctx, id, processID)
 	if err != nil {
 		return err
@@ -38,7 +44,10 @@ func (c *client) ResizeTerminal(ctx context.Context, id, processID string, width
 }
 
 func (c *client) CloseStdin(ctx context.Context, id, processID string) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	p, err := c.process(ctx, id, processID)
 	if err != nil {
 		return err
@@ -61,7 +70,10 @@ func (c *client) Resume(ctx context.Context, id string) error { return c.freeze(
 // freeze pauses (or resumes) the container's task after checking that it
 // runs (or is paused).
 func (c *client) freeze(ctx context.Context, id string, pause bool) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	_, t, err := c.task(ctx, id)
 	if err != nil {
 		return err
@@ -80,7 +92,10 @@ func (c *client) freeze(ctx context.Context, id string, pause bool) error {
 }
 
 func (c *client) ListPids(ctx context.Context, id string) ([]uint32, error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
 	_, t, err := c.task(ctx, id)
 	if err != nil {
 		return nil, err
@@ -97,7 +112,10 @@ func (c *client) ListPids(ctx context.Context, id string) ([]uint32, error) {
 }
 
 func (c *client) UpdateResources(ctx context.Context, id string, resources *specs.LinuxResources) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	if resources == nil {
 		return fmt.Errorf("update %s: resources are nil: %w", id, errdefs.ErrInvalidArgument)
 	}
@@ -112,7 +130,10 @@ func (c *client) UpdateResources(ctx context.Context, id string, resources *spec
 }
 
 func (c *client) Status(ctx context.Context, id string) (Status, error) {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return StatusUnknown, err
+	}
 	ct, err := c.container(ctx, id)
 	if err != nil {
 		return StatusUnknown, err

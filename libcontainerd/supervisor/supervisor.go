@@ -5,7 +5,10 @@
 // daemon also needs its own namespace).
 //
 // Start writes the configuration, starts containerd and returns once it
-// serves. With Config.Supervise the Daemon restarts containerd with capped
+// serves. The Daemon owns containerd's state dir: before each (re)start it
+// removes task bundles a killed containerd left behind and would never
+// clean up, and RemoveStaleTaskBundle removes one that a task start ran
+// into (libcontainerd.StaleBundleError). With Config.Supervise the Daemon restarts containerd with capped
 // backoff whenever it dies without being asked to. Stop ends supervision and
 // the process; Kill simulates a crash; Restart is a graceful Stop and start.
 //
@@ -362,6 +365,15 @@ func (d *Daemon) startLocked(ctx context.Context) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
 	if d.logFile != nil {
 		fmt.Fprintf(d.logFile, "--- supervisor: starting %s %s at %s\n", d.binary, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
+	}
+	// containerd is not running on this state dir now: bundles it would
+	// never clean up are safe to remove.
+	removed, err := sweepStaleBundles(d.StateDir())
+	if len(removed) > 0 {
+		log.G(ctx).WithField("removed", removed).Warn("supervisor: removed task bundles a killed containerd had left behind without a task; they would have kept their containers from starting")
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("supervisor: some stale task bundles are left; starts of their containers fail until they are removed")
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("supervisor: start %s: %w", d.binary, err)
