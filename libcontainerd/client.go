@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/tendhq/tend/libcontainerd/internal/queue"
+	"github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
 const (
@@ -152,6 +153,21 @@ func (c *client) Version(ctx context.Context) (containerd.Version, error) {
 	return v, nil
 }
 
+// spawn runs f on a goroutine the client owns: Close waits for it. Nothing
+// is started once the client is closed or ctx has ended.
+func (c *client) spawn(ctx context.Context, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || ctx.Err() != nil {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+}
+
 // enter starts a call: ErrClosed after Close, else the caller's context
 // with the client's namespace.
 func (c *client) enter(ctx context.Context) (context.Context, error) {
@@ -209,18 +225,17 @@ func closedGuard(closed <-chan struct{}) grpc.UnaryClientInterceptor {
 // are not bounded: only the wait for the connection is.
 func waitReady(timeout time.Duration) grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-		if s := cc.GetState(); s != connectivity.Ready {
+		if cc.GetState() != connectivity.Ready {
 			wctx, cancel := context.WithTimeout(ctx, timeout)
-			for s != connectivity.Ready {
+			// No pause: each question blocks until the state changes.
+			serving.Wait(wctx, serving.Backoff{}, func(ctx context.Context) bool {
+				s := cc.GetState()
 				if s == connectivity.TransientFailure || s == connectivity.Idle {
 					cc.ResetConnectBackoff()
 					cc.Connect()
 				}
-				if !cc.WaitForStateChange(wctx, s) {
-					break
-				}
-				s = cc.GetState()
-			}
+				return s == connectivity.Ready || cc.WaitForStateChange(ctx, s) && cc.GetState() == connectivity.Ready
+			})
 			cancel()
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
 const (
@@ -120,23 +122,14 @@ func (c *client) consume(ctx context.Context, filters []string, reconcile bool, 
 // waitServing waits with capped backoff until containerd answers. It reports
 // false when the client closed first.
 func (c *client) waitServing() bool {
-	backoff := minBackoff
-	for {
-		t := time.NewTimer(backoff)
-		select {
-		case <-c.ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	// A pause first: a stream that broke at once must not spin.
+	b := serving.Backoff{Min: minBackoff, Max: maxBackoff, Delay: true}
+	return serving.Wait(c.ctx, b, func(ctx context.Context) bool {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		ok, _ := c.cc.IsServing(ctx)
-		cancel()
-		if ok {
-			return true
-		}
-		backoff = min(backoff*2, maxBackoff)
-	}
+		return ok
+	}) == nil
 }
 
 // reconcile runs after a resubscription: every process whose exit the
@@ -168,15 +161,10 @@ func (c *client) reconcile(ctx context.Context) {
 // delivers the exit. It ends with ctx (the stream generation): when the
 // stream breaks the next reconcile waits again.
 func (c *client) waitExit(ctx context.Context, ctrID, processID string, p containerd.Process, pid uint32) {
-	c.mu.Lock()
-	if c.closed || ctx == nil || ctx.Err() != nil {
-		c.mu.Unlock()
-		return
+	if ctx == nil {
+		return // no stream yet: the first reconcile waits
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
+	c.spawn(ctx, func() {
 		ch, err := p.Wait(ctx)
 		if err != nil {
 			c.waitFailed(ctx, err, ctrID, processID, pid)
@@ -191,7 +179,7 @@ func (c *client) waitExit(ctx context.Context, ctrID, processID string, p contai
 			}
 			c.deliverExit(ctrID, processID, pid, st.ExitCode(), st.ExitTime(), "")
 		}
-	}()
+	})
 }
 
 // waitFailed handles a Wait that failed: a process containerd no longer

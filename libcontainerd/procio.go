@@ -169,21 +169,13 @@ func (s *stdinPipe) closeQuietly() {
 // closeStdinAsync closes a process's stdin through containerd without
 // blocking the caller (a copy goroutine); the goroutine is the client's.
 func (c *client) closeStdinAsync(proc containerd.Process) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
+	c.spawn(c.ctx, func() {
 		ctx, cancel := context.WithTimeout(c.ctx, cleanupTimeout)
 		defer cancel()
 		if err := proc.CloseIO(ctx, containerd.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
 			c.log.WithError(err).WithField("process", proc.ID()).Debug("close stdin after EOF")
 		}
-	}()
+	})
 }
 
 func (p *procIO) Wait() {

@@ -82,6 +82,27 @@ func (c *client) task(ctx context.Context, id string) (*container, containerd.Ta
 	return ct, nil, fmt.Errorf("container %s is not running: start it first: %w", id, errdefs.ErrFailedPrecondition)
 }
 
+// taskOf starts a call on the container's current task: the namespaced
+// context and the task, or ErrClosed, or the error of task.
+func (c *client) taskOf(ctx context.Context, id string) (context.Context, containerd.Task, error) {
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return ctx, nil, err
+	}
+	_, t, err := c.task(ctx, id)
+	return ctx, t, err
+}
+
+// processOf is taskOf for a process of the task (see process).
+func (c *client) processOf(ctx context.Context, id, processID string) (context.Context, containerd.Process, error) {
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return ctx, nil, err
+	}
+	p, err := c.process(ctx, id, processID)
+	return ctx, p, err
+}
+
 // requireStatus fails with ErrFailedPrecondition unless the task is in one
 // of the wanted states; what says what the caller wanted to do.
 func requireStatus(ctx context.Context, id string, t containerd.Task, what string, want ...containerd.ProcessStatus) error {

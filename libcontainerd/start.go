@@ -3,7 +3,6 @@ package libcontainerd
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -12,6 +11,7 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 
 	"github.com/tendhq/tend/io/fifoset"
+	"github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
 func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ uint32, retErr error) {
@@ -146,22 +146,14 @@ func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
 // most cleanupTimeout: right after containerd went away calls fail at once
 // (connection refused) until the connection notices, and a task that did
 // start must not be taken for one that did not.
-func statusWhenBack(ctx context.Context, t containerd.Task) (containerd.Status, error) {
+func statusWhenBack(ctx context.Context, t containerd.Task) (st containerd.Status, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
 	defer cancel()
-	tick := time.NewTicker(statusPollInterval)
-	defer tick.Stop()
-	for {
-		st, err := t.Status(ctx)
-		if !errdefs.IsUnavailable(err) {
-			return st, err
-		}
-		select {
-		case <-ctx.Done():
-			return st, err
-		case <-tick.C:
-		}
-	}
+	serving.Wait(ctx, serving.Backoff{Min: statusPollInterval, Max: statusPollInterval}, func(ctx context.Context) bool {
+		st, err = t.Status(ctx)
+		return !errdefs.IsUnavailable(err)
+	})
+	return st, err
 }
 
 // removeHalfMadeTask deletes a task left behind by a NewTask that

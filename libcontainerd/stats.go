@@ -136,11 +136,7 @@ func fillV2(s *Stats, m *v2.Metrics) {
 }
 
 func (c *client) Stats(ctx context.Context, id string) (*Stats, error) {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	_, t, err := c.task(ctx, id)
+	ctx, t, err := c.taskOf(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -11,11 +11,7 @@ import (
 )
 
 func (c *client) SignalProcess(ctx context.Context, id, processID string, sig syscall.Signal) error {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := c.process(ctx, id, processID)
+	ctx, p, err := c.processOf(ctx, id, processID)
 	if err != nil {
 		return err
 	}
@@ -29,11 +25,7 @@ func (c *client) SignalProcess(ctx context.Context, id, processID string, sig sy
 }
 
 func (c *client) ResizeTerminal(ctx context.Context, id, processID string, width, height uint32) error {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := c.process(ctx, id, processID)
+	ctx, p, err := c.processOf(ctx, id, processID)
 	if err != nil {
 		return err
 	}
@@ -44,11 +36,7 @@ func (c *client) ResizeTerminal(ctx context.Context, id, processID string, width
 }
 
 func (c *client) CloseStdin(ctx context.Context, id, processID string) error {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := c.process(ctx, id, processID)
+	ctx, p, err := c.processOf(ctx, id, processID)
 	if err != nil {
 		return err
 	}
@@ -70,11 +58,7 @@ func (c *client) Resume(ctx context.Context, id string) error { return c.freeze(
 // freeze pauses (or resumes) the container's task after checking that it
 // runs (or is paused).
 func (c *client) freeze(ctx context.Context, id string, pause bool) error {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return err
-	}
-	_, t, err := c.task(ctx, id)
+	ctx, t, err := c.taskOf(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -92,11 +76,7 @@ func (c *client) freeze(ctx context.Context, id string, pause bool) error {
 }
 
 func (c *client) ListPids(ctx context.Context, id string) ([]uint32, error) {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return nil, err
-	}
-	_, t, err := c.task(ctx, id)
+	ctx, t, err := c.taskOf(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -112,14 +92,10 @@ func (c *client) ListPids(ctx context.Context, id string) ([]uint32, error) {
 }
 
 func (c *client) UpdateResources(ctx context.Context, id string, resources *specs.LinuxResources) error {
-	ctx, err := c.enter(ctx)
-	if err != nil {
-		return err
-	}
 	if resources == nil {
 		return fmt.Errorf("update %s: resources are nil: %w", id, errdefs.ErrInvalidArgument)
 	}
-	_, t, err := c.task(ctx, id)
+	ctx, t, err := c.taskOf(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+
+	until "github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
 const (
@@ -394,23 +396,27 @@ func (d *Daemon) startLocked(ctx context.Context) error {
 func (d *Daemon) waitServing(ctx context.Context, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, serveTimeout)
 	defer cancel()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
 	var lastErr error
-	for {
-		if lastErr = d.ping(ctx); lastErr == nil {
-			return nil
-		}
+	exited := false
+	err := until.Wait(ctx, until.Backoff{Min: pollInterval, Max: pollInterval}, func(ctx context.Context) bool {
 		select {
 		case <-p.exited:
-			return fmt.Errorf("supervisor: containerd (pid %d) exited before serving on %s: %v; check the binary and %s; its output ends with:\n%s: %w",
-				p.cmd.Process.Pid, d.address, p.waitErr, d.cfgPath, d.Tail(), errdefs.ErrUnavailable)
-		case <-ctx.Done():
-			return fmt.Errorf("supervisor: containerd (pid %d) did not serve on %s in time (%v); last error: %v; its output ends with:\n%s: %w",
-				p.cmd.Process.Pid, d.address, ctx.Err(), lastErr, d.Tail(), errdefs.ErrUnavailable)
-		case <-ticker.C:
+			exited = true
+			return true
+		default:
 		}
+		lastErr = d.ping(ctx)
+		return lastErr == nil
+	})
+	switch {
+	case exited:
+		return fmt.Errorf("supervisor: containerd (pid %d) exited before serving on %s: %v; check the binary and %s; its output ends with:\n%s: %w",
+			p.cmd.Process.Pid, d.address, p.waitErr, d.cfgPath, d.Tail(), errdefs.ErrUnavailable)
+	case err != nil:
+		return fmt.Errorf("supervisor: containerd (pid %d) did not serve on %s in time (%v); last error: %v; its output ends with:\n%s: %w",
+			p.cmd.Process.Pid, d.address, err, lastErr, d.Tail(), errdefs.ErrUnavailable)
 	}
+	return nil
 }
 
 func (d *Daemon) ping(ctx context.Context) error {
