@@ -86,6 +86,13 @@ func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts .
 // withImageConfig returns a copy of spec whose unset command, environment
 // and working directory come from the image, with the root filesystem set to
 // the snapshot containerd mounts for the task.
+//
+// containerd's oci.WithImageConfig(Args) does not give the same result, so
+// it is not used: it keeps the image's entrypoint in front of the spec's
+// args (WithImage promises the spec's command as given), always replaces
+// the spec's working directory, adds a default PATH to an image without
+// one, applies the image's USER, and reads a variable without "=" as an
+// unset where mergeEnv keeps it.
 func withImageConfig(ctx context.Context, spec *specs.Spec, img containerd.Image) (*specs.Spec, error) {
 	ic, err := img.Spec(ctx)
 	if err != nil {
