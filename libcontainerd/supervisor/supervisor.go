@@ -18,7 +18,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -202,43 +200,6 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 		close(d.supDone)
 	}
 	return d, nil
-}
-
-// configTOML is containerd's configuration: version 2, which containerd 1.x
-// and 2.x both read. Disabled plugins keep containerd away from system paths
-// (CRI, NRI, /opt) and make it start fast; ids unknown to the running
-// version are ignored.
-func configTOML(root, address string) string {
-	disabled := []string{
-		"io.containerd.grpc.v1.cri",
-		"io.containerd.cri.v1.images",
-		"io.containerd.cri.v1.runtime",
-		"io.containerd.nri.v1.nri",
-		"io.containerd.internal.v1.opt",
-		"io.containerd.tracing.processor.v1.otlp",
-		"io.containerd.internal.v1.tracing",
-		"io.containerd.snapshotter.v1.aufs",
-		"io.containerd.snapshotter.v1.btrfs",
-		"io.containerd.snapshotter.v1.zfs",
-		"io.containerd.snapshotter.v1.devmapper",
-		"io.containerd.snapshotter.v1.blockfile",
-		"io.containerd.snapshotter.v1.erofs",
-		"io.containerd.differ.v1.erofs",
-	}
-	q := make([]string, len(disabled))
-	for i, id := range disabled {
-		q[i] = strconv.Quote(id)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "version = 2\n")
-	fmt.Fprintf(&b, "root = %s\n", strconv.Quote(filepath.Join(root, "root")))
-	fmt.Fprintf(&b, "state = %s\n", strconv.Quote(filepath.Join(root, "state")))
-	fmt.Fprintf(&b, "disabled_plugins = [%s]\n\n", strings.Join(q, ", "))
-	fmt.Fprintf(&b, "[grpc]\n  address = %s\n\n", strconv.Quote(address))
-	fmt.Fprintf(&b, "[ttrpc]\n  address = %s\n\n", strconv.Quote(address+".ttrpc"))
-	fmt.Fprintf(&b, "[debug]\n  address = \"\"\n\n")
-	fmt.Fprintf(&b, "[metrics]\n  address = \"\"\n")
-	return b.String()
 }
 
 // Address returns the path of containerd's gRPC socket.
@@ -434,34 +395,6 @@ func (d *Daemon) ping(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) env() []string {
-	var env []string
-	path := ""
-	for _, kv := range os.Environ() {
-		switch {
-		case strings.HasPrefix(kv, "PATH="):
-			path = strings.TrimPrefix(kv, "PATH=")
-		case strings.HasPrefix(kv, "NOTIFY_SOCKET="):
-			// Our service manager must not hear containerd's READY.
-		case strings.HasPrefix(kv, "XDG_RUNTIME_DIR="):
-			// Set below.
-		default:
-			env = append(env, kv)
-		}
-	}
-	if path == "" {
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	}
-	dirs := append(append([]string{}, d.cfg.ExtraPath...), path)
-	// containerd stages checkpoints in XDG_RUNTIME_DIR (else /tmp) and does
-	// not always remove them: keep them under our root.
-	return append(env, "PATH="+strings.Join(dirs, string(os.PathListSeparator)),
-		"XDG_RUNTIME_DIR="+d.runtimeDir())
-}
-
-// runtimeDir is containerd's private scratch dir under Root.
-func (d *Daemon) runtimeDir() string { return filepath.Join(d.cfg.Root, "run") }
-
 // stopLocked stops p gracefully: SIGTERM, SIGKILL when ctx ends.
 func (d *Daemon) stopLocked(ctx context.Context, p *process) error {
 	if p == nil {
@@ -562,49 +495,4 @@ func (d *Daemon) supervise() {
 		}
 		d.opMu.Unlock()
 	}
-}
-
-// Tail returns the last few KiB of containerd's output, for error messages.
-func (d *Daemon) Tail() string {
-	if d.tail != nil {
-		return d.tail.String()
-	}
-	f, err := os.Open(d.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", d.logPath, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", d.logPath, err)
-	}
-	off := max(st.Size()-logTail, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", d.logPath, err)
-	}
-	return string(b)
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.Clone(t.buf))
 }
