@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -375,5 +376,45 @@ func TestStaleTaskBundle(t *testing.T) {
 	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 30*time.Second)[0]
 	if exit.ExitCode != 0 || exit.Pid != pid {
 		t.Fatalf("exit %+v: want code 0 from pid %d", exit, pid)
+	}
+}
+
+// TestBackendStaleTaskBundle: the same end to end through the engine, which
+// owns the state dir of its containerd (Config.ContainerdStateDir): its
+// start has the supervisor package remove the stale bundle and starts again.
+// Without the state dir it fails naming the dir, and leaves it alone.
+func TestBackendStaleTaskBundle(t *testing.T) {
+	for _, owned := range []bool{false, true} {
+		t.Run(fmt.Sprintf("state dir owned %v", owned), func(t *testing.T) {
+			env := newEngineEnv(t, func(cfg *backend.Config) {
+				if !owned {
+					cfg.ContainerdStateDir = ""
+				}
+			})
+			ctx := testCtx(t)
+			c := env.create(backend.CreateOptions{Cmd: []string{"true"}})
+			bundle := filepath.Join(testEnv.Daemon.StateDir(), "io.containerd.runtime.v2.task", testEnv.Namespace, c.ID)
+			if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o711); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(bundle) })
+			err := env.e.Start(ctx, c.ID)
+			if !owned {
+				wantClass(t, "Start over a stale bundle, state dir not owned", err, errdefs.ErrFailedPrecondition)
+				if !strings.Contains(err.Error(), bundle+" ") {
+					t.Fatalf("error %q does not name the stale dir %s", err, bundle)
+				}
+				if _, err := os.Stat(filepath.Join(bundle, "rootfs")); err != nil {
+					t.Fatalf("stale bundle touched without owning the state dir: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Start over a stale bundle: %v", err)
+			}
+			if code, err := env.e.Wait(ctx, c.ID, backend.WaitNotRunning); err != nil || code != 0 {
+				t.Fatalf("Wait: %d, %v; want exit 0", code, err)
+			}
+		})
 	}
 }
