@@ -205,8 +205,10 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 // Address returns the path of containerd's gRPC socket.
 func (d *Daemon) Address() string { return d.address }
 
-// StateDir returns containerd's state dir (its --state), Root/state; give it
-// to libcontainerd.WithContainerdStateDir.
+// StateDir returns containerd's state dir (its --state), Root/state. The
+// Daemon owns it: RemoveStaleTaskBundle removes in it, and so may whoever
+// is given it as the state dir of a containerd they own (the backend's
+// Config.ContainerdStateDir).
 func (d *Daemon) StateDir() string { return filepath.Join(d.cfg.Root, "state") }
 
 // Pid returns the pid of the current containerd process, or 0 if none was
