@@ -162,7 +162,7 @@ func (c *client) reconcile(ctx context.Context) {
 // stream breaks the next reconcile waits again.
 func (c *client) waitExit(ctx context.Context, ctrID, processID string, p containerd.Process, pid uint32) {
 	if ctx == nil {
-		return // no stream yet: the first reconcile waits
+		return // the event stream has not started yet (only inside New)
 	}
 	c.spawn(ctx, func() {
 		ch, err := p.Wait(ctx)

@@ -19,7 +19,8 @@ type Pipes struct {
 
 // StdioCallback attaches the engine to a process's stdio. The returned
 // cio.IO owns pipes from then on: the Client waits for it and closes it when
-// the process is deleted. See package io/attach for a ready implementation.
+// the process is deleted. When the callback fails, the Client closes pipes.
+// See package io/attach for a ready implementation.
 type StdioCallback func(cfg cio.Config, pipes Pipes) (cio.IO, error)
 
 // CreateOption configures Create.
