@@ -49,12 +49,12 @@ type options struct {
 	dialTimeout time.Duration
 }
 
-// WithFIFODir sets the private directory for stdio FIFOs: give each engine
-// its own, under a root of its own. The default is "tend-fifo-<namespace>"
-// under os.TempDir(). Either way New creates it 0700, and refuses one that
-// exists but is a symlink, not a directory, not owned by the effective user
-// or open to others: whoever can reach the FIFOs can read and write the
-// containers' stdio.
+// WithFIFODir sets the private directory for stdio FIFOs, an absolute path:
+// give each engine its own, under a root of its own. The default is
+// "tend-fifo-<namespace>" under os.TempDir(). Either way New creates it
+// 0700, and refuses one that exists but is a symlink, not a directory, not
+// owned by the effective user or open to others: whoever can reach the FIFOs
+// can read and write the containers' stdio.
 func WithFIFODir(dir string) Option { return func(o *options) { o.fifoRoot = dir } }
 
 // WithDialTimeout sets how long calls wait for an unreachable containerd
