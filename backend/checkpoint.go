@@ -46,8 +46,8 @@ func (e *Engine) checkpointDir(id, name string) string {
 }
 
 func validateCheckpointName(name string) error {
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("invalid checkpoint name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 128 characters: %w", name, errdefs.ErrInvalidArgument)
+	if libcontainerd.ValidateID(name) != nil {
+		return fmt.Errorf("invalid checkpoint name %q: want letters and digits joined by single '_', '.' or '-', at most 76 characters: %w", name, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -165,7 +165,11 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 			e.save(c, snap)
 		}()
 	}
-	if err := e.client.CreateCheckpoint(ctx, id, dir, !leaveRunning); err != nil {
+	var opts []libcontainerd.CheckpointOption
+	if !leaveRunning {
+		opts = append(opts, libcontainerd.WithCheckpointExit())
+	}
+	if err := e.client.CreateCheckpoint(ctx, id, dir, opts...); err != nil {
 		return err
 	}
 	cp := Checkpoint{Name: name, Created: e.clock.Now().UTC()}

@@ -20,8 +20,8 @@ func validateCreate(o *CreateOptions) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("invalid container options: "+format+": %w", append(args, errdefs.ErrInvalidArgument)...)
 	}
-	if o.Name != "" && !nameRE.MatchString(strings.TrimPrefix(o.Name, "/")) {
-		return bad("name %q: want letters, digits, '_', '.' or '-', starting with a letter or digit, at most 128 characters", o.Name)
+	if o.Name != "" && libcontainerd.ValidateID(strings.TrimPrefix(o.Name, "/")) != nil {
+		return bad("name %q: want letters and digits joined by single '_', '.' or '-', at most 76 characters", o.Name)
 	}
 	switch {
 	case o.Image == "" && o.Rootfs == "":

@@ -41,10 +41,12 @@ type Config struct {
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
-	// ContainerdStateDir is containerd's state dir (its --state), if known:
-	// with it a start removes a task bundle that a containerd crash left
-	// behind and that would keep the container from starting (see
-	// libcontainerd.WithContainerdStateDir).
+	// ContainerdStateDir is the state dir (--state) of a containerd the
+	// engine owns, if any: with it a start removes a task bundle that a
+	// containerd crash left behind and that would keep the container from
+	// starting (libcontainerd.StaleBundleError,
+	// supervisor.RemoveStaleTaskBundle). Leave it empty for a containerd
+	// shared with others.
 	ContainerdStateDir string
 	// InitPath is a statically linked tend-init (cmd/tend-init); empty:
 	// InitBinary next to the running executable, else in PATH. Without one,
@@ -119,7 +121,7 @@ type Engine struct {
 func New(ctx context.Context, cfg Config) (*Engine, error) {
 	return newEngine(ctx, cfg, func(ctx context.Context, b libcontainerd.Backend, fifoDir string) (libcontainerd.Client, error) {
 		return libcontainerd.New(ctx, cfg.ContainerdAddress, cfg.Namespace, b,
-			libcontainerd.WithFIFODir(fifoDir), libcontainerd.WithContainerdStateDir(cfg.ContainerdStateDir))
+			libcontainerd.WithFIFODir(fifoDir))
 	})
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/io/attach"
-	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -129,7 +128,7 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	}
 	p.Terminal = opts.Tty
 	streams := attach.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr}
-	cb := func(cfg cio.Config, pipes *fifoset.Pipes) (cio.IO, error) {
+	cb := func(cfg cio.Config, pipes libcontainerd.Pipes) (cio.IO, error) {
 		return attach.New(cfg, pipes.Stdin, pipes.Stdout, pipes.Stderr, streams), nil
 	}
 	pid, err := e.client.Exec(ctx, id, x.id, p, libcontainerd.WithStdin(opts.Stdin != nil), libcontainerd.WithTerminal(opts.Tty), libcontainerd.WithStdio(cb))

@@ -189,7 +189,7 @@ func (f *fakeClient) Status(_ context.Context, id string) (libcontainerd.Status,
 	return c.task, nil
 }
 
-func (f *fakeClient) Restore(_ context.Context, id string, _ ...libcontainerd.StartOption) (libcontainerd.RestoreResult, error) {
+func (f *fakeClient) Restore(_ context.Context, id string, _ ...libcontainerd.RestoreOption) (libcontainerd.RestoreResult, error) {
 	f.mu.Lock()
 	c := f.ctrs[id]
 	if c == nil || c.task == libcontainerd.StatusNoTask {
@@ -235,7 +235,7 @@ func (f *fakeClient) setTask(id string, st libcontainerd.Status) error {
 
 // Exec runs a probe: it exits with execExit on another goroutine, as the
 // real event queue delivers exits.
-func (f *fakeClient) Exec(_ context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.StartOption) (uint32, error) {
+func (f *fakeClient) Exec(_ context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.ExecOption) (uint32, error) {
 	f.mu.Lock()
 	c := f.ctrs[id]
 	if c == nil || c.task != libcontainerd.StatusRunning {

@@ -12,7 +12,6 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/io/attach"
-	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/io/jsonlog"
 	"github.com/tendhq/tend/libcontainerd"
 )
@@ -50,7 +49,7 @@ func (t *taskIO) close() {
 // stdioCallback connects a new or restored task of c to its log, its
 // attachers and (with OpenStdin) their input.
 func (e *Engine) stdioCallback(c *container) libcontainerd.StdioCallback {
-	return func(cfg cio.Config, pipes *fifoset.Pipes) (cio.IO, error) {
+	return func(cfg cio.Config, pipes libcontainerd.Pipes) (cio.IO, error) {
 		t := &taskIO{
 			stdout: &sink{log: c.logw.Stream("stdout"), set: c.attachs, stderr: false},
 			stderr: &sink{log: c.logw.Stream("stderr"), set: c.attachs, stderr: true},

@@ -74,7 +74,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		opts = append(opts, libcontainerd.WithCheckpointDir(cp.dir))
 		startAttrs = map[string]string{"checkpoint": cp.name}
 	}
-	pid, err := e.client.Start(ctx, id, opts...)
+	pid, err := e.startClientTask(ctx, id, opts...)
 	// A failed restore is no task in the way: recoverTask would start the
 	// command afresh.
 	if errdefs.IsFailedPrecondition(err) && cp == nil {

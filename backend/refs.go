@@ -5,13 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"regexp"
 	"strings"
 
 	"github.com/containerd/errdefs"
 )
-
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
 
 // resolve finds a container by id, name or unique id prefix.
 func (e *Engine) resolve(ref string) (*container, error) {

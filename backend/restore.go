@@ -110,7 +110,7 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 	c.mu.Lock()
 	c.taskLive, c.starting = owed, starting
 	c.mu.Unlock()
-	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdio(e.stdioCallback(c)))
 	c.mu.Lock()
 	switch {
 	case err != nil:
@@ -157,7 +157,7 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 func (e *Engine) recoverTask(ctx context.Context, c *container) (uint32, error) {
 	id := c.rec.ID
 	start := func() (uint32, error) {
-		return e.client.Start(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+		return e.startClientTask(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
 	}
 	st, err := e.client.Status(ctx, id)
 	if err != nil {
@@ -179,7 +179,7 @@ func (e *Engine) recoverTask(ctx context.Context, c *container) (uint32, error) 
 	// The client does not know the task: attach to it. A live task is
 	// adopted; a stopped one's exit is delivered (and handled as the exit
 	// of the container's current task).
-	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c)))
+	res, err := e.client.Restore(ctx, id, libcontainerd.WithStdio(e.stdioCallback(c)))
 	if err != nil {
 		return 0, err
 	}

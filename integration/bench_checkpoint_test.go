@@ -82,7 +82,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 		// libcontainerd.
 		dir = filepath.Join(dirs, fmt.Sprintf("tend-%d", i))
 		t0 = time.Now()
-		if err := c.CreateCheckpoint(ctx, tendID, dir, true); err != nil {
+		if err := c.CreateCheckpoint(ctx, tendID, dir, libcontainerd.WithCheckpointExit()); err != nil {
 			b.Fatalf("tend checkpoint: %v", err)
 		}
 		tendCP += time.Since(t0)

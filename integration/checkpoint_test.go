@@ -148,7 +148,7 @@ func TestCheckpointExitAndRestore(t *testing.T) {
 	out := startCounter(t, c, id)
 	dir := filepath.Join(t.TempDir(), "cp")
 
-	if err := c.CreateCheckpoint(ctx, id, dir, true); err != nil {
+	if err := c.CreateCheckpoint(ctx, id, dir, libcontainerd.WithCheckpointExit()); err != nil {
 		t.Fatalf("CreateCheckpoint with exit: %v", err)
 	}
 	// The exit is an ordinary one; the output is complete when it arrives.
@@ -168,7 +168,7 @@ func TestCheckpointExitAndRestore(t *testing.T) {
 		t.Fatalf("DeleteTask: %v", err)
 	}
 	restoreCounter(t, c, rec, id, n, n, libcontainerd.WithCheckpointDir(dir))
-	wantClass(t, "CreateCheckpoint into a dir that holds one", c.CreateCheckpoint(ctx, id, dir, false), errdefs.ErrAlreadyExists)
+	wantClass(t, "CreateCheckpoint into a dir that holds one", c.CreateCheckpoint(ctx, id, dir), errdefs.ErrAlreadyExists)
 	stopAndDelete(t, c, rec, id, 2)
 
 	// A checkpoint restores more than once.
@@ -186,7 +186,7 @@ func TestCheckpointLeaveRunning(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cp")
 
 	before := lastCount(t, out)
-	if err := c.CreateCheckpoint(ctx, id, dir, false); err != nil {
+	if err := c.CreateCheckpoint(ctx, id, dir); err != nil {
 		t.Fatalf("CreateCheckpoint: %v", err)
 	}
 	after := lastCount(t, out)
@@ -219,17 +219,17 @@ func TestCheckpointImageIntoNewContainer(t *testing.T) {
 	id := testID(t)
 	out := startCounter(t, c, id)
 
-	ref, err := c.CheckpointImage(ctx, id, "", true)
+	ref, err := c.CheckpointImage(ctx, id, "", libcontainerd.WithCheckpointExit())
 	if err != nil {
 		t.Fatalf("CheckpointImage: %v", err)
 	}
 	t.Cleanup(func() { c.DeleteCheckpointImage(context.Background(), ref) })
 	rec.wait(t, id, "", libcontainerd.EventExit, 1, 20*time.Second)
 	n := lastCount(t, out)
-	if _, err := c.CheckpointImage(ctx, id, "", true); !errdefs.IsFailedPrecondition(err) {
+	if _, err := c.CheckpointImage(ctx, id, "", libcontainerd.WithCheckpointExit()); !errdefs.IsFailedPrecondition(err) {
 		t.Fatalf("CheckpointImage of an exited task: %v, want FailedPrecondition", err)
 	}
-	_, err = c.CheckpointImage(ctx, id, testEnv.ImageRef, false)
+	_, err = c.CheckpointImage(ctx, id, testEnv.ImageRef)
 	wantClass(t, "CheckpointImage with a name in use", err, errdefs.ErrAlreadyExists)
 
 	// The checkpoint survives a garbage collection: delete another name of
@@ -290,7 +290,7 @@ func TestCheckpointPaused(t *testing.T) {
 	// dozens during a dump.
 	n := lastCount(t, out)
 	dir := filepath.Join(t.TempDir(), "cp")
-	if err := c.CreateCheckpoint(ctx, id, dir, false); err != nil {
+	if err := c.CreateCheckpoint(ctx, id, dir); err != nil {
 		t.Fatalf("CreateCheckpoint of a paused container: %v", err)
 	}
 	if st, err := c.Status(ctx, id); err != nil || st != libcontainerd.StatusPaused {
@@ -308,7 +308,7 @@ func TestCheckpointPaused(t *testing.T) {
 	if err := c.Pause(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CreateCheckpoint(ctx, id, filepath.Join(t.TempDir(), "cp2"), true); err != nil {
+	if err := c.CreateCheckpoint(ctx, id, filepath.Join(t.TempDir(), "cp2"), libcontainerd.WithCheckpointExit()); err != nil {
 		t.Fatalf("CreateCheckpoint with exit of a paused container: %v", err)
 	}
 	rec.wait(t, id, "", libcontainerd.EventExit, 1, 20*time.Second)
@@ -328,11 +328,11 @@ func TestCheckpointErrors(t *testing.T) {
 	mustCreate(t, c, id, imageSpec(t, id, "sh", "-c", "exit 0"), libcontainerd.WithImage(testEnv.ImageRef))
 	dir := t.TempDir()
 
-	wantClass(t, "CreateCheckpoint without a task", c.CreateCheckpoint(ctx, id, filepath.Join(dir, "a"), false), errdefs.ErrFailedPrecondition)
-	_, err := c.CheckpointImage(ctx, id, "", false)
+	wantClass(t, "CreateCheckpoint without a task", c.CreateCheckpoint(ctx, id, filepath.Join(dir, "a")), errdefs.ErrFailedPrecondition)
+	_, err := c.CheckpointImage(ctx, id, "")
 	wantClass(t, "CheckpointImage without a task", err, errdefs.ErrFailedPrecondition)
-	wantClass(t, "CreateCheckpoint without a dir", c.CreateCheckpoint(ctx, id, "", false), errdefs.ErrInvalidArgument)
-	wantClass(t, "CreateCheckpoint of an unknown container", c.CreateCheckpoint(ctx, id+"-unknown", filepath.Join(dir, "b"), false), errdefs.ErrNotFound)
+	wantClass(t, "CreateCheckpoint without a dir", c.CreateCheckpoint(ctx, id, ""), errdefs.ErrInvalidArgument)
+	wantClass(t, "CreateCheckpoint of an unknown container", c.CreateCheckpoint(ctx, id+"-unknown", filepath.Join(dir, "b")), errdefs.ErrNotFound)
 
 	for _, tc := range []struct {
 		name string
@@ -392,7 +392,7 @@ func TestCheckpointErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		cp := filepath.Join(dir, "ramfs")
-		err := c.CreateCheckpoint(ctx, rid, cp, true)
+		err := c.CreateCheckpoint(ctx, rid, cp, libcontainerd.WithCheckpointExit())
 		wantClass(t, "CreateCheckpoint of a container with a ramfs mount", err, errdefs.ErrFailedPrecondition)
 		log := filepath.Join(cp, "dump.log")
 		if !strings.Contains(err.Error(), "CRIU log: "+log) {
@@ -417,7 +417,7 @@ func TestCheckpointErrors(t *testing.T) {
 		t.Fatalf("Start after failed restores: %v", err)
 	}
 	rec.wait(t, id, "", libcontainerd.EventExit, 1, 20*time.Second)
-	wantClass(t, "CreateCheckpoint of a stopped task", c.CreateCheckpoint(ctx, id, filepath.Join(dir, "c"), false), errdefs.ErrFailedPrecondition)
+	wantClass(t, "CreateCheckpoint of a stopped task", c.CreateCheckpoint(ctx, id, filepath.Join(dir, "c")), errdefs.ErrFailedPrecondition)
 }
 
 // TestCheckpointWithoutCRIU runs a second private containerd whose PATH
@@ -481,13 +481,13 @@ func TestCheckpointWithoutCRIU(t *testing.T) {
 	}
 
 	dir := filepath.Join(t.TempDir(), "cp")
-	err = c.CreateCheckpoint(ctx, id, dir, true)
+	err = c.CreateCheckpoint(ctx, id, dir, libcontainerd.WithCheckpointExit())
 	wantClass(t, "CreateCheckpoint with a failing criu", err, errdefs.ErrFailedPrecondition)
 	if !strings.Contains(err.Error(), "CRIU") || !strings.Contains(err.Error(), dir) {
 		t.Fatalf("error %q: want it to say CRIU failed and where its log is", err)
 	}
 	t.Logf("checkpoint error: %v", err)
-	_, err = c.CheckpointImage(ctx, id, "", true)
+	_, err = c.CheckpointImage(ctx, id, "", libcontainerd.WithCheckpointExit())
 	wantClass(t, "CheckpointImage with a failing criu", err, errdefs.ErrFailedPrecondition)
 	t.Logf("checkpoint image error: %v", err)
 	if st, err := c.Status(ctx, id); err != nil || st != libcontainerd.StatusRunning {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -329,19 +331,17 @@ func TestRestore(t *testing.T) {
 
 // TestStaleTaskBundle: containerd 1.6 killed during a NewTask, before the
 // shim created the task, keeps the task's bundle dir but not the task (see
-// libcontainerd/bundle.go), and every NewTask of the container then fails
-// with "mkdir <bundle>: file exists". A client that knows containerd's state
-// dir removes the dir and starts the task; one that does not fails with
-// ErrFailedPrecondition naming the dir.
+// libcontainerd/supervisor/bundle.go), and every NewTask of the container
+// then fails with "mkdir <bundle>: file exists". The client never deletes in
+// containerd's state dir: Start fails with a StaleBundleError naming the dir
+// and leaves it alone; the supervisor that owns containerd removes it, and
+// the next Start works.
 func TestStaleTaskBundle(t *testing.T) {
 	ctx := testCtx(t)
-	blind, err := libcontainerd.New(ctx, testEnv.Address, testEnv.Namespace, newRecorder(), libcontainerd.WithFIFODir(testEnv.FIFORoot))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blind.Close() })
+	rec := newRecorder()
+	c := newClient(t, rec)
 	id := testID(t)
-	mustCreate(t, blind, id, rootfsSpec(t, id, "true"))
+	mustCreate(t, c, id, rootfsSpec(t, id, "true"))
 	// What containerd 1.6 left in the restart storm: the rootfs dir and the
 	// work link of the bundle, and no shim.
 	bundle := filepath.Join(testEnv.Daemon.StateDir(), "io.containerd.runtime.v2.task", testEnv.Namespace, id)
@@ -352,23 +352,69 @@ func TestStaleTaskBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = blind.Start(ctx, id)
-	wantClass(t, "Start over a stale bundle, state dir unknown", err, errdefs.ErrFailedPrecondition)
+	_, err := c.Start(ctx, id)
+	wantClass(t, "Start over a stale bundle", err, errdefs.ErrFailedPrecondition)
+	var stale *libcontainerd.StaleBundleError
+	if !errors.As(err, &stale) || stale.Dir != bundle || stale.ContainerID != id || stale.Namespace != testEnv.Namespace {
+		t.Fatalf("error %v (%#v): want a StaleBundleError for %s", err, stale, bundle)
+	}
 	if !strings.Contains(err.Error(), bundle+" ") {
 		t.Fatalf("error %q does not name the stale dir %s", err, bundle)
 	}
 	if _, err := os.Stat(filepath.Join(bundle, "rootfs")); err != nil {
-		t.Fatalf("stale bundle touched without the state dir: %v", err)
+		t.Fatalf("stale bundle touched by the client: %v", err)
 	}
 
-	rec := newRecorder()
-	c := newClient(t, rec)
+	removed, err := testEnv.Daemon.RemoveStaleTaskBundle(stale.Namespace, stale.ContainerID)
+	if err != nil || len(removed) != 1 || removed[0] != bundle {
+		t.Fatalf("RemoveStaleTaskBundle: removed %v, %v; want %s", removed, err, bundle)
+	}
 	pid, err := c.Start(ctx, id)
 	if err != nil {
-		t.Fatalf("Start over a stale bundle: %v", err)
+		t.Fatalf("Start once the stale bundle is gone: %v", err)
 	}
 	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 30*time.Second)[0]
 	if exit.ExitCode != 0 || exit.Pid != pid {
 		t.Fatalf("exit %+v: want code 0 from pid %d", exit, pid)
+	}
+}
+
+// TestBackendStaleTaskBundle: the same end to end through the engine, which
+// owns the state dir of its containerd (Config.ContainerdStateDir): its
+// start has the supervisor package remove the stale bundle and starts again.
+// Without the state dir it fails naming the dir, and leaves it alone.
+func TestBackendStaleTaskBundle(t *testing.T) {
+	for _, owned := range []bool{false, true} {
+		t.Run(fmt.Sprintf("state dir owned %v", owned), func(t *testing.T) {
+			env := newEngineEnv(t, func(cfg *backend.Config) {
+				if !owned {
+					cfg.ContainerdStateDir = ""
+				}
+			})
+			ctx := testCtx(t)
+			c := env.create(backend.CreateOptions{Cmd: []string{"true"}})
+			bundle := filepath.Join(testEnv.Daemon.StateDir(), "io.containerd.runtime.v2.task", testEnv.Namespace, c.ID)
+			if err := os.MkdirAll(filepath.Join(bundle, "rootfs"), 0o711); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(bundle) })
+			err := env.e.Start(ctx, c.ID)
+			if !owned {
+				wantClass(t, "Start over a stale bundle, state dir not owned", err, errdefs.ErrFailedPrecondition)
+				if !strings.Contains(err.Error(), bundle+" ") {
+					t.Fatalf("error %q does not name the stale dir %s", err, bundle)
+				}
+				if _, err := os.Stat(filepath.Join(bundle, "rootfs")); err != nil {
+					t.Fatalf("stale bundle touched without owning the state dir: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Start over a stale bundle: %v", err)
+			}
+			if code, err := env.e.Wait(ctx, c.ID, backend.WaitNotRunning); err != nil || code != 0 {
+				t.Fatalf("Wait: %d, %v; want exit 0", code, err)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 
+	"github.com/tendhq/tend/libcontainerd"
 	"github.com/tendhq/tend/libcontainerd/supervisor"
 )
 
@@ -68,17 +69,19 @@ func testCtx(t testing.TB) context.Context {
 
 var (
 	idInvalid = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
-	idValid   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+	// containerd ids take one separator at a time.
+	idSeparators = regexp.MustCompile(`[_.-]{2,}`)
 )
 
-// maxTestID leaves room for suffixes tests append ("-flush-<nanos>").
-const maxTestID = 80
+// maxTestID leaves room for suffixes tests append ("-flush-<nanos>", 26
+// characters) within containerd's 76.
+const maxTestID = 50
 
 // testID returns a container id derived from t.Name(): the same for every
 // call in one test, different between tests, valid for containerd and runc.
 func testID(t testing.TB) string {
 	name := t.Name()
-	id := strings.Trim(idInvalid.ReplaceAllString(name, "-"), "-_.")
+	id := strings.Trim(idSeparators.ReplaceAllString(idInvalid.ReplaceAllString(name, "-"), "-"), "-_.")
 	sum := sha256.Sum256([]byte(name))
 	// Sanitising may map two names to one id; a hash of the name keeps them
 	// apart whenever the id had to change or be cut.
@@ -89,8 +92,8 @@ func testID(t testing.TB) string {
 		}
 		id = strings.TrimLeft(id+"-"+h, "-_.")
 	}
-	if !idValid.MatchString(id) {
-		t.Fatalf("testID made invalid id %q from %q", id, name)
+	if err := libcontainerd.ValidateID(id); err != nil {
+		t.Fatalf("testID made invalid id %q from %q: %v", id, name, err)
 	}
 	return id
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/tendhq/tend/internal/testutil"
 	"github.com/tendhq/tend/io/attach"
-	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -86,7 +85,7 @@ func (r *recorder) wait(t testing.TB, id, process string, et libcontainerd.Event
 func newClient(t testing.TB, b libcontainerd.Backend) libcontainerd.Client {
 	t.Helper()
 	c, err := libcontainerd.New(testCtx(t), testEnv.Address, testEnv.Namespace, b,
-		libcontainerd.WithFIFODir(testEnv.FIFORoot), libcontainerd.WithContainerdStateDir(testEnv.Daemon.StateDir()))
+		libcontainerd.WithFIFODir(testEnv.FIFORoot))
 	if err != nil {
 		t.Fatalf("libcontainerd.New: %v", err)
 	}
@@ -121,8 +120,8 @@ func imageSpec(t testing.TB, id string, args ...string) *specs.Spec {
 }
 
 // capture attaches stdout and stderr to buffers and stdin to r (may be nil).
-func capture(stdin io.Reader, stdout, stderr io.Writer) libcontainerd.StartOption {
-	return libcontainerd.WithStdio(func(cfg cio.Config, p *fifoset.Pipes) (cio.IO, error) {
+func capture(stdin io.Reader, stdout, stderr io.Writer) libcontainerd.StdioOption {
+	return libcontainerd.WithStdio(func(cfg cio.Config, p libcontainerd.Pipes) (cio.IO, error) {
 		return attach.New(cfg, p.Stdin, p.Stdout, p.Stderr, attach.Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr}), nil
 	})
 }

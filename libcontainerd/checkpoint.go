@@ -21,10 +21,36 @@ const checkpointLabel = "containerd.io/checkpoint"
 // criuHint says what to do when CRIU cannot checkpoint or restore.
 const criuHint = "check that a working criu (4.x on recent kernels; see scripts/criu.sh) is first in containerd's PATH, and that the container uses nothing CRIU cannot dump (file locks, external sockets, unsupported mounts such as ramfs)"
 
+// CheckpointOption configures CreateCheckpoint and CheckpointImage.
+type CheckpointOption func(*checkpointConfig)
+
+type checkpointConfig struct {
+	exit bool
+}
+
+// WithCheckpointExit makes the task exit once it is checkpointed (killed
+// after the dump; its exit reaches the Backend as an ordinary EventExit with
+// code 137). Without it the task is left running, or paused if it was.
+func WithCheckpointExit() CheckpointOption {
+	return func(c *checkpointConfig) { c.exit = true }
+}
+
+func checkpointConfigOf(opts []CheckpointOption) checkpointConfig {
+	var cfg checkpointConfig
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	return cfg
+}
+
 // CreateCheckpoint checkpoints the task into dir with CRIU. CRIU's log
 // (dump.log) is written into dir too, as criu does by default.
-func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, exit bool) error {
-	ctx = c.nsCtx(ctx)
+func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, opts ...CheckpointOption) error {
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := checkpointConfigOf(opts)
 	if dir == "" {
 		return fmt.Errorf("checkpoint %s: no directory given: pass the directory to write the checkpoint into: %w", id, errdefs.ErrInvalidArgument)
 	}
@@ -47,7 +73,7 @@ func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, exit bool
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("checkpoint %s: create %s: %w", id, dir, err)
 	}
-	if _, err := t.Checkpoint(ctx, containerd.WithCheckpointImagePath(dir), withCheckpointOptions(dir, exit)); err != nil {
+	if _, err := t.Checkpoint(ctx, containerd.WithCheckpointImagePath(dir), withCheckpointOptions(dir, cfg.exit)); err != nil {
 		return checkpointError(id, fmt.Sprintf("into %s", dir), filepath.Join(dir, "dump.log"), err)
 	}
 	return nil
@@ -55,8 +81,12 @@ func (c *client) CreateCheckpoint(ctx context.Context, id, dir string, exit bool
 
 // CheckpointImage checkpoints the task with CRIU into an image in
 // containerd's content store.
-func (c *client) CheckpointImage(ctx context.Context, id, name string, exit bool) (_ string, retErr error) {
-	ctx = c.nsCtx(ctx)
+func (c *client) CheckpointImage(ctx context.Context, id, name string, opts ...CheckpointOption) (_ string, retErr error) {
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return "", err
+	}
+	cfg := checkpointConfigOf(opts)
 	if name == "" {
 		// containerd's own default has second resolution: two checkpoints in
 		// one second would collide.
@@ -86,7 +116,7 @@ func (c *client) CheckpointImage(ctx context.Context, id, name string, exit bool
 	// it creates is a GC root and its index references every blob with
 	// containerd.io/gc.ref.content labels, so nothing else is needed to keep
 	// the checkpoint.
-	img, err := t.Checkpoint(ctx, containerd.WithCheckpointName(name), withCheckpointOptions(work, exit))
+	img, err := t.Checkpoint(ctx, containerd.WithCheckpointName(name), withCheckpointOptions(work, cfg.exit))
 	if err != nil {
 		return "", checkpointError(id, fmt.Sprintf("into image %q", name), filepath.Join(work, "dump.log"), err)
 	}
@@ -96,7 +126,10 @@ func (c *client) CheckpointImage(ctx context.Context, id, name string, exit bool
 // DeleteCheckpointImage deletes a checkpoint image; containerd collects
 // its content.
 func (c *client) DeleteCheckpointImage(ctx context.Context, name string) error {
-	ctx = c.nsCtx(ctx)
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return err
+	}
 	if _, err := c.checkpointImage(ctx, name); err != nil {
 		return fmt.Errorf("delete checkpoint: %w", err)
 	}

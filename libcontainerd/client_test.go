@@ -115,3 +115,28 @@ func TestProcIOHold(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionTypes pins which call each option configures: an option a call
+// does not use must not compile there, so it is not silently ignored.
+func TestOptionTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name                 string
+		opt                  any
+		start, exec, restore bool
+	}{
+		{"WithStdin", WithStdin(true), true, true, false},
+		{"WithTerminal", WithTerminal(true), false, true, false},
+		{"WithStdio", WithStdio(nil), true, true, true},
+		{"WithCheckpointDir", WithCheckpointDir("d"), true, false, false},
+		{"WithCheckpointImage", WithCheckpointImage("i"), true, false, false},
+		{"WithCheckpointWorkDir", WithCheckpointWorkDir("w"), true, false, false},
+		{"WithTaskOpts", WithTaskOpts(), true, false, false},
+	} {
+		_, start := tc.opt.(StartOption)
+		_, exec := tc.opt.(ExecOption)
+		_, restore := tc.opt.(RestoreOption)
+		if start != tc.start || exec != tc.exec || restore != tc.restore {
+			t.Errorf("%s: configures Start %v, Exec %v, Restore %v; want %v, %v, %v", tc.name, start, exec, restore, tc.start, tc.exec, tc.restore)
+		}
+	}
+}

@@ -28,9 +28,13 @@
 //
 // A Client is safe for concurrent use. Close stops the stream and every
 // waiter, delivers what is queued and leaves containers running; nothing of
-// the Client runs after Close returns. There is no useful zero value: create
-// a Client with New.
+// the Client runs after Close returns, and every later call fails with
+// ErrClosed. There is no useful zero value: create a Client with New.
 //
-// Stdio goes through FIFOs in a private directory (WithFIFODir), one
-// directory per process (see io/fifoset).
+// Stdio goes through FIFOs in a private directory (WithFIFODir) that New
+// creates 0700 and checks, one directory per process (see io/fifoset).
+//
+// The client never deletes inside containerd's state dir: a task bundle a
+// killed containerd left behind is reported (StaleBundleError) for the
+// owner of that containerd to remove (libcontainerd/supervisor).
 package libcontainerd

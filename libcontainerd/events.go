@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"syscall"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -14,6 +13,8 @@ import (
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
 const (
@@ -121,23 +122,14 @@ func (c *client) consume(ctx context.Context, filters []string, reconcile bool, 
 // waitServing waits with capped backoff until containerd answers. It reports
 // false when the client closed first.
 func (c *client) waitServing() bool {
-	backoff := minBackoff
-	for {
-		t := time.NewTimer(backoff)
-		select {
-		case <-c.ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+	// A pause first: a stream that broke at once must not spin.
+	b := serving.Backoff{Min: minBackoff, Max: maxBackoff, Delay: true}
+	return serving.Wait(c.ctx, b, func(ctx context.Context) bool {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
 		ok, _ := c.cc.IsServing(ctx)
-		cancel()
-		if ok {
-			return true
-		}
-		backoff = min(backoff*2, maxBackoff)
-	}
+		return ok
+	}) == nil
 }
 
 // reconcile runs after a resubscription: every process whose exit the
@@ -169,15 +161,10 @@ func (c *client) reconcile(ctx context.Context) {
 // delivers the exit. It ends with ctx (the stream generation): when the
 // stream breaks the next reconcile waits again.
 func (c *client) waitExit(ctx context.Context, ctrID, processID string, p containerd.Process, pid uint32) {
-	c.mu.Lock()
-	if c.closed || ctx == nil || ctx.Err() != nil {
-		c.mu.Unlock()
-		return
+	if ctx == nil {
+		return // the event stream has not started yet (only inside New)
 	}
-	c.wg.Add(1)
-	c.mu.Unlock()
-	go func() {
-		defer c.wg.Done()
+	c.spawn(ctx, func() {
 		ch, err := p.Wait(ctx)
 		if err != nil {
 			c.waitFailed(ctx, err, ctrID, processID, pid)
@@ -192,7 +179,7 @@ func (c *client) waitExit(ctx context.Context, ctrID, processID string, p contai
 			}
 			c.deliverExit(ctrID, processID, pid, st.ExitCode(), st.ExitTime(), "")
 		}
-	}()
+	})
 }
 
 // waitFailed handles a Wait that failed: a process containerd no longer
@@ -243,95 +230,4 @@ func (c *client) handleEvent(ev *events.Envelope) {
 	case *apievents.TaskResumed:
 		c.deliverKnown(e.ContainerID, EventResumed, EventInfo{ContainerID: e.ContainerID, ProcessID: e.ContainerID})
 	}
-}
-
-// deliverKnown delivers an event of a container the client manages.
-func (c *client) deliverKnown(ctrID string, et EventType, info EventInfo) {
-	c.mu.Lock()
-	known := c.containers[ctrID] != nil
-	c.mu.Unlock()
-	if known {
-		c.deliver(ctrID, et, info)
-	}
-}
-
-// deliverExit delivers the exit of a live process exactly once: the first
-// report (event, waiter, reconcile or DeleteTask) wins, later ones for the
-// same process and pid are dropped.
-func (c *client) deliverExit(ctrID, processID string, pid, code uint32, exitedAt time.Time, reason string) {
-	c.mu.Lock()
-	ct := c.containers[ctrID]
-	var p *process
-	if ct != nil {
-		p = ct.procs[processID]
-	}
-	if p == nil || !p.live || (p.pid != 0 && pid != 0 && p.pid != pid) {
-		c.mu.Unlock()
-		return
-	}
-	p.live = false
-	oom := processID == ctrID && ct.oomSeen
-	proc := p.proc
-	c.mu.Unlock()
-
-	info := EventInfo{ContainerID: ctrID, ProcessID: processID, Pid: pid, ExitCode: code, ExitedAt: exitedAt, OOMKilled: oom, Reason: reason}
-	c.queue.Append(ctrID, func() {
-		if proc != nil {
-			drainIO(proc.IO())
-		}
-		if t, ok := proc.(containerd.Task); ok && !oom && code == 128+uint32(syscall.SIGKILL) {
-			info.OOMKilled = c.oomKilled(t)
-		}
-		c.callBackend(ctrID, EventExit, info)
-		if processID != ctrID {
-			c.deleteExec(ct, processID, p)
-		}
-	})
-}
-
-// deleteExec removes an exited exec process from containerd and its FIFOs.
-func (c *client) deleteExec(ct *container, execID string, p *process) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), cleanupTimeout)
-	defer cancel()
-	if p.proc != nil {
-		if _, err := p.proc.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
-			c.log.WithError(err).WithField("exec", execID).Debug("delete exited exec process")
-		}
-	}
-	if p.fifos != nil {
-		p.fifos.Remove()
-	}
-	c.mu.Lock()
-	if ct.procs[execID] == p {
-		delete(ct.procs, execID)
-	}
-	c.mu.Unlock()
-}
-
-func (c *client) deliver(ctrID string, et EventType, info EventInfo) {
-	c.queue.Append(ctrID, func() { c.callBackend(ctrID, et, info) })
-}
-
-func (c *client) callBackend(ctrID string, et EventType, info EventInfo) {
-	if err := c.backend.ProcessEvent(context.WithoutCancel(c.ctx), ctrID, et, info); err != nil {
-		c.log.WithError(err).WithField("container", ctrID).WithField("event", et).Warn("backend failed to process event")
-	}
-}
-
-// oomKilled tells whether the OOM killer killed a process of the task,
-// by its cgroup's counter. containerd publishes a task's OOM event apart
-// from its exit, with no order between them (the shim learns of it through
-// an inotify watch the kernel notifies at most every 10 ms): an init killed
-// by the OOM killer may exit before its OOM event arrives. The cgroup lives
-// until the task is deleted, which the exit's handler does.
-func (c *client) oomKilled(t containerd.Task) bool {
-	ctx, cancel := context.WithTimeout(c.nsCtx(context.Background()), confirmTimeout)
-	defer cancel()
-	m, err := t.Metrics(ctx)
-	if err != nil {
-		c.log.WithError(err).WithField("container", t.ID()).Debug("read the OOM kill count of a killed task")
-		return false
-	}
-	s, err := statsFromMetric(m)
-	return err == nil && s.Memory.OOMKills > 0
 }

@@ -1,6 +1,7 @@
 package libcontainerd
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -132,4 +133,16 @@ func fillV2(s *Stats, m *v2.Metrics) {
 		s.Blkio.ReadBytes += e.GetRbytes()
 		s.Blkio.WriteBytes += e.GetWbytes()
 	}
+}
+
+func (c *client) Stats(ctx context.Context, id string) (*Stats, error) {
+	ctx, t, err := c.taskOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := t.Metrics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stats of %s: %w", id, err)
+	}
+	return statsFromMetric(m)
 }

@@ -2,22 +2,18 @@ package libcontainerd
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/tendhq/tend/io/fifoset"
 )
 
 // Client drives containers and their tasks in one containerd namespace and
 // reports every task event to the Backend it was created with.
 //
-// Container ids and exec ids must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$;
+// Container ids and exec ids must pass ValidateID (containerd's identifier
+// rule: at most 76 characters, no leading or trailing separator);
 // processID arguments name either the init process (the container id, or "")
 // or an exec id.
 type Client interface {
@@ -40,7 +36,7 @@ type Client interface {
 	// Exec starts an additional process in the running container and returns
 	// its pid. Its exit reaches the Backend as an EventExit with ProcessID
 	// execID; the process is deleted from containerd after that event.
-	Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...StartOption) (pid uint32, err error)
+	Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...ExecOption) (pid uint32, err error)
 
 	// ResizeTerminal resizes the terminal of a process started with one.
 	ResizeTerminal(ctx context.Context, id, processID string, width, height uint32) error
@@ -69,15 +65,15 @@ type Client interface {
 
 	// CreateCheckpoint checkpoints the container's running or paused task
 	// with CRIU into dir (created 0700 if missing; CRIU's dump.log goes
-	// there too). Without exit the task keeps running (a paused task stays
-	// paused); with exit it is killed after the dump and its exit reaches the
-	// Backend as an ordinary EventExit (code 137): DeleteTask it before
+	// there too). The task is left running (a paused task stays paused);
+	// with WithCheckpointExit it is killed after the dump and its exit
+	// reaches the Backend as an ordinary EventExit (code 137): DeleteTask it before
 	// restoring with Start and WithCheckpointDir. The root filesystem is not
 	// part of the checkpoint. A dir that already holds a checkpoint fails
 	// with ErrAlreadyExists. A container without a running or paused task
 	// and a CRIU that is missing or cannot dump the task fail with
 	// ErrFailedPrecondition; the message names CRIU's log.
-	CreateCheckpoint(ctx context.Context, id, dir string, exit bool) error
+	CreateCheckpoint(ctx context.Context, id, dir string, opts ...CheckpointOption) error
 
 	// CheckpointImage is CreateCheckpoint into an image in containerd's
 	// content store, named name (a unique name when empty), and returns the
@@ -87,7 +83,7 @@ type Client interface {
 	// DeleteCheckpointImage. CRIU's log is kept in a temporary directory
 	// only when the dump fails; the error names it. A name in use fails with
 	// ErrAlreadyExists before anything is dumped.
-	CheckpointImage(ctx context.Context, id, name string, exit bool) (ref string, err error)
+	CheckpointImage(ctx context.Context, id, name string, opts ...CheckpointOption) (ref string, err error)
 
 	// DeleteCheckpointImage deletes an image CheckpointImage created:
 	// ErrNotFound when there is none, ErrInvalidArgument for an image that
@@ -101,7 +97,7 @@ type Client interface {
 	// it and with ExitCodeUnknown and a Reason when it does not. A task that
 	// was created but never started (the engine died inside Start) is not
 	// re-attached: ErrFailedPrecondition, and DeleteTask removes it.
-	Restore(ctx context.Context, id string, opts ...StartOption) (RestoreResult, error)
+	Restore(ctx context.Context, id string, opts ...RestoreOption) (RestoreResult, error)
 
 	// DeleteTask deletes the container's stopped task and returns its exit
 	// status. A task that still runs is refused with ErrFailedPrecondition,
@@ -196,120 +192,4 @@ type RestoreResult struct {
 	// ExitCode and ExitedAt are set when the task is not alive.
 	ExitCode uint32
 	ExitedAt time.Time
-}
-
-// StdioCallback attaches the engine to a process's stdio: pipes are the
-// engine-side ends of the process's FIFOs (a nil field is a stream not in
-// use). Closing pipes.Stdin delivers EOF to the process. The returned cio.IO is waited for and closed by the Client when the
-// process is deleted. See package io/attach for a ready implementation.
-type StdioCallback func(cfg cio.Config, pipes *fifoset.Pipes) (cio.IO, error)
-
-// CreateOption configures Create.
-type CreateOption func(*createConfig) error
-
-type createConfig struct {
-	image       string
-	snapshotter string
-	runtime     string
-	runtimeOpts any
-	labels      map[string]string
-	init        []string
-	extra       []containerd.NewContainerOpts
-}
-
-// WithInit runs args in front of the container's command, once the image
-// has supplied the command if the spec had none: an init process such as
-// tend-init (`WithInit("/sbin/tend-init", "--")`), which the caller also
-// mounts into the container through the spec. The spec itself is not
-// modified.
-func WithInit(args ...string) CreateOption {
-	return func(c *createConfig) error {
-		if len(args) == 0 || args[0] == "" {
-			return fmt.Errorf("init: no command given: %w", errdefs.ErrInvalidArgument)
-		}
-		c.init = append([]string(nil), args...)
-		return nil
-	}
-}
-
-// WithImage takes the root filesystem from a snapshot of the named image
-// (unpacked on demand) and uses the image's configuration for what spec
-// leaves unset: the command when spec.Process.Args is empty, and the
-// environment (the spec's variables win).
-func WithImage(ref string) CreateOption {
-	return func(c *createConfig) error { c.image = ref; return nil }
-}
-
-// WithSnapshotter names the snapshotter for WithImage (default "overlayfs").
-func WithSnapshotter(name string) CreateOption {
-	return func(c *createConfig) error { c.snapshotter = name; return nil }
-}
-
-// WithRuntime names the runtime and its options (default
-// "io.containerd.runc.v2").
-func WithRuntime(name string, options any) CreateOption {
-	return func(c *createConfig) error { c.runtime, c.runtimeOpts = name, options; return nil }
-}
-
-// WithLabels sets the container's labels.
-func WithLabels(labels map[string]string) CreateOption {
-	return func(c *createConfig) error { c.labels = labels; return nil }
-}
-
-// WithContainerOpts passes containerd options through to NewContainer,
-// after the ones Create derives itself.
-func WithContainerOpts(opts ...containerd.NewContainerOpts) CreateOption {
-	return func(c *createConfig) error { c.extra = append(c.extra, opts...); return nil }
-}
-
-// StartOption configures Start, Exec and Restore.
-type StartOption func(*startConfig)
-
-type startConfig struct {
-	stdin           bool
-	terminal        bool
-	stdio           StdioCallback
-	checkpointDir   string
-	checkpointImage string
-	checkpointWork  string
-	taskOpts        []containerd.NewTaskOpts
-}
-
-// WithStdin gives the process a stdin FIFO.
-func WithStdin(on bool) StartOption { return func(c *startConfig) { c.stdin = on } }
-
-// WithTerminal gives the process a terminal: output arrives on the stdout
-// pipe only. For Exec it overrides spec.Terminal when true.
-func WithTerminal(on bool) StartOption { return func(c *startConfig) { c.terminal = on } }
-
-// WithStdio attaches the engine to the process's stdio. Without it the
-// output is read and discarded so the process never blocks on a full pipe.
-func WithStdio(cb StdioCallback) StartOption { return func(c *startConfig) { c.stdio = cb } }
-
-// WithCheckpointDir makes Start restore the task from the CRIU checkpoint
-// in dir (written by CreateCheckpoint) instead of running spec.Process
-// afresh. The container may be the one checkpointed or a new one created
-// with the same spec and image; its root filesystem is used as it is. A dir
-// without a checkpoint fails with ErrNotFound, a restore CRIU refuses with
-// ErrFailedPrecondition naming its log. Start only.
-func WithCheckpointDir(dir string) StartOption {
-	return func(c *startConfig) { c.checkpointDir = dir }
-}
-
-// WithCheckpointImage is WithCheckpointDir for a checkpoint image that
-// CheckpointImage created; ErrNotFound when there is no such image.
-func WithCheckpointImage(name string) StartOption {
-	return func(c *startConfig) { c.checkpointImage = name }
-}
-
-// WithCheckpointWorkDir sets CRIU's work directory for a restore, where
-// restore.log is written and kept. By default a temporary directory is
-// used, removed when the restore succeeds.
-func WithCheckpointWorkDir(dir string) StartOption {
-	return func(c *startConfig) { c.checkpointWork = dir }
-}
-
-// WithTaskOpts passes containerd options through to NewTask (Start only).
-func WithTaskOpts(opts ...containerd.NewTaskOpts) StartOption {
-	return func(c *startConfig) { c.taskOpts = append(c.taskOpts, opts...) }
 }

@@ -31,7 +31,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/tendhq/tend/io/attach"
-	"github.com/tendhq/tend/io/fifoset"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
@@ -148,7 +147,7 @@ func run(ctx context.Context, address, namespace, rootfs, id string, args []stri
 	}()
 	exited := p.exitOf(id)
 	// The container's output goes to ours; io/attach owns the copies.
-	stdio := libcontainerd.WithStdio(func(cfg cio.Config, pipes *fifoset.Pipes) (cio.IO, error) {
+	stdio := libcontainerd.WithStdio(func(cfg cio.Config, pipes libcontainerd.Pipes) (cio.IO, error) {
 		return attach.New(cfg, pipes.Stdin, pipes.Stdout, pipes.Stderr, attach.Streams{Stdout: os.Stdout, Stderr: os.Stderr}), nil
 	})
 	pid, err := c.Start(ctx, id, stdio)

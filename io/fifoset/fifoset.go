@@ -23,11 +23,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"syscall"
 
 	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/fifo"
 	"github.com/hashicorp/go-multierror"
@@ -45,15 +45,13 @@ const (
 	fifoMode os.FileMode = 0o600
 )
 
-var idPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
-
 // ValidateID reports an error of class errdefs.ErrInvalidArgument unless id
-// matches ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$, which keeps an id a single,
-// non-hidden path element.
+// is a containerd identifier (identifiers.Validate: letters and digits
+// joined by single '.', '_' or '-', at most 76 characters), which keeps an
+// id a single, non-hidden path element.
 func ValidateID(id string) error {
-	if !idPattern.MatchString(id) {
-		return fmt.Errorf("invalid id %q: want 1 to 128 characters of [a-zA-Z0-9_.-] starting with a letter or digit: %w",
-			id, errdefs.ErrInvalidArgument)
+	if err := identifiers.Validate(id); err != nil {
+		return fmt.Errorf("%w; want letters and digits joined by single '.', '_' or '-', at most 76 characters", err)
 	}
 	return nil
 }

@@ -31,12 +31,13 @@ func TestValidateID(t *testing.T) {
 		{"_x", false},
 		{"x y", false},
 		{"x\n", false},
-		{strings.Repeat("a", 129), false},
-		{strings.Repeat("a", 128), true},
+		{strings.Repeat("a", 77), false},
+		{strings.Repeat("a", 76), true},
 		{"ok-1.2_3", true},
 		{"a", true},
 		{"0", true},
-		{"a..b", true},
+		{"a..b", false},
+		{"a-", false},
 	}
 	for _, tt := range tests {
 		err := ValidateID(tt.id)

@@ -5,7 +5,10 @@
 // daemon also needs its own namespace).
 //
 // Start writes the configuration, starts containerd and returns once it
-// serves. With Config.Supervise the Daemon restarts containerd with capped
+// serves. The Daemon owns containerd's state dir: before each (re)start it
+// removes task bundles a killed containerd left behind and would never
+// clean up, and RemoveStaleTaskBundle removes one that a task start ran
+// into (libcontainerd.StaleBundleError). With Config.Supervise the Daemon restarts containerd with capped
 // backoff whenever it dies without being asked to. Stop ends supervision and
 // the process; Kill simulates a crash; Restart is a graceful Stop and start.
 //
@@ -15,7 +18,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
+
+	until "github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
 const (
@@ -199,48 +202,13 @@ func Start(ctx context.Context, cfg Config) (_ *Daemon, retErr error) {
 	return d, nil
 }
 
-// configTOML is containerd's configuration: version 2, which containerd 1.x
-// and 2.x both read. Disabled plugins keep containerd away from system paths
-// (CRI, NRI, /opt) and make it start fast; ids unknown to the running
-// version are ignored.
-func configTOML(root, address string) string {
-	disabled := []string{
-		"io.containerd.grpc.v1.cri",
-		"io.containerd.cri.v1.images",
-		"io.containerd.cri.v1.runtime",
-		"io.containerd.nri.v1.nri",
-		"io.containerd.internal.v1.opt",
-		"io.containerd.tracing.processor.v1.otlp",
-		"io.containerd.internal.v1.tracing",
-		"io.containerd.snapshotter.v1.aufs",
-		"io.containerd.snapshotter.v1.btrfs",
-		"io.containerd.snapshotter.v1.zfs",
-		"io.containerd.snapshotter.v1.devmapper",
-		"io.containerd.snapshotter.v1.blockfile",
-		"io.containerd.snapshotter.v1.erofs",
-		"io.containerd.differ.v1.erofs",
-	}
-	q := make([]string, len(disabled))
-	for i, id := range disabled {
-		q[i] = strconv.Quote(id)
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "version = 2\n")
-	fmt.Fprintf(&b, "root = %s\n", strconv.Quote(filepath.Join(root, "root")))
-	fmt.Fprintf(&b, "state = %s\n", strconv.Quote(filepath.Join(root, "state")))
-	fmt.Fprintf(&b, "disabled_plugins = [%s]\n\n", strings.Join(q, ", "))
-	fmt.Fprintf(&b, "[grpc]\n  address = %s\n\n", strconv.Quote(address))
-	fmt.Fprintf(&b, "[ttrpc]\n  address = %s\n\n", strconv.Quote(address+".ttrpc"))
-	fmt.Fprintf(&b, "[debug]\n  address = \"\"\n\n")
-	fmt.Fprintf(&b, "[metrics]\n  address = \"\"\n")
-	return b.String()
-}
-
 // Address returns the path of containerd's gRPC socket.
 func (d *Daemon) Address() string { return d.address }
 
-// StateDir returns containerd's state dir (its --state), Root/state; give it
-// to libcontainerd.WithContainerdStateDir.
+// StateDir returns containerd's state dir (its --state), Root/state. The
+// Daemon owns it: RemoveStaleTaskBundle removes in it, and so may whoever
+// is given it as the state dir of a containerd they own (the backend's
+// Config.ContainerdStateDir).
 func (d *Daemon) StateDir() string { return filepath.Join(d.cfg.Root, "state") }
 
 // Pid returns the pid of the current containerd process, or 0 if none was
@@ -363,6 +331,15 @@ func (d *Daemon) startLocked(ctx context.Context) error {
 	if d.logFile != nil {
 		fmt.Fprintf(d.logFile, "--- supervisor: starting %s %s at %s\n", d.binary, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
 	}
+	// containerd is not running on this state dir now: bundles it would
+	// never clean up are safe to remove.
+	removed, err := sweepStaleBundles(d.StateDir())
+	if len(removed) > 0 {
+		log.G(ctx).WithField("removed", removed).Warn("supervisor: removed task bundles a killed containerd had left behind without a task; they would have kept their containers from starting")
+	}
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("supervisor: some stale task bundles are left; starts of their containers fail until they are removed")
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("supervisor: start %s: %w", d.binary, err)
 	}
@@ -382,23 +359,27 @@ func (d *Daemon) startLocked(ctx context.Context) error {
 func (d *Daemon) waitServing(ctx context.Context, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, serveTimeout)
 	defer cancel()
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
 	var lastErr error
-	for {
-		if lastErr = d.ping(ctx); lastErr == nil {
-			return nil
-		}
+	exited := false
+	err := until.Wait(ctx, until.Backoff{Min: pollInterval, Max: pollInterval}, func(ctx context.Context) bool {
 		select {
 		case <-p.exited:
-			return fmt.Errorf("supervisor: containerd (pid %d) exited before serving on %s: %v; check the binary and %s; its output ends with:\n%s: %w",
-				p.cmd.Process.Pid, d.address, p.waitErr, d.cfgPath, d.Tail(), errdefs.ErrUnavailable)
-		case <-ctx.Done():
-			return fmt.Errorf("supervisor: containerd (pid %d) did not serve on %s in time (%v); last error: %v; its output ends with:\n%s: %w",
-				p.cmd.Process.Pid, d.address, ctx.Err(), lastErr, d.Tail(), errdefs.ErrUnavailable)
-		case <-ticker.C:
+			exited = true
+			return true
+		default:
 		}
+		lastErr = d.ping(ctx)
+		return lastErr == nil
+	})
+	switch {
+	case exited:
+		return fmt.Errorf("supervisor: containerd (pid %d) exited before serving on %s: %v; check the binary and %s; its output ends with:\n%s: %w",
+			p.cmd.Process.Pid, d.address, p.waitErr, d.cfgPath, d.Tail(), errdefs.ErrUnavailable)
+	case err != nil:
+		return fmt.Errorf("supervisor: containerd (pid %d) did not serve on %s in time (%v); last error: %v; its output ends with:\n%s: %w",
+			p.cmd.Process.Pid, d.address, err, lastErr, d.Tail(), errdefs.ErrUnavailable)
 	}
+	return nil
 }
 
 func (d *Daemon) ping(ctx context.Context) error {
@@ -415,34 +396,6 @@ func (d *Daemon) ping(ctx context.Context) error {
 	_, err = c.Version(ctx)
 	return err
 }
-
-func (d *Daemon) env() []string {
-	var env []string
-	path := ""
-	for _, kv := range os.Environ() {
-		switch {
-		case strings.HasPrefix(kv, "PATH="):
-			path = strings.TrimPrefix(kv, "PATH=")
-		case strings.HasPrefix(kv, "NOTIFY_SOCKET="):
-			// Our service manager must not hear containerd's READY.
-		case strings.HasPrefix(kv, "XDG_RUNTIME_DIR="):
-			// Set below.
-		default:
-			env = append(env, kv)
-		}
-	}
-	if path == "" {
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	}
-	dirs := append(append([]string{}, d.cfg.ExtraPath...), path)
-	// containerd stages checkpoints in XDG_RUNTIME_DIR (else /tmp) and does
-	// not always remove them: keep them under our root.
-	return append(env, "PATH="+strings.Join(dirs, string(os.PathListSeparator)),
-		"XDG_RUNTIME_DIR="+d.runtimeDir())
-}
-
-// runtimeDir is containerd's private scratch dir under Root.
-func (d *Daemon) runtimeDir() string { return filepath.Join(d.cfg.Root, "run") }
 
 // stopLocked stops p gracefully: SIGTERM, SIGKILL when ctx ends.
 func (d *Daemon) stopLocked(ctx context.Context, p *process) error {
@@ -544,49 +497,4 @@ func (d *Daemon) supervise() {
 		}
 		d.opMu.Unlock()
 	}
-}
-
-// Tail returns the last few KiB of containerd's output, for error messages.
-func (d *Daemon) Tail() string {
-	if d.tail != nil {
-		return d.tail.String()
-	}
-	f, err := os.Open(d.logPath)
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", d.logPath, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", d.logPath, err)
-	}
-	off := max(st.Size()-logTail, 0)
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return fmt.Sprintf("(cannot read %s: %v)", d.logPath, err)
-	}
-	return string(b)
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.Clone(t.buf))
 }

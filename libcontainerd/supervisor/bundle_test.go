@@ -1,36 +1,19 @@
-package libcontainerd
+package supervisor
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
 )
-
-func TestStaleBundle(t *testing.T) {
-	const dir = "/run/ctd/state/io.containerd.runtime.v2.task/ns/web"
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{nil, ""},
-		{errors.New("failed to start shim: mkdir " + dir + ": file exists: unknown"), dir},
-		{errors.New("rpc error: code = Unknown desc = failed to start shim: mkdir " + dir + ": file exists"), dir},
-		// Another container's or namespace's bundle, or another error.
-		{errors.New("failed to start shim: mkdir /s/io.containerd.runtime.v2.task/ns/web2: file exists"), ""},
-		{errors.New("failed to start shim: mkdir /s/io.containerd.runtime.v2.task/ns2/web: file exists"), ""},
-		{errors.New("failed to start shim: mkdir " + dir + ": permission denied"), ""},
-		{errors.New("open " + dir + "/config.json: file exists"), ""},
-	} {
-		if got := staleBundle(tc.err, "ns", "web"); got != tc.want {
-			t.Errorf("staleBundle(%v) = %q, want %q", tc.err, got, tc.want)
-		}
-	}
-}
 
 // makeBundle makes a bundle dir as containerd 1.6 leaves it after a crash
 // during NewTask: an empty rootfs, the work link, a config and the address
@@ -158,4 +141,99 @@ func TestRemoveBundleRefusesBadNames(t *testing.T) {
 	if removed, err := removeBundle(state, "ns", "web"); err != nil || len(removed) != 0 {
 		t.Errorf("no bundle: removed %v, %v", removed, err)
 	}
+}
+
+// TestSweepStaleBundles: before containerd starts, the bundles it would never
+// clean up go (a hidden one, one without the runc shim's "runtime" file);
+// those it cleans up itself, another kind of entry, and one in use stay.
+func TestSweepStaleBundles(t *testing.T) {
+	state := t.TempDir()
+	ns := filepath.Join(state, runtimeV2TaskDir, "ns")
+	stale, hidden := filepath.Join(ns, "stale"), filepath.Join(ns, ".deleted")
+	makeBundle(t, stale)
+	makeBundle(t, hidden)
+	created := filepath.Join(ns, "created") // containerd's to clean up: its exit is owed
+	makeBundle(t, created)
+	if err := os.WriteFile(filepath.Join(created, "runtime"), []byte("runc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	busy := filepath.Join(ns, "busy")
+	makeBundle(t, busy)
+	sock := filepath.Join(t.TempDir(), "shim.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.WriteFile(filepath.Join(busy, "address"), []byte("unix://"+sock), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(t.TempDir(), filepath.Join(ns, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ns, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	removed, err := sweepStaleBundles(state)
+	if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), busy) {
+		t.Errorf("sweep error %v: want the bundle in use (%s) reported", err, busy)
+	}
+	sort.Strings(removed)
+	if want := []string{hidden, stale}; !slices.Equal(removed, want) {
+		t.Errorf("removed %v, want %v", removed, want)
+	}
+	for _, gone := range []string{stale, hidden} {
+		if _, err := os.Lstat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still there: %v", gone, err)
+		}
+	}
+	for _, kept := range []string{created, busy, filepath.Join(ns, "link"), filepath.Join(ns, "file")} {
+		if _, err := os.Lstat(kept); err != nil {
+			t.Errorf("%s removed: %v", kept, err)
+		}
+	}
+	// No bundles at all: nothing to do.
+	if removed, err := sweepStaleBundles(t.TempDir()); err != nil || len(removed) != 0 {
+		t.Errorf("empty state dir: removed %v, %v", removed, err)
+	}
+}
+
+func TestRemoveStaleTaskBundleWantsAbsoluteStateDir(t *testing.T) {
+	if _, err := RemoveStaleTaskBundle("state", "ns", "web"); !errdefs.IsInvalidArgument(err) {
+		t.Errorf("relative state dir: %v, want ErrInvalidArgument", err)
+	}
+}
+
+// TestRestartRemovesStaleBundles: the hidden bundle a containerd killed
+// inside a task delete left (containerd itself never looks at it again) is
+// gone once the Daemon has started containerd again, and
+// RemoveStaleTaskBundle removes one found while containerd runs.
+func TestRestartRemovesStaleBundles(t *testing.T) {
+	requireContainerd(t)
+	ctx := context.Background()
+	d, err := Start(ctx, Config{Root: shortRoot(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(ctx)
+	bundle := filepath.Join(d.StateDir(), runtimeV2TaskDir, "tend-sup-test", "web")
+	hidden := filepath.Join(filepath.Dir(bundle), ".web")
+	makeBundle(t, hidden)
+	if err := d.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(hidden); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale hidden bundle survived the restart: %v", err)
+	}
+
+	makeBundle(t, bundle)
+	removed, err := d.RemoveStaleTaskBundle("tend-sup-test", "web")
+	if err != nil || !slices.Equal(removed, []string{bundle}) {
+		t.Fatalf("RemoveStaleTaskBundle: removed %v, %v; want %s", removed, err, bundle)
+	}
+	serving(t, d.Address())
 }

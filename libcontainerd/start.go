@@ -1,0 +1,187 @@
+package libcontainerd
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+
+	"github.com/tendhq/tend/io/fifoset"
+	"github.com/tendhq/tend/libcontainerd/internal/serving"
+)
+
+func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ uint32, retErr error) {
+	ctx, err := c.enter(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var cfg startConfig
+	for _, opt := range opts {
+		opt.applyStart(&cfg)
+	}
+	ct, err := c.container(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	old := ct.task
+	c.mu.Unlock()
+	if old != nil {
+		if _, err := old.Status(ctx); !errdefs.IsNotFound(err) {
+			return 0, fmt.Errorf("start %s: the container already has a task: delete it with DeleteTask first: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		// containerd lost the old task while it was down.
+		c.forgetTask(ct, id, old, nil)
+	}
+	set, err := fifoset.New(c.fifoRoot, id, id, cfg.stdin, ct.terminal)
+	if errdefs.IsAlreadyExists(err) {
+		// FIFOs left by a task that was deleted behind our back: remove them
+		// unless containerd still runs that task.
+		if _, terr := ct.ctr.Task(ctx, nil); terr == nil {
+			return 0, fmt.Errorf("start %s: containerd already has a task for it: Restore or DeleteTask it first: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		if rerr := fifoset.RemoveContainer(c.fifoRoot, id); rerr != nil {
+			return 0, fmt.Errorf("start %s: remove stale FIFOs: %w", id, rerr)
+		}
+		set, err = fifoset.New(c.fifoRoot, id, id, cfg.stdin, ct.terminal)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", id, err)
+	}
+	keepFIFOs := false // the task may outlive a failed Start: Restore needs them
+	defer func() {
+		if retErr != nil && !keepFIFOs {
+			set.Remove()
+		}
+	}()
+	taskOpts := cfg.taskOpts
+	restore, err := c.planRestore(ctx, id, &cfg)
+	if err != nil {
+		return 0, err
+	}
+	if restore != nil {
+		defer func() { restore.done(retErr != nil) }()
+		taskOpts = append(append([]containerd.NewTaskOpts{}, taskOpts...), restore.opts...)
+	}
+	create, markStarted := c.ioCreator(set, cfg.stdio)
+	t, err := ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
+	if errdefs.IsAlreadyExists(err) && c.removeHalfMadeTask(ctx, ct, id) {
+		t, err = ct.ctr.NewTask(ctx, func(string) (cio.IO, error) { return create() }, taskOpts...)
+	}
+	if serr := c.staleBundleError(ctx, ct, id, err); serr != nil {
+		return 0, fmt.Errorf("start %s: %w", id, serr)
+	}
+	if err != nil {
+		if errdefs.IsAlreadyExists(err) {
+			return 0, fmt.Errorf("start %s: containerd already has a task for it: Restore or DeleteTask it first: %w", id, errdefs.ErrFailedPrecondition)
+		}
+		if restore != nil {
+			return 0, restore.error(id, err)
+		}
+		return 0, fmt.Errorf("start %s: %w", id, err)
+	}
+	p := &process{id: id, proc: t, fifos: set, pid: t.Pid(), live: true}
+	c.mu.Lock()
+	ct.task, ct.oomSeen = t, false
+	ct.procs[id] = p
+	c.mu.Unlock()
+	pio := t.IO().(*procIO) // made by create
+	pio.hold()
+	err = t.Start(ctx)
+	if err != nil && errdefs.IsUnavailable(err) && c.startedAnyway(ctx, t) {
+		err = nil
+	}
+	pio.release(err != nil)
+	if err != nil {
+		c.mu.Lock()
+		ct.task = nil
+		delete(ct.procs, id)
+		c.mu.Unlock()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if _, derr := t.Delete(cctx, containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
+			keepFIFOs = true
+			c.log.WithError(derr).WithField("container", id).Warn("delete task after failed start; it may live on: Restore it")
+		}
+		if restore != nil {
+			return 0, restore.error(id, err)
+		}
+		return 0, fmt.Errorf("start %s: %w", id, err)
+	}
+	markStarted(t)
+	if restore != nil {
+		// A restored task has its pid only once CRIU restored it.
+		c.mu.Lock()
+		p.pid = t.Pid()
+		c.mu.Unlock()
+	}
+	return p.pid, nil
+}
+
+// startedAnyway finds out, once containerd is back, whether a task whose
+// Start failed because containerd went away did start. It did if it runs or
+// ran: then it is kept, and the reconcile after the reconnect delivers its
+// exit. One that never started is started now.
+func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
+	st, err := statusWhenBack(ctx, t)
+	if err != nil {
+		c.log.WithError(err).WithField("container", t.ID()).Warn("containerd went away during Start and cannot say whether the task started: deleting it")
+		return false
+	}
+	switch st.Status {
+	case containerd.Running, containerd.Paused, containerd.Pausing, containerd.Stopped:
+		c.log.WithField("container", t.ID()).Info("containerd went away during Start, but the task started")
+		return true
+	case containerd.Created:
+		return t.Start(ctx) == nil
+	}
+	return false
+}
+
+// statusWhenBack asks for the status of t until containerd answers, for at
+// most cleanupTimeout: right after containerd went away calls fail at once
+// (connection refused) until the connection notices, and a task that did
+// start must not be taken for one that did not.
+func statusWhenBack(ctx context.Context, t containerd.Task) (st containerd.Status, err error) {
+	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+	defer cancel()
+	serving.Wait(ctx, serving.Backoff{Min: statusPollInterval, Max: statusPollInterval}, func(ctx context.Context) bool {
+		st, err = t.Status(ctx)
+		return !errdefs.IsUnavailable(err)
+	})
+	return st, err
+}
+
+// removeHalfMadeTask deletes a task left behind by a NewTask that
+// containerd died during, and reports whether the id is free again. Such a
+// task is in one of two states: containerd 1.6 says it exists when asked to
+// create one but not when asked for it (the shim started, the task was never
+// created), or it was created but never started (containerd died before
+// NewTask returned). Start calls it only when the client has no task for the
+// container, so nobody holds the stdio of a created task or will start it.
+func (c *client) removeHalfMadeTask(ctx context.Context, ct *container, id string) bool {
+	var err error
+	t, terr := ct.ctr.Task(ctx, nil)
+	switch {
+	case errdefs.IsNotFound(terr):
+		_, err = c.cc.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+		err = errgrpc.ToNative(err)
+	case terr != nil:
+		return false
+	default:
+		var created bool
+		if created, err = deleteCreated(ctx, t); !created {
+			return false
+		}
+	}
+	if err != nil && !errdefs.IsNotFound(err) {
+		c.log.WithError(err).WithField("container", id).Warn("delete half-made task")
+		return false
+	}
+	c.log.WithField("container", id).Info("deleted a half-made task left by a containerd crash")
+	return true
+}
