@@ -72,7 +72,12 @@ func New(e Engine, opts Options) *Server {
 
 func (s *Server) routes() {
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
-		s.mux.Handle(pattern, handler(fn))
+		s.mux.Handle(pattern, handler(func(w http.ResponseWriter, r *http.Request) error {
+			if err := checkPathValues(r); err != nil {
+				return err
+			}
+			return fn(w, r)
+		}))
 	}
 	p := "/" + api.Version
 	h("GET "+p+"/version", s.version)
@@ -101,7 +106,41 @@ func (s *Server) routes() {
 	h("GET "+p+"/events", s.events)
 	h("GET "+p+"/images", s.images)
 	h("POST "+p+"/images/import", s.importImage)
-	h("DELETE "+p+"/images/{ref...}", s.removeImage)
+	h("DELETE "+p+"/images/{image...}", s.removeImage)
+}
+
+// checkPathValues refuses a route whose object is not one that can exist:
+// the handlers and the engine see only valid names, ids and references.
+func checkPathValues(r *http.Request) error {
+	for _, v := range []struct{ key, what string }{
+		{"ref", "container reference"}, {"name", "checkpoint name"}, {"id", "exec id"},
+	} {
+		if val := r.PathValue(v.key); val != "" {
+			if err := api.ValidateName(v.what, val); err != nil {
+				return err
+			}
+		}
+	}
+	if img := r.PathValue("image"); img != "" {
+		return api.ValidateImageRef(img)
+	}
+	return nil
+}
+
+// methods are the methods of the routes, for the Allow header of a 405.
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
+
+// allowed lists the methods that have a route for r's path.
+func (s *Server) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range methods {
+		rr := *r
+		rr.Method = m
+		if _, pattern := s.mux.Handler(&rr); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // handler adapts a handler that returns an error; an error is written as a
@@ -118,10 +157,20 @@ func (fn handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		writeError(r.Context(), rec, fmt.Errorf("no route for %s %s: see the engine API under /%s/: %w", r.Method, r.URL.Path, api.Version, errdefs.ErrNotFound))
-	} else {
+	// An unclean path is refused before the mux sees it: the mux would
+	// answer it with a redirect to the cleaned path, another object.
+	if err := api.CheckPath(r.URL.EscapedPath()); err != nil {
+		writeError(r.Context(), rec, err)
+	} else if _, pattern := s.mux.Handler(r); pattern != "" {
 		s.mux.ServeHTTP(rec, r)
+	} else if allow := s.allowed(r); len(allow) > 0 {
+		rec.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(rec, http.StatusMethodNotAllowed, api.ErrorResponse{
+			Message: fmt.Sprintf("method %s is not allowed on %s: use %s", api.Echo(r.Method), api.Echo(r.URL.Path), strings.Join(allow, " or ")),
+			Class:   errdefs.ErrInvalidArgument.Error(),
+		})
+	} else {
+		writeError(r.Context(), rec, fmt.Errorf("no route for %s %s: see the engine API under /%s/: %w", api.Cut(r.Method), api.Cut(r.URL.Path), api.Version, errdefs.ErrNotFound))
 	}
 	log.G(r.Context()).WithFields(log.Fields{
 		"method": r.Method, "path": r.URL.Path, "status": rec.status, "duration": time.Since(start),
@@ -377,6 +426,9 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	if cp := r.URL.Query().Get("checkpoint"); cp != "" {
+		if err := api.ValidateName("checkpoint name", cp); err != nil {
+			return err
+		}
 		err = s.engine.StartFromCheckpoint(r.Context(), r.PathValue("ref"), cp)
 	} else {
 		err = s.engine.Start(r.Context(), r.PathValue("ref"))
@@ -407,6 +459,9 @@ func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) error 
 	}
 	if opts.Name == "" {
 		return fmt.Errorf("no checkpoint name given: name the checkpoint to create: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := api.ValidateName("checkpoint name", opts.Name); err != nil {
+		return err
 	}
 	if err := s.engine.CreateCheckpoint(r.Context(), r.PathValue("ref"), opts.Name, opts.LeaveRunning); err != nil {
 		return err
@@ -621,7 +676,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
-	if err := s.engine.RemoveImage(r.Context(), r.PathValue("ref")); err != nil {
+	if err := s.engine.RemoveImage(r.Context(), r.PathValue("image")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

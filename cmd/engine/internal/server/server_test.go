@@ -223,7 +223,7 @@ func TestAPIErrors(t *testing.T) {
 	}{
 		{"unknown route", "GET", "/v1/nope", nil, 404, "not found", "no route for GET /v1/nope"},
 		{"unversioned", "GET", "/containers", nil, 404, "not found", "no route"},
-		{"wrong method", "PUT", "/v1/containers", nil, 404, "not found", "no route for PUT"},
+		{"wrong method", "PUT", "/v1/containers", nil, 405, "invalid argument", "method \"PUT\" is not allowed"},
 		{"malformed JSON", "POST", "/v1/containers", strings.NewReader(`{"name":`), 400, "invalid argument", "malformed JSON"},
 		{"unknown field", "POST", "/v1/containers", strings.NewReader(`{"nmae":"x"}`), 400, "invalid argument", "unknown field"},
 		{"two values", "POST", "/v1/containers", strings.NewReader(`{} {}`), 400, "invalid argument", "more than one"},
