@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +41,46 @@ type Options struct {
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// after its context ended; default 5s.
 	ShutdownTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers; default 10s.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading a JSON request body, and each read of an
+	// image archive (an import may take long but must make progress);
+	// default 30s. Streams (logs, events, attach, exec) read no body
+	// after their request and are not bounded by it.
+	BodyTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection with no request for this
+	// long; default 2m.
+	IdleTimeout time.Duration
+	// StreamWriteTimeout bounds one write to a client of a logs or events
+	// stream: a client that stops reading is disconnected; default 30s.
+	StreamWriteTimeout time.Duration
+	// EventQueue is how many events may wait for a slow events client
+	// before it is disconnected; default 1024.
+	EventQueue int
+	// MaxImportBytes bounds an image archive; default DefaultMaxImportBytes.
+	MaxImportBytes int64
+}
+
+// DefaultMaxImportBytes is the default limit of an image archive.
+const DefaultMaxImportBytes = 8 << 30
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ShutdownTimeout, 5*time.Second)
+	def(&o.HeaderTimeout, 10*time.Second)
+	def(&o.BodyTimeout, 30*time.Second)
+	def(&o.IdleTimeout, 2*time.Minute)
+	def(&o.StreamWriteTimeout, 30*time.Second)
+	if o.EventQueue <= 0 {
+		o.EventQueue = 1024
+	}
+	if o.MaxImportBytes <= 0 {
+		o.MaxImportBytes = DefaultMaxImportBytes
+	}
 }
 
 // Server is the engine's HTTP API.
@@ -61,9 +102,7 @@ type Server struct {
 
 // New returns a Server for e.
 func New(e Engine, opts Options) *Server {
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 5 * time.Second
-	}
+	opts.setDefaults()
 	s := &Server{engine: e, opts: opts, mux: http.NewServeMux(), execs: make(map[string]Exec)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
@@ -157,6 +196,14 @@ func (fn handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	if r.ContentLength != 0 {
+		// A body is coming (or chunked): it must arrive in time, else a
+		// client holds the connection and its handler forever. Handlers
+		// that read a body clear the deadline once it is read; a body no
+		// handler reads fails the drain after the handler and closes the
+		// connection.
+		_ = http.NewResponseController(rec).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
+	}
 	// An unclean path is refused before the mux sees it: the mux would
 	// answer it with a redirect to the cleaned path, another object.
 	if err := api.CheckPath(r.URL.EscapedPath()); err != nil {
@@ -200,6 +247,14 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error) {
 		})
 		return
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusRequestTimeout, api.ErrorResponse{
+			Message: "the request body did not arrive in time: send it at once",
+			Class:   errdefs.ErrInvalidArgument.Error(),
+		})
+		return
+	}
 	status, resp := api.NewErrorResponse(err)
 	if status >= 500 {
 		log.G(ctx).WithError(err).Warn("api request failed")
@@ -213,21 +268,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v.
+// decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v,
+// within the body deadline ServeHTTP set, then lifts that deadline: what
+// follows (a wait, a stop, an exec stream) may take long.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, api.MaxJSONBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return fmt.Errorf("malformed JSON request body: %v: %w", err, errdefs.ErrInvalidArgument)
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
 	}
-	if dec.More() {
-		return fmt.Errorf("malformed JSON request body: more than one JSON value: %w", errdefs.ErrInvalidArgument)
+	if err == nil {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		return nil
 	}
-	return nil
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("malformed JSON request body: %v: %w", err, errdefs.ErrInvalidArgument)
 }
 
 // Serve serves the API on l until ctx ends, then stops accepting, ends every
@@ -236,7 +295,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.HeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return log.WithLogger(s.ctx, log.G(ctx)) },
 	}
 	errc := make(chan error, 1)
@@ -663,8 +723,22 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
-	// The archive is streamed to the engine as it arrives: no size limit.
-	imgs, err := s.engine.ImportImage(r.Context(), r.Body)
+	// The archive is streamed to the engine as it arrives, up to the
+	// limit; each read must come within the body timeout.
+	if r.ContentLength > s.opts.MaxImportBytes {
+		return &http.MaxBytesError{Limit: s.opts.MaxImportBytes}
+	}
+	body := &progressReader{
+		r:       http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes),
+		rc:      http.NewResponseController(w),
+		timeout: s.opts.BodyTimeout,
+	}
+	imgs, err := s.engine.ImportImage(r.Context(), body)
+	if body.err != nil {
+		// The engine's error wraps the body's with its own words, or
+		// not at all: the body's says what the client did.
+		return body.err
+	}
 	if err != nil {
 		return err
 	}
@@ -681,6 +755,28 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// progressReader reads a request body whose every read must complete
+// within timeout of the previous one: a slow client is cut off, a large
+// body that keeps coming is not. It remembers a read error of its own
+// (too large, too slow) so that the handler can report it whatever the
+// consumer made of it.
+type progressReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+	err     error
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	_ = p.rc.SetReadDeadline(time.Now().Add(p.timeout))
+	n, err := p.r.Read(b)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		p.err = err
+	}
+	return n, err
 }
 
 func boolParam(v string) bool {

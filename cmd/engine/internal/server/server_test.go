@@ -156,6 +156,12 @@ func (f *fakeEngine) Wait(ctx context.Context, ref string, cond string) (int, er
 // serve starts a Server for e on a socket in a temp dir.
 func serve(t *testing.T, e Engine) (*client.Client, string, func()) {
 	t.Helper()
+	return serveWith(t, e, Options{Version: "test"})
+}
+
+// serveWith is serve with options.
+func serveWith(t *testing.T, e Engine, opts Options) (*client.Client, string, func()) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "e.sock")
 	l, err := Listen(sock)
 	if err != nil {
@@ -163,7 +169,7 @@ func serve(t *testing.T, e Engine) (*client.Client, string, func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New(e, Options{Version: "test"}).Serve(ctx, l) }()
+	go func() { done <- New(e, opts).Serve(ctx, l) }()
 	c, err := client.New(sock)
 	if err != nil {
 		t.Fatal(err)

@@ -36,14 +36,32 @@ func ParseTime(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid time %q: want RFC 3339 or unix seconds: %w", v, errdefs.ErrInvalidArgument)
 }
 
+// jsonStream writes a JSON-lines stream; each line must reach the client
+// within a timeout, so a client that stops reading is cut off instead of
+// holding its handler (and what feeds it) forever.
+type jsonStream struct {
+	enc     *json.Encoder
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
 // startStream writes the header of a JSON-lines stream and flushes it so the
 // client knows the stream is established before the first line.
-func startStream(w http.ResponseWriter) (*json.Encoder, func() error) {
+func (s *Server) startStream(w http.ResponseWriter) *jsonStream {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
-	return json.NewEncoder(w), rc.Flush
+	return &jsonStream{enc: json.NewEncoder(w), rc: rc, timeout: s.opts.StreamWriteTimeout}
+}
+
+// send writes one line and flushes it.
+func (j *jsonStream) send(v any) error {
+	_ = j.rc.SetWriteDeadline(time.Now().Add(j.timeout))
+	if err := j.enc.Encode(v); err != nil {
+		return err
+	}
+	return j.rc.Flush()
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
@@ -67,18 +85,16 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.engine.Inspect(ctx, ref); err != nil {
 		return err
 	}
-	enc, flush := startStream(w)
-	err = s.engine.Logs(ctx, ref, opts, func(e api.LogEntry) error {
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-		return flush()
-	})
+	out := s.startStream(w)
+	err = s.engine.Logs(ctx, ref, opts, func(e api.LogEntry) error { return out.send(e) })
 	if err != nil && ctx.Err() == nil {
-		_ = enc.Encode(api.LogEntry{Error: err.Error()})
+		_ = out.send(api.LogEntry{Error: err.Error()})
 	}
 	return nil
 }
+
+// errSlowClient ends an events stream whose client fell too far behind.
+var errSlowClient = errors.New("events client fell behind")
 
 // EventFilter builds the predicate for ?filter= values of GET /v1/events:
 // type (or event), container (an id, id prefix or name) and any attribute
@@ -146,15 +162,44 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	enc, flush := startStream(w)
-	err = s.engine.Events(ctx, since, filter, func(e api.Event) error {
-		if err := enc.Encode(e); err != nil {
-			return err
+	out := s.startStream(w)
+	// The engine hands events over as fast as they come; a bounded queue
+	// and a writer of its own keep a slow client from holding them in
+	// the engine: when the queue is full the client is disconnected, as
+	// moby's pubsub drops a subscriber that does not keep up.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan api.Event, s.opts.EventQueue)
+	writeErr := make(chan error, 1)
+	go func() {
+		for e := range queue {
+			if err := out.send(e); err != nil {
+				cancel()
+				writeErr <- err
+				return
+			}
 		}
-		return flush()
+		writeErr <- nil
+	}()
+	err = s.engine.Events(ctx, since, filter, func(e api.Event) error {
+		select {
+		case queue <- e:
+			return nil
+		default:
+			return errSlowClient
+		}
 	})
+	close(queue)
+	if werr := <-writeErr; werr != nil {
+		return nil
+	}
+	if errors.Is(err, errSlowClient) {
+		log.G(ctx).WithField("queued", s.opts.EventQueue).Warn("events client disconnected: it fell behind")
+		_ = out.send(api.Event{Time: time.Now(), Error: fmt.Sprintf("disconnected: more than %d events waited for this client; read faster, and reconnect with --since to catch up", s.opts.EventQueue)})
+		return nil
+	}
 	if err != nil && ctx.Err() == nil {
-		_ = enc.Encode(api.Event{Time: time.Now(), Error: err.Error()})
+		_ = out.send(api.Event{Time: time.Now(), Error: err.Error()})
 	}
 	return nil
 }

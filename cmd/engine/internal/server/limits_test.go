@@ -1,0 +1,277 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/tendhq/tend/cmd/engine/internal/api"
+)
+
+// dialRaw opens a connection to the daemon that fails the test rather than
+// hang: every read or write ends within 10s.
+func dialRaw(t *testing.T, sock string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn
+}
+
+// assertClosed reads until the daemon closes conn; hitting the test's own
+// 10s deadline instead means the daemon held the connection.
+func assertClosed(t *testing.T, conn net.Conn, r io.Reader) {
+	t.Helper()
+	_, err := io.Copy(io.Discard, r)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the daemon still holds the connection: %v", err)
+	}
+}
+
+func TestSlowBodyIsCutOff(t *testing.T) {
+	f := newFake()
+	_, sock, _ := serveWith(t, f, Options{Version: "test", BodyTimeout: 100 * time.Millisecond})
+	conn := dialRaw(t, sock)
+	// Half a body, then nothing.
+	if _, err := io.WriteString(conn, "POST /v1/containers HTTP/1.1\r\nHost: engine\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a slow body: %v", err)
+	}
+	var er api.ErrorResponse
+	_ = json.NewDecoder(resp.Body).Decode(&er)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(er.Message, "did not arrive in time") {
+		t.Fatalf("slow body: %d %+v, want 408", resp.StatusCode, er)
+	}
+	assertClosed(t, conn, br)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.created) != 0 {
+		t.Fatalf("created %v from a body that never arrived", f.created)
+	}
+}
+
+func TestSlowHeaderIsCutOff(t *testing.T) {
+	_, sock, _ := serveWith(t, newFake(), Options{Version: "test", HeaderTimeout: 100 * time.Millisecond})
+	conn := dialRaw(t, sock)
+	if _, err := io.WriteString(conn, "GET /v1/info HTTP/1.1\r\nHost: eng"); err != nil {
+		t.Fatal(err)
+	}
+	assertClosed(t, conn, conn)
+}
+
+func TestIdleConnectionIsClosed(t *testing.T) {
+	_, sock, _ := serveWith(t, newFake(), Options{Version: "test", IdleTimeout: 100 * time.Millisecond})
+	conn := dialRaw(t, sock)
+	if _, err := io.WriteString(conn, "GET /v1/info HTTP/1.1\r\nHost: engine\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assertClosed(t, conn, br)
+}
+
+// TestBodyDeadlineLiftedAfterBody: a request whose body came in time may
+// take longer than the body timeout (an exec, a create of a big image).
+func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
+	release := make(chan struct{})
+	f := &slowCreateEngine{release: release, entered: make(chan struct{})}
+	c, _, _ := serveWith(t, f, Options{Version: "test", BodyTimeout: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Create(context.Background(), api.CreateOptions{Name: "x"})
+		done <- err
+	}()
+	<-f.entered
+	// Let the body deadline pass while the engine works: the background
+	// read of the connection must not see it as the client leaving.
+	timer := time.NewTimer(200 * time.Millisecond)
+	<-timer.C
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("create that outlived the body timeout: %v", err)
+	}
+}
+
+type slowCreateEngine struct {
+	Engine
+	entered, release chan struct{}
+}
+
+func (f *slowCreateEngine) Create(ctx context.Context, o api.CreateOptions) (*api.Container, error) {
+	close(f.entered)
+	select {
+	case <-f.release:
+		return &api.Container{ID: "x", Name: o.Name}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// floodEngine's Events hands over events as fast as fn takes them, until
+// fn fails, and records why it stopped.
+type floodEngine struct {
+	Engine
+	mu      sync.Mutex
+	sent    int
+	stopped error
+	done    chan struct{}
+}
+
+func (f *floodEngine) Events(ctx context.Context, _ time.Time, _ func(api.Event) bool, fn func(api.Event) error) error {
+	defer close(f.done)
+	pad := strings.Repeat("x", 4096)
+	for i := 0; i < 1_000_000; i++ {
+		if err := fn(api.Event{Type: "die", Name: pad}); err != nil {
+			f.mu.Lock()
+			f.sent, f.stopped = i, err
+			f.mu.Unlock()
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func TestSlowEventsClientIsDisconnected(t *testing.T) {
+	f := &floodEngine{done: make(chan struct{})}
+	_, sock, _ := serveWith(t, f, Options{Version: "test", EventQueue: 8, StreamWriteTimeout: 100 * time.Millisecond})
+	conn := dialRaw(t, sock)
+	if _, err := io.WriteString(conn, "GET /v1/events HTTP/1.1\r\nHost: engine\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Never read: the engine's events must stop piling up for us.
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the engine still feeds a client that reads nothing")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !errors.Is(f.stopped, errSlowClient) {
+		t.Fatalf("events stopped with %v after %d events, want the slow-client error", f.stopped, f.sent)
+	}
+	// The stream ends: with an error event that says why when the client
+	// reads what was queued in time, by a cut connection otherwise.
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	var last api.Event
+	for {
+		var e api.Event
+		if err := dec.Decode(&e); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the daemon still holds the events stream: %v", err)
+			}
+			break
+		}
+		last = e
+	}
+	if last.Error != "" && !strings.Contains(last.Error, "more than 8 events") {
+		t.Fatalf("last event: %+v, want the disconnect reason", last)
+	}
+}
+
+type importEngine struct {
+	Engine
+	read int64
+}
+
+func (f *importEngine) ImportImage(_ context.Context, r io.Reader) ([]api.Image, error) {
+	n, err := io.Copy(io.Discard, r)
+	f.read += n
+	if err != nil {
+		// As an engine that wraps what went wrong in its own words.
+		return nil, fmt.Errorf("import: unpack archive: %v", err)
+	}
+	return []api.Image{{Ref: "x"}}, nil
+}
+
+func TestImportSizeLimit(t *testing.T) {
+	f := &importEngine{}
+	c, sock, _ := serveWith(t, f, Options{Version: "test", MaxImportBytes: 1024})
+	big := bytes.Repeat([]byte("a"), 4096)
+	// Announced too large: refused before anything is read.
+	status, er := rawRequest(t, sock, "POST", "/v1/images/import", bytes.NewReader(big))
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(er.Message, "1024") {
+		t.Fatalf("import of 4096 bytes: %d %+v, want 413 naming the limit", status, er)
+	}
+	// Not announced (chunked): cut at the limit.
+	_, err := c.ImportImage(context.Background(), io.MultiReader(bytes.NewReader(big)))
+	var re *api.RemoteError
+	if !errors.As(err, &re) || re.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked import over the limit: %v, want 413", err)
+	}
+	if f.read > 1024 {
+		t.Fatalf("engine read %d bytes of an import limited to 1024", f.read)
+	}
+	if _, err := c.ImportImage(context.Background(), bytes.NewReader(big[:1000])); err != nil {
+		t.Fatalf("import under the limit: %v", err)
+	}
+}
+
+func TestWrongMethodIs405WithAllow(t *testing.T) {
+	_, sock, _ := serve(t, newFake())
+	for _, tc := range []struct{ method, path, allow string }{
+		{"PUT", "/v1/containers", "GET, POST"},
+		{"GET", "/v1/containers/web/start", "POST"},
+		{"POST", "/v1/containers/web", "GET, DELETE"},
+		{"GET", "/v1/images/busybox", "DELETE"},
+	} {
+		resp, er := sendRaw(t, sock, tc.method, tc.path)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q %+v, want 405 Allow %q", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), er, tc.allow)
+		}
+	}
+}
+
+func TestErrorsDoNotEchoUnboundedInput(t *testing.T) {
+	c, sock, _ := serve(t, newFake())
+	huge := strings.Repeat("n", 100<<10)
+	// Clean path, invalid name: 400 with a short message.
+	resp, er := sendRaw(t, sock, "GET", "/v1/containers/"+huge)
+	if resp.StatusCode != http.StatusBadRequest || len(er.Message) > 512 {
+		t.Fatalf("100 KB name: %d, message of %d bytes", resp.StatusCode, len(er.Message))
+	}
+	// The client refuses it with a short message too.
+	_, err := c.Inspect(context.Background(), huge)
+	if !errdefs.IsInvalidArgument(err) || len(err.Error()) > 512 {
+		t.Fatalf("client Inspect of a 100 KB name: %d bytes: %.200v", len(err.Error()), err)
+	}
+	// Unknown routes and filters echo a bounded part of the request.
+	status, er := rawRequest(t, sock, "GET", "/v1/"+huge, nil)
+	if status != http.StatusNotFound || len(er.Message) > 512 {
+		t.Fatalf("100 KB route: %d, message of %d bytes", status, len(er.Message))
+	}
+}
