@@ -54,7 +54,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 		Use:     "rm IMAGE [IMAGE...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more images",
-		Args:    minArgs(1),
+		Args:    namedArgs(minArgs(1), true, argImage),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error {
 				return cli.ImageRemove(cmd.Context(), c, cli.ImageOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})

@@ -275,3 +275,59 @@ func TestErrorsDoNotEchoUnboundedInput(t *testing.T) {
 		t.Fatalf("100 KB route: %d, message of %d bytes", status, len(er.Message))
 	}
 }
+
+// TestAPIRangeChecks: every number the API takes is range-checked before
+// the engine sees it, with the limits in the message.
+func TestAPIRangeChecks(t *testing.T) {
+	f := newFake()
+	_, sock, _ := serve(t, f)
+	for _, tc := range []struct {
+		method, path, body, msg string
+	}{
+		{"POST", "/v1/containers", `{"image":"x","resources":{"memory_bytes":4096}}`, "minimum is 6MiB"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"memory_bytes":-1}}`, "must not be negative"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"memory_bytes":9223372036854775807}}`, "maximum is 1PiB"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"memory_bytes":99999999999999999999}}`, "malformed JSON"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"cpus":1e300}}`, "range of CPUs is from 0.01"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"cpus":0.001}}`, "minimum is 0.01"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"cpus":-1}}`, "must not be negative"},
+		{"POST", "/v1/containers", `{"image":"x","resources":{"pids_limit":99999999}}`, "maximum is 4194304"},
+		{"POST", "/v1/containers", `{"image":"x","restart":{"name":"on-failure","maximum_retry_count":-1}}`, "maximum retry count"},
+		{"POST", "/v1/containers", `{"image":"x","health":{"Test":["CMD","true"],"Interval":9223372036854775807}}`, "health check interval"},
+		{"POST", "/v1/containers", `{"image":"x","health":{"Test":["CMD","true"],"Retries":-3}}`, "retries"},
+		{"POST", "/v1/containers", `{"image":"x","labels":{"":"v"}}`, "empty key"},
+		{"POST", "/v1/containers", `{"image":"x","cmd":[""]}`, "first word is empty"},
+		{"POST", "/v1/containers", `{"image":"x","name":".."}`, "invalid container name"},
+		{"POST", "/v1/containers/web/stop?t=9223372036854775807", "", "from 0 to 2147483647"},
+		{"POST", "/v1/containers/web/stop?t=10000000000", "", "from 0 to 2147483647"},
+		{"POST", "/v1/containers/web/restart?t=-1", "", "from 0 to 2147483647"},
+		{"POST", "/v1/containers/web/kill?signal=65", "", "from 1 to 64"},
+		{"POST", "/v1/containers/web/kill?signal=-9", "", "invalid signal"},
+		{"POST", "/v1/containers/web/kill?signal=4294967305", "", "invalid signal"},
+		{"POST", "/v1/containers/web/resize?w=70000&h=24", "", "from 1 to 65535"},
+		{"POST", "/v1/containers/web/attach?w=0&h=24", "", "from 1 to 65535"},
+		{"POST", "/v1/containers/web/exec", `{"cmd":["sh"],"width":70000,"height":24}`, "from 1 to 65535"},
+		{"GET", "/v1/containers/web/logs?tail=99999999999", "", "invalid tail"},
+		{"GET", "/v1/containers/web/logs?since=1e300", "", "invalid time"},
+		{"GET", "/v1/events?since=NaN", "", "invalid time"},
+		{"GET", "/v1/events?until=Inf", "", "invalid time"},
+		{"POST", "/v1/containers", `{"image":"x","name":"` + strings.Repeat("n", 100<<10) + `"}`, "at most 128"},
+	} {
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		status, er := rawRequest(t, sock, tc.method, tc.path, body)
+		if status != http.StatusBadRequest || !strings.Contains(er.Message, tc.msg) {
+			t.Errorf("%s %s %.80s: %d %.300q, want 400 saying %q", tc.method, tc.path, tc.body, status, er.Message, tc.msg)
+		}
+		if len(er.Message) > 512 {
+			t.Errorf("%s %s: message of %d bytes echoes the input", tc.method, tc.path, len(er.Message))
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.created) != 0 {
+		t.Fatalf("created %d containers from refused requests", len(f.created))
+	}
+}

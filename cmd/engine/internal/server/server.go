@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -456,6 +455,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &opts); err != nil {
 		return err
 	}
+	if err := api.CheckCreate(&opts, runtime.NumCPU()); err != nil {
+		return err
+	}
 	c, err := s.engine.Create(r.Context(), opts)
 	if err != nil {
 		return err
@@ -544,11 +546,10 @@ func timeoutParam(r *http.Request) (*time.Duration, error) {
 	if t == "" {
 		return nil, nil
 	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("invalid timeout %q: want a whole number of seconds >= 0: %w", t, errdefs.ErrInvalidArgument)
+	d, err := api.ParseTimeout(t)
+	if err != nil {
+		return nil, err
 	}
-	d := time.Duration(n) * time.Second
 	return &d, nil
 }
 
@@ -576,29 +577,8 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ParseSignal parses a signal by name ("KILL", "SIGKILL") or number.
-func ParseSignal(s string) (syscall.Signal, error) {
-	if s == "" {
-		return syscall.SIGKILL, nil
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q: numbers go from 1 to 64: %w", s, errdefs.ErrInvalidArgument)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal %q: want a name such as TERM, KILL, HUP or a number: %w", s, errdefs.ErrInvalidArgument)
-}
-
 func (s *Server) kill(w http.ResponseWriter, r *http.Request) error {
-	sig, err := ParseSignal(r.URL.Query().Get("signal"))
+	sig, err := api.ParseSignal(r.URL.Query().Get("signal"))
 	if err != nil {
 		return err
 	}
@@ -653,7 +633,7 @@ func sizeParams(r *http.Request) (uint32, uint32, error) {
 	wd, err1 := strconv.ParseUint(q.Get("w"), 10, 16)
 	ht, err2 := strconv.ParseUint(q.Get("h"), 10, 16)
 	if err1 != nil || err2 != nil || wd == 0 || ht == 0 {
-		return 0, 0, fmt.Errorf("invalid terminal size w=%q h=%q: want two numbers from 1 to 65535: %w", q.Get("w"), q.Get("h"), errdefs.ErrInvalidArgument)
+		return 0, 0, fmt.Errorf("invalid terminal size w=%s h=%s: want two numbers from 1 to %d: %w", api.Echo(q.Get("w")), api.Echo(q.Get("h")), api.MaxTerminalSize, errdefs.ErrInvalidArgument)
 	}
 	return uint32(wd), uint32(ht), nil
 }

@@ -390,25 +390,3 @@ func TestListenRefusesLiveSocket(t *testing.T) {
 		t.Fatalf("second Listen on a live socket: %v", err)
 	}
 }
-
-func TestParseSignal(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want syscall.Signal
-		ok   bool
-	}{
-		{"", syscall.SIGKILL, true},
-		{"KILL", syscall.SIGKILL, true},
-		{"sigterm", syscall.SIGTERM, true},
-		{"hup", syscall.SIGHUP, true},
-		{"9", syscall.SIGKILL, true},
-		{"0", 0, false},
-		{"65", 0, false},
-		{"NOPE", 0, false},
-	} {
-		got, err := ParseSignal(tc.in)
-		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("ParseSignal(%q) = %v, %v", tc.in, got, err)
-		}
-	}
-}

@@ -29,11 +29,7 @@ func ParseTime(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
-	}
-	return time.Time{}, fmt.Errorf("invalid time %q: want RFC 3339 or unix seconds: %w", v, errdefs.ErrInvalidArgument)
+	return api.ParseUnixSeconds(v)
 }
 
 // jsonStream writes a JSON-lines stream; each line must reach the client
@@ -67,14 +63,12 @@ func (j *jsonStream) send(v any) error {
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	opts := api.LogsOptions{Follow: boolParam(q.Get("follow")), Tail: -1}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return fmt.Errorf("invalid tail %q: want a number of lines >= 0 or all: %w", t, errdefs.ErrInvalidArgument)
-		}
-		opts.Tail = n
+	opts := api.LogsOptions{Follow: boolParam(q.Get("follow"))}
+	tail, err := api.ParseTail(q.Get("tail"))
+	if err != nil {
+		return err
 	}
+	opts.Tail = tail
 	since, err := ParseTime(q.Get("since"))
 	if err != nil {
 		return err
@@ -326,6 +320,11 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	ref := r.PathValue("ref")
 	stdin, start := boolParam(q.Get("stdin")), boolParam(q.Get("start"))
+	if q.Has("w") || q.Has("h") {
+		if _, _, err := sizeParams(r); err != nil {
+			return err
+		}
+	}
 	ct, err := s.engine.Inspect(r.Context(), ref)
 	if err != nil {
 		return err
@@ -420,6 +419,9 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(cfg.Cmd) == 0 || cfg.Cmd[0] == "" {
 		return fmt.Errorf("exec needs a command: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := api.CheckTerminalSize(cfg.Width, cfg.Height); err != nil {
+		return err
 	}
 	ref := r.PathValue("ref")
 	if _, err := s.engine.Inspect(r.Context(), ref); err != nil {
