@@ -403,7 +403,7 @@ type LogsOptions struct {
 
 // Logs calls fn for each log entry until the log ends (or, with Follow,
 // until ctx ends or the container is removed).
-func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(api.LogEntry) error) error {
+func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(api.LogRecord) error) error {
 	q := url.Values{}
 	if opts.Follow {
 		q.Set("follow", "1")
@@ -415,14 +415,14 @@ func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(a
 		q.Set("since", opts.Since.Format(time.RFC3339Nano))
 	}
 	return c.stream(ctx, ref(r)+"/logs", q, func(dec *json.Decoder) error {
-		var e api.LogEntry
-		if err := dec.Decode(&e); err != nil {
+		var m api.LogMessage
+		if err := dec.Decode(&m); err != nil {
 			return err
 		}
-		if e.Error != "" {
-			return errors.New(e.Error)
+		if m.Error != "" {
+			return errors.New(m.Error)
 		}
-		return fn(e)
+		return fn(m.LogRecord)
 	})
 }
 
@@ -437,14 +437,14 @@ func (c *Client) Events(ctx context.Context, since, until time.Time, filters []s
 		q.Set("until", until.Format(time.RFC3339Nano))
 	}
 	return c.stream(ctx, "/events", q, func(dec *json.Decoder) error {
-		var e api.Event
-		if err := dec.Decode(&e); err != nil {
+		var m api.EventMessage
+		if err := dec.Decode(&m); err != nil {
 			return err
 		}
-		if e.Error != "" {
-			return errors.New(e.Error)
+		if m.Error != "" {
+			return errors.New(m.Error)
 		}
-		return fn(e)
+		return fn(m.Event)
 	})
 }
 

@@ -138,7 +138,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		}
 	}()
 
-	srv := server.New(engine{be: be}, server.Options{Version: opts.Version, MaxImportBytes: opts.MaxImportBytes})
+	srv := server.New(engine{Engine: be}, server.Options{Version: opts.Version, MaxImportBytes: opts.MaxImportBytes})
 	logger.WithFields(log.Fields{
 		"socket": opts.Socket, "containerd": address, "namespace": opts.Namespace, "live-restore": opts.LiveRestore,
 	}).Info("engine API serving")

@@ -186,9 +186,9 @@ func TestSlowEventsClientIsDisconnected(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	dec := json.NewDecoder(resp.Body)
-	var last api.Event
+	var last api.EventMessage
 	for {
-		var e api.Event
+		var e api.EventMessage
 		if err := dec.Decode(&e); err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

@@ -30,6 +30,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
@@ -605,12 +606,12 @@ func (s *Server) unpause(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func waitCondition(c string) (string, error) {
-	switch c {
+func waitCondition(c string) (api.WaitCondition, error) {
+	switch cond := api.WaitCondition(c); cond {
 	case "":
-		return "not-running", nil
-	case "not-running", "next-exit", "removed":
-		return c, nil
+		return backend.WaitNotRunning, nil
+	case backend.WaitNotRunning, backend.WaitNextExit, backend.WaitRemoved:
+		return cond, nil
 	}
 	return "", fmt.Errorf("invalid wait condition %q: want not-running, next-exit or removed: %w", c, errdefs.ErrInvalidArgument)
 }

@@ -138,7 +138,7 @@ func (f *fakeEngine) Attach(ctx context.Context, ref string, o AttachOptions) (f
 	return func() {}, nil
 }
 
-func (f *fakeEngine) Wait(ctx context.Context, ref string, cond string) (int, error) {
+func (f *fakeEngine) Wait(ctx context.Context, ref string, cond api.WaitCondition) (int, error) {
 	if _, err := f.resolve(ref); err != nil {
 		return 0, err
 	}

@@ -80,9 +80,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := s.startStream(w)
-	err = s.engine.Logs(ctx, ref, opts, func(e api.LogEntry) error { return out.send(e) })
+	err = s.engine.Logs(ctx, ref, opts, func(e api.LogRecord) error { return out.send(e) })
 	if err != nil && ctx.Err() == nil {
-		_ = out.send(api.LogEntry{Error: err.Error()})
+		_ = out.send(api.LogMessage{Error: err.Error()})
 	}
 	return nil
 }
@@ -189,11 +189,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	if errors.Is(err, errSlowClient) {
 		log.G(ctx).WithField("queued", s.opts.EventQueue).Warn("events client disconnected: it fell behind")
-		_ = out.send(api.Event{Time: time.Now(), Error: fmt.Sprintf("disconnected: more than %d events waited for this client; read faster, and reconnect with --since to catch up", s.opts.EventQueue)})
+		_ = out.send(api.EventMessage{Event: api.Event{Time: time.Now()}, Error: fmt.Sprintf("disconnected: more than %d events waited for this client; read faster, and reconnect with --since to catch up", s.opts.EventQueue)})
 		return nil
 	}
 	if err != nil && ctx.Err() == nil {
-		_ = out.send(api.Event{Time: time.Now(), Error: err.Error()})
+		_ = out.send(api.EventMessage{Event: api.Event{Time: time.Now()}, Error: err.Error()})
 	}
 	return nil
 }
@@ -379,7 +379,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) error {
 	}
 	if fromLog {
 		// Follow ends once the container stopped and its output is read.
-		err := s.engine.Logs(ss.ctx, ref, api.LogsOptions{Follow: true, Tail: -1, Since: startedAt}, func(e api.LogEntry) error {
+		err := s.engine.Logs(ss.ctx, ref, api.LogsOptions{Follow: true, Tail: -1, Since: startedAt}, func(e api.LogRecord) error {
 			dst := stdout
 			if e.Stream == "stderr" {
 				dst = stderr
