@@ -231,7 +231,7 @@ func newStartCommand(g *globals, s cli.Streams) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if checkpoint != "" {
 				if err := api.ValidateName(argCheckpoint, checkpoint); err != nil {
-					return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("--checkpoint: %w", err)}
+					return &cli.StatusError{Code: 1, Err: fmt.Errorf("--checkpoint: %w", err)}
 				}
 			}
 			return g.withClient(func(c *client.Client) error {
@@ -287,8 +287,9 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 				return invalid("invalid --time %d: want a whole number of seconds from 0 to %d", timeout, api.MaxTimeoutSeconds)
 			}
 			if name == "kill" {
+				// Exit 1 as when the daemon refuses it (docker's too).
 				if _, err := api.ParseSignal(signal); err != nil {
-					return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+					return &cli.StatusError{Code: 1, Err: err}
 				}
 			}
 			return fn(cmd.Context(), c, o)

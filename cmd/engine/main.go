@@ -174,8 +174,9 @@ const (
 
 // namedArgs runs pa, then checks that each argument can name what it
 // names (kinds[i] for args[i]; with rest, the last kind for every argument
-// after it too), so that a reference such as ".." or "a/b" is refused with
-// exit 125 before anything is sent.
+// after it too), so that a reference such as ".." or "a/b" is refused
+// before anything is sent. It exits 1, as when the daemon refuses an
+// unknown reference (and as docker does), not 125: the flags were fine.
 func namedArgs(pa cobra.PositionalArgs, rest bool, kinds ...string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if err := pa(c, args); err != nil {
@@ -199,7 +200,7 @@ func namedArgs(pa cobra.PositionalArgs, rest bool, kinds ...string) cobra.Positi
 				err = api.ValidateImageRef(a)
 			}
 			if err != nil {
-				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+				return &cli.StatusError{Code: 1, Err: err}
 			}
 		}
 		return nil

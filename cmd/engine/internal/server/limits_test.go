@@ -1,6 +1,7 @@
 package server
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -203,29 +204,67 @@ func TestSlowEventsClientIsDisconnected(t *testing.T) {
 	}
 }
 
+// importEngine reads an archive as containerd's importer does: tar entry
+// by entry, with the reader's errors wrapped.
 type importEngine struct {
 	Engine
 	read int64
 }
 
 func (f *importEngine) ImportImage(_ context.Context, r io.Reader) ([]api.Image, error) {
-	n, err := io.Copy(io.Discard, r)
-	f.read += n
-	if err != nil {
-		// As an engine that wraps what went wrong in its own words.
-		return nil, fmt.Errorf("import: unpack archive: %v", err)
+	cr := &countReader{r: r}
+	defer func() { f.read += cr.n }()
+	tr := tar.NewReader(cr)
+	for {
+		_, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return []api.Image{{Ref: "x"}}, nil
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, tr)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("import image archive: %w", err)
+		}
 	}
-	return []api.Image{{Ref: "x"}}, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// tarOf is a tar archive of one file of size bytes.
+func tarOf(t *testing.T, size int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: "blob", Mode: 0o644, Size: int64(size)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(bytes.Repeat([]byte("a"), size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 func TestImportSizeLimit(t *testing.T) {
 	f := &importEngine{}
-	c, sock, _ := serveWith(t, f, Options{Version: "test", MaxImportBytes: 1024})
-	big := bytes.Repeat([]byte("a"), 4096)
+	c, sock, _ := serveWith(t, f, Options{Version: "test", MaxImportBytes: 3000})
+	big := tarOf(t, 8000)
 	// Announced too large: refused before anything is read.
 	status, er := rawRequest(t, sock, "POST", "/v1/images/import", bytes.NewReader(big))
-	if status != http.StatusRequestEntityTooLarge || !strings.Contains(er.Message, "1024") {
-		t.Fatalf("import of 4096 bytes: %d %+v, want 413 naming the limit", status, er)
+	if status != http.StatusRequestEntityTooLarge || !strings.Contains(er.Message, "3000") {
+		t.Fatalf("import of %d bytes: %d %+v, want 413 naming the limit", len(big), status, er)
 	}
 	// Not announced (chunked): cut at the limit.
 	_, err := c.ImportImage(context.Background(), io.MultiReader(bytes.NewReader(big)))
@@ -233,11 +272,34 @@ func TestImportSizeLimit(t *testing.T) {
 	if !errors.As(err, &re) || re.Status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked import over the limit: %v, want 413", err)
 	}
-	if f.read > 1024 {
-		t.Fatalf("engine read %d bytes of an import limited to 1024", f.read)
+	if f.read > 3000 {
+		t.Fatalf("engine read %d bytes of an import limited to 3000", f.read)
 	}
-	if _, err := c.ImportImage(context.Background(), bytes.NewReader(big[:1000])); err != nil {
+	if _, err := c.ImportImage(context.Background(), bytes.NewReader(tarOf(t, 10))); err != nil {
 		t.Fatalf("import under the limit: %v", err)
+	}
+}
+
+// TestImportBrokenArchive: an archive that is not one is the client's
+// error (400 saying what to send), not the daemon's (500).
+func TestImportBrokenArchive(t *testing.T) {
+	c, _, _ := serve(t, &importEngine{})
+	good := tarOf(t, 4000)
+	for _, tc := range []struct {
+		name string
+		body []byte
+		msg  string
+	}{
+		{"empty", nil, "empty image archive"},
+		{"garbage", bytes.Repeat([]byte{0x5a, 0x13, 0xff}, 3000), "not a tar"},
+		{"short garbage", []byte("hello"), "not a tar"},
+		{"truncated", good[:2000], "not a complete tar"},
+	} {
+		_, err := c.ImportImage(context.Background(), bytes.NewReader(tc.body))
+		var re *api.RemoteError
+		if !errors.As(err, &re) || re.Status != http.StatusBadRequest || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: %v, want 400 saying %q", tc.name, err, tc.msg)
+		}
 	}
 }
 
@@ -273,6 +335,27 @@ func TestErrorsDoNotEchoUnboundedInput(t *testing.T) {
 	status, er := rawRequest(t, sock, "GET", "/v1/"+huge, nil)
 	if status != http.StatusNotFound || len(er.Message) > 512 {
 		t.Fatalf("100 KB route: %d, message of %d bytes", status, len(er.Message))
+	}
+	for _, path := range []string{
+		"/v1/containers?filter=" + huge,
+		"/v1/containers?filter=" + huge + "=x",
+		"/v1/events?filter=" + huge,
+		"/v1/events?filter=" + huge + "=x",
+		"/v1/events?since=" + huge,
+		"/v1/containers/web/wait?condition=" + huge,
+		"/v1/containers/web/stop?t=" + huge,
+		"/v1/containers/web/kill?signal=" + huge,
+		"/v1/containers/web/logs?tail=" + huge,
+		"/v1/containers/web/resize?w=" + huge + "&h=1",
+	} {
+		method := "GET"
+		if strings.Contains(path, "wait") || strings.Contains(path, "stop") || strings.Contains(path, "kill") || strings.Contains(path, "resize") {
+			method = "POST"
+		}
+		status, er := rawRequest(t, sock, method, path, nil)
+		if status != http.StatusBadRequest || len(er.Message) > 512 {
+			t.Errorf("%s %.40s...: %d, message of %d bytes", method, path, status, len(er.Message))
+		}
 	}
 }
 

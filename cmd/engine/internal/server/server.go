@@ -11,6 +11,9 @@
 package server
 
 import (
+	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -437,14 +440,14 @@ func ParseFilters(raw []string, allowed ...string) (map[string][]string, error) 
 	for _, f := range raw {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid filter %q: want key=value: %w", f, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter %s: want key=value: %w", api.Echo(f), errdefs.ErrInvalidArgument)
 		}
 		known := false
 		for _, a := range allowed {
 			known = known || a == k
 		}
 		if !known {
-			return nil, fmt.Errorf("invalid filter key %q: want one of %s: %w", k, strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter key %s: want one of %s: %w", api.Echo(k), strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
 		}
 		out[k] = append(out[k], v)
 	}
@@ -613,7 +616,7 @@ func waitCondition(c string) (api.WaitCondition, error) {
 	case backend.WaitNotRunning, backend.WaitNextExit, backend.WaitRemoved:
 		return cond, nil
 	}
-	return "", fmt.Errorf("invalid wait condition %q: want not-running, next-exit or removed: %w", c, errdefs.ErrInvalidArgument)
+	return "", fmt.Errorf("invalid wait condition %s: want not-running, next-exit or removed: %w", api.Echo(c), errdefs.ErrInvalidArgument)
 }
 
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) error {
@@ -714,11 +717,22 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 		rc:      http.NewResponseController(w),
 		timeout: s.opts.BodyTimeout,
 	}
-	imgs, err := s.engine.ImportImage(r.Context(), body)
+	archive, err := sniffArchive(body)
+	if err != nil {
+		if body.err != nil {
+			return body.err
+		}
+		return err
+	}
+	imgs, err := s.engine.ImportImage(r.Context(), archive)
 	if body.err != nil {
 		// The engine's error wraps the body's with its own words, or
 		// not at all: the body's says what the client did.
 		return body.err
+	}
+	if err != nil && !errdefs.IsInvalidArgument(err) && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		// The archive is broken or cut short: the client's to fix.
+		return fmt.Errorf("%w: the image archive is not a complete tar: send the whole file of docker save or an OCI layout: %w", err, errdefs.ErrInvalidArgument)
 	}
 	if err != nil {
 		return err
@@ -736,6 +750,27 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// sniffArchive refuses an image archive that is empty or does not start
+// with a tar header, before the engine stores anything of it, and returns
+// a reader of the whole archive.
+func sniffArchive(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 1024)
+	head, err := br.Peek(512)
+	if len(head) == 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("empty image archive: send the tar of docker save or of an OCI layout: %w", errdefs.ErrInvalidArgument)
+	}
+	if _, terr := tar.NewReader(bytes.NewReader(head)).Next(); terr != nil && !errors.Is(terr, io.EOF) {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the image archive is not a tar (%v): send the tar of docker save or of an OCI layout: %w", terr, errdefs.ErrInvalidArgument)
+	}
+	return br, nil
 }
 
 // progressReader reads a request body whose every read must complete

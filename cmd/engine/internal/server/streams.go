@@ -99,14 +99,14 @@ func EventFilter(raw []string) (func(api.Event) bool, error) {
 	for _, f := range raw {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid filter %q: want key=value: %w", f, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter %s: want key=value: %w", api.Echo(f), errdefs.ErrInvalidArgument)
 		}
 		switch {
 		case k == "event":
 			k = "type"
 		case k == "type", k == "container", strings.HasPrefix(k, "attr."):
 		default:
-			return nil, fmt.Errorf("invalid event filter key %q: want type, event, container or attr.NAME: %w", k, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid event filter key %s: want type, event, container or attr.NAME: %w", api.Echo(k), errdefs.ErrInvalidArgument)
 		}
 		filters[k] = append(filters[k], v)
 	}
