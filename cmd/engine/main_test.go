@@ -67,6 +67,9 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"events", "--since", "NaN"}, 125, "invalid time"},
 		{[]string{"events", "--until", "Inf"}, 125, "invalid time"},
 		{[]string{"daemon", "--max-import-size", "1k"}, 125, "--max-import-size"},
+		{[]string{"daemon", "--max-import-size", "99999999p"}, 125, "--max-import-size"},
+		{[]string{"daemon", "--probe-concurrency", "-1"}, 125, "--probe-concurrency"},
+		{[]string{"daemon", "--probe-concurrency", "100000"}, 125, "want 0 (the default) to 1024"},
 		// Names and references that no object has are refused before
 		// anything is sent: 125 for run (nothing ran), 1 elsewhere, as
 		// when the daemon refuses them.

@@ -93,6 +93,10 @@ func newInfoCommand(g *globals, s cli.Streams) *cobra.Command {
 	return cmd
 }
 
+// maxProbeConcurrency bounds --probe-concurrency: each probe is a process
+// in a container; more at once than this would only contend.
+const maxProbeConcurrency = 1024
+
 func newDaemonCommand() *cobra.Command {
 	o := daemon.Options{Version: cli.Version}
 	var logLevel, criu, maxImport string
@@ -118,8 +122,8 @@ func newDaemonCommand() *cobra.Command {
 			if o.ContainerdState != "" && o.ContainerdAddress == "" {
 				return invalid("--containerd-state is for the containerd of --containerd-address: the supervised containerd's is known")
 			}
-			if o.ProbeConcurrency < 0 {
-				return invalid("invalid --probe-concurrency %d: must not be negative", o.ProbeConcurrency)
+			if o.ProbeConcurrency < 0 || o.ProbeConcurrency > maxProbeConcurrency {
+				return invalid("invalid --probe-concurrency %d: want 0 (the default) to %d", o.ProbeConcurrency, maxProbeConcurrency)
 			}
 			n, err := format.ParseMemory(maxImport)
 			if err != nil || n < 1<<20 {

@@ -262,3 +262,49 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 		t.Fatalf("requests seen: %v, want only the checkpoint delete", hits)
 	}
 }
+
+// TestClientNeverPrintsRawBodies: an error body that is not an error
+// document (a proxy's HTML, JSON cut at a limit) becomes a message that
+// says so, never the raw body.
+func TestClientNeverPrintsRawBodies(t *testing.T) {
+	for _, tc := range []struct {
+		name, ct, body string
+		status         int
+	}{
+		{"cut JSON", "application/json", `{"message":"` + strings.Repeat("x", 100<<10), 400},
+		{"JSON without message", "application/json", `{"error":"x"}`, 500},
+		{"html", "text/html", "<html>" + strings.Repeat("y", 1000) + "</html>", 502},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "r.sock")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ct)
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			})}
+			done := make(chan error, 1)
+			go func() { done <- srv.Serve(l) }()
+			defer func() {
+				srv.Close()
+				<-done
+			}()
+			c, err := client.New(sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Info(context.Background())
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.ContainsAny(msg, "{<") || len(msg) > 256 || !strings.Contains(msg, fmt.Sprint(tc.status)) {
+				t.Fatalf("error %q: want a short message naming status %d, not the body", msg, tc.status)
+			}
+		})
+	}
+}
