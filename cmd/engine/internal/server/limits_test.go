@@ -98,7 +98,8 @@ func TestIdleConnectionIsClosed(t *testing.T) {
 }
 
 // TestBodyDeadlineLiftedAfterBody: a request whose body came in time may
-// take longer than the body timeout (an exec, a create of a big image).
+// take longer than the body timeout (an exec, a create of a big image): no
+// timeout of the server's may bound the handler or its answer.
 func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
 	release := make(chan struct{})
 	f := &slowCreateEngine{release: release, entered: make(chan struct{})}

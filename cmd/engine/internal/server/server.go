@@ -201,10 +201,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	if r.ContentLength != 0 {
 		// A body is coming (or chunked): it must arrive in time, else a
-		// client holds the connection and its handler forever. Handlers
-		// that read a body clear the deadline once it is read; a body no
-		// handler reads fails the drain after the handler and closes the
-		// connection.
+		// client holds the connection and its handler forever. Once the
+		// body is read to its end net/http lifts the deadline itself (its
+		// background read, which watches for the client going away, runs
+		// without one), so what follows (a wait, an exec stream) is not
+		// bounded by it; a body no handler reads fails the drain after
+		// the handler and closes the connection.
 		_ = http.NewResponseController(rec).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
 	}
 	// An unclean path is refused before the mux sees it: the mux would
@@ -272,8 +274,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v,
-// within the body deadline ServeHTTP set, then lifts that deadline: what
-// follows (a wait, a stop, an exec stream) may take long.
+// within the body deadline ServeHTTP set.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, api.MaxJSONBody))
 	dec.DisallowUnknownFields()
@@ -282,7 +283,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		err = errors.New("more than one JSON value")
 	}
 	if err == nil {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		return nil
 	}
 	var mbe *http.MaxBytesError
