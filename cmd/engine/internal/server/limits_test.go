@@ -415,3 +415,36 @@ func TestAPIRangeChecks(t *testing.T) {
 		t.Fatalf("created %d containers from refused requests", len(f.created))
 	}
 }
+
+// slowUnpackEngine reads the archive to its end (and once more, as readers
+// do), then works on it for longer than the body timeout.
+type slowUnpackEngine struct {
+	Engine
+	work time.Duration
+}
+
+func (f *slowUnpackEngine) ImportImage(ctx context.Context, r io.Reader) ([]api.Image, error) {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
+	}
+	if n, err := r.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read after the end: %d, %v", n, err)
+	}
+	timer := time.NewTimer(f.work)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return []api.Image{{Ref: "x"}}, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("import cancelled while unpacking: %w", ctx.Err())
+	}
+}
+
+// TestImportOutlivesBodyTimeout: the body timeout bounds the upload, not
+// the unpacking that follows it.
+func TestImportOutlivesBodyTimeout(t *testing.T) {
+	c, _, _ := serveWith(t, &slowUnpackEngine{work: 300 * time.Millisecond}, Options{Version: "test", BodyTimeout: 50 * time.Millisecond})
+	if _, err := c.ImportImage(context.Background(), bytes.NewReader(tarOf(t, 100))); err != nil {
+		t.Fatalf("import that unpacks longer than the body timeout: %v", err)
+	}
+}

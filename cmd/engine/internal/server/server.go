@@ -782,12 +782,21 @@ type progressReader struct {
 	r       io.Reader
 	rc      *http.ResponseController
 	timeout time.Duration
+	ended   bool // the body ended (or failed): no more deadlines
 	err     error
 }
 
 func (p *progressReader) Read(b []byte) (int, error) {
+	if p.ended {
+		// A deadline now would bound net/http's background read, which
+		// starts at the body's end, and cancel the import as it unpacks.
+		return p.r.Read(b)
+	}
 	_ = p.rc.SetReadDeadline(time.Now().Add(p.timeout))
 	n, err := p.r.Read(b)
+	if err != nil {
+		p.ended = true
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
 		p.err = err
