@@ -449,6 +449,7 @@ func TestEngine(t *testing.T) {
 	})
 
 	t.Run("API", func(t *testing.T) { testEngineAPI(t, d) })
+	t.Run("Hardening", func(t *testing.T) { testEngineHardening(t, d, img) })
 
 	t.Run("LiveRestore", func(t *testing.T) {
 		d.must(t, "run", "-d", "--name", "survivor", img, "sleep", "300")

@@ -13,7 +13,7 @@ func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create [OPTIONS] CONTAINER CHECKPOINT",
 		Short: "Checkpoint a running container; it stops unless --leave-running",
-		Args:  exactArgs(2),
+		Args:  namedArgs(exactArgs(2), false, argContainer, argCheckpoint),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			co.Ref, co.Name = args[0], args[1]
 			return g.withClient(func(c *client.Client) error { return cli.CheckpointCreate(cmd.Context(), c, co) })
@@ -25,7 +25,7 @@ func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
 		Use:     "ls [OPTIONS] CONTAINER",
 		Aliases: []string{"list"},
 		Short:   "List the checkpoints of a container",
-		Args:    exactArgs(1),
+		Args:    namedArgs(exactArgs(1), false, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lo.Ref = args[0]
 			return g.withClient(func(c *client.Client) error { return cli.CheckpointList(cmd.Context(), c, lo) })
@@ -36,7 +36,7 @@ func newCheckpointCommand(g *globals, s cli.Streams) *cobra.Command {
 		Use:     "rm CONTAINER CHECKPOINT",
 		Aliases: []string{"remove"},
 		Short:   "Remove a checkpoint of a container",
-		Args:    exactArgs(2),
+		Args:    namedArgs(exactArgs(2), false, argContainer, argCheckpoint),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error {
 				return cli.CheckpointRemove(cmd.Context(), c, cli.CheckpointOptions{Ref: args[0], Name: args[1], Stdout: s.Stdout})

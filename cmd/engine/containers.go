@@ -51,8 +51,19 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 			return o, invalid("%q requires an IMAGE, or --rootfs DIR", cmd.CommandPath())
 		}
 		o.Image, args = args[0], args[1:]
+		if err := api.ValidateImageRef(o.Image); err != nil {
+			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+		}
+	}
+	if len(args) > 0 && args[0] == "" {
+		return o, invalid("invalid command: its first word is empty: give the program to run")
 	}
 	o.Cmd = args
+	if f.name != "" {
+		if err := api.ValidateName("container name", strings.TrimPrefix(f.name, "/")); err != nil {
+			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+		}
+	}
 	for _, e := range f.env {
 		if e == "" || strings.HasPrefix(e, "=") {
 			return o, invalid("invalid environment variable %q: want NAME=VALUE or NAME", e)
@@ -83,6 +94,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	o.Restart = api.RestartPolicy{Name: p.Name, MaximumRetryCount: p.MaximumRetryCount}
+	if err := api.CheckRestart(o.Restart); err != nil {
+		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("--restart %s: %w", api.Echo(f.restart), err)}
+	}
 	if f.rm && p.Name != "" && p.Name != "no" {
 		return o, invalid("conflicting options: --restart %s and --rm: a container removed on exit cannot be restarted", f.restart)
 	}
@@ -91,16 +105,20 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		if err != nil {
 			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 		}
-		if n > 0 && n < 6<<20 {
-			return o, invalid("invalid --memory %q: the minimum is 6MiB", f.memory)
-		}
 		o.Resources.MemoryBytes = n
 	}
-	if f.cpus < 0 {
-		return o, invalid("invalid --cpus %v: must not be negative", f.cpus)
-	}
-	if f.pidsLimit < 0 {
-		return o, invalid("invalid --pids-limit %d: must not be negative", f.pidsLimit)
+	// The daemon also checks --cpus against its host's CPUs.
+	for _, c := range []struct {
+		flag string
+		r    api.Resources
+	}{
+		{"--memory", api.Resources{MemoryBytes: o.Resources.MemoryBytes}},
+		{"--cpus", api.Resources{CPUs: o.Resources.CPUs}},
+		{"--pids-limit", api.Resources{PidsLimit: o.Resources.PidsLimit}},
+	} {
+		if err := api.CheckResources(c.r, 0); err != nil {
+			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%s: %w", c.flag, err)}
+		}
 	}
 	health, err := f.health(cmd)
 	if err != nil {
@@ -141,7 +159,7 @@ func (f *runFlags) health(cmd *cobra.Command) (*healthcheck.Config, error) {
 		Interval: f.healthInterval, Timeout: f.healthTimeout, StartPeriod: f.healthStartPeriod,
 		StartInterval: f.healthStartInterval, Retries: f.healthRetries, OnUnhealthy: action,
 	}
-	if err := h.Validate(); err != nil {
+	if err := api.CheckHealth(h); err != nil {
 		return nil, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	return h, nil
@@ -209,8 +227,13 @@ func newStartCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
-		Args:  minArgs(1),
+		Args:  namedArgs(minArgs(1), true, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if checkpoint != "" {
+				if err := api.ValidateName(argCheckpoint, checkpoint); err != nil {
+					return &cli.StatusError{Code: 1, Err: fmt.Errorf("--checkpoint: %w", err)}
+				}
+			}
 			return g.withClient(func(c *client.Client) error {
 				return cli.Start(cmd.Context(), c, cli.StartOptions{Refs: args, Attach: attach, Interactive: interactive, Checkpoint: checkpoint, Streams: s})
 			})
@@ -227,7 +250,7 @@ func newAttachCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach to a running container's input and output",
-		Args:  exactArgs(1),
+		Args:  namedArgs(exactArgs(1), false, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error {
 				return cli.Attach(cmd.Context(), c, cli.AttachOptions{Ref: args[0], NoStdin: noStdin, Streams: s})
@@ -249,7 +272,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: short,
-		Args:  minArgs(1),
+		Args:  namedArgs(minArgs(1), true, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
@@ -257,11 +280,17 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 			}
 			defer c.Close()
 			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Stdout: s.Stdout, Stderr: s.Stderr}
-			if timeout >= 0 {
+			if timeout >= 0 && timeout <= api.MaxTimeoutSeconds {
 				d := time.Duration(timeout) * time.Second
 				o.Timeout = &d
 			} else if timeout != -1 {
-				return invalid("invalid --time %d: must not be negative", timeout)
+				return invalid("invalid --time %d: want a whole number of seconds from 0 to %d", timeout, api.MaxTimeoutSeconds)
+			}
+			if name == "kill" {
+				// Exit 1 as when the daemon refuses it (docker's too).
+				if _, err := api.ParseSignal(signal); err != nil {
+					return &cli.StatusError{Code: 1, Err: err}
+				}
 			}
 			return fn(cmd.Context(), c, o)
 		},
@@ -300,7 +329,7 @@ func newInspectCommand(g *globals, s cli.Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers as JSON",
-		Args:  minArgs(1),
+		Args:  namedArgs(minArgs(1), true, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error {
 				return cli.Inspect(cmd.Context(), c, cli.InspectOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
@@ -315,14 +344,14 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Fetch the logs of a container",
-		Args:  exactArgs(1),
+		Args:  namedArgs(exactArgs(1), false, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Ref, o.Tail = args[0], -1
-			if tail != "" && tail != "all" {
-				if _, err := fmt.Sscanf(tail, "%d", &o.Tail); err != nil || o.Tail < 0 || fmt.Sprint(o.Tail) != tail {
-					return invalid("invalid --tail %q: want a number of lines or all", tail)
-				}
+			o.Ref = args[0]
+			n, err := api.ParseTail(tail)
+			if err != nil {
+				return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("invalid --tail: %w", err)}
 			}
+			o.Tail = n
 			t, err := cli.ParseSince(since, time.Now())
 			if err != nil {
 				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
@@ -343,7 +372,7 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
 		Short: "Execute a command in a running container",
-		Args:  minArgs(2),
+		Args:  namedArgs(minArgs(2), false, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ref, o.Cmd = args[0], args[1:]
 			for _, e := range o.Env {
@@ -366,7 +395,7 @@ func newTopCommand(g *globals, s cli.Streams) *cobra.Command {
 	return &cobra.Command{
 		Use:   "top CONTAINER",
 		Short: "Display the running processes of a container",
-		Args:  exactArgs(1),
+		Args:  namedArgs(exactArgs(1), false, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error {
 				return cli.Top(cmd.Context(), c, cli.TopOptions{Ref: args[0], Stdout: s.Stdout})

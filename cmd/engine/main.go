@@ -10,11 +10,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/containerd/log"
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 )
@@ -158,6 +160,48 @@ func minArgs(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if err := cobra.MinimumNArgs(n)(c, args); err != nil {
 			return &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%q %w\nSee '%s --help'.", c.CommandPath(), err, c.CommandPath())}
+		}
+		return nil
+	}
+}
+
+// Kinds of positional arguments for namedArgs.
+const (
+	argContainer  = "container reference"
+	argCheckpoint = "checkpoint name"
+	argImage      = "image reference"
+)
+
+// namedArgs runs pa, then checks that each argument can name what it
+// names (kinds[i] for args[i]; with rest, the last kind for every argument
+// after it too), so that a reference such as ".." or "a/b" is refused
+// before anything is sent. It exits 1, as when the daemon refuses an
+// unknown reference (and as docker does), not 125: the flags were fine.
+func namedArgs(pa cobra.PositionalArgs, rest bool, kinds ...string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := pa(c, args); err != nil {
+			return err
+		}
+		for i, a := range args {
+			kind := ""
+			switch {
+			case i < len(kinds):
+				kind = kinds[i]
+			case rest && len(kinds) > 0:
+				kind = kinds[len(kinds)-1]
+			}
+			var err error
+			switch kind {
+			case argContainer:
+				err = api.ValidateName(kind, strings.TrimPrefix(a, "/"))
+			case argCheckpoint:
+				err = api.ValidateName(kind, a)
+			case argImage:
+				err = api.ValidateImageRef(a)
+			}
+			if err != nil {
+				return &cli.StatusError{Code: 1, Err: err}
+			}
 		}
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/cmd/engine/internal/daemon"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
 )
 
 func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
@@ -53,7 +54,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 		Use:     "rm IMAGE [IMAGE...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more images",
-		Args:    minArgs(1),
+		Args:    namedArgs(minArgs(1), true, argImage),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error {
 				return cli.ImageRemove(cmd.Context(), c, cli.ImageOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
@@ -92,9 +93,13 @@ func newInfoCommand(g *globals, s cli.Streams) *cobra.Command {
 	return cmd
 }
 
+// maxProbeConcurrency bounds --probe-concurrency: each probe is a process
+// in a container; more at once than this would only contend.
+const maxProbeConcurrency = 1024
+
 func newDaemonCommand() *cobra.Command {
 	o := daemon.Options{Version: cli.Version}
-	var logLevel, criu string
+	var logLevel, criu, maxImport string
 	cmd := &cobra.Command{
 		Use:   "daemon [OPTIONS]",
 		Short: "Run the engine in the foreground: containerd (supervised), the engine and its API socket",
@@ -117,9 +122,14 @@ func newDaemonCommand() *cobra.Command {
 			if o.ContainerdState != "" && o.ContainerdAddress == "" {
 				return invalid("--containerd-state is for the containerd of --containerd-address: the supervised containerd's is known")
 			}
-			if o.ProbeConcurrency < 0 {
-				return invalid("invalid --probe-concurrency %d: must not be negative", o.ProbeConcurrency)
+			if o.ProbeConcurrency < 0 || o.ProbeConcurrency > maxProbeConcurrency {
+				return invalid("invalid --probe-concurrency %d: want 0 (the default) to %d", o.ProbeConcurrency, maxProbeConcurrency)
 			}
+			n, err := format.ParseMemory(maxImport)
+			if err != nil || n < 1<<20 {
+				return invalid("invalid --max-import-size %q: want a size of at least 1m, such as 8g", maxImport)
+			}
+			o.MaxImportBytes = n
 			if os.Geteuid() != 0 {
 				return &cli.StatusError{Code: 1, Err: fmt.Errorf("engine daemon must run as root (containers need it)")}
 			}
@@ -140,6 +150,7 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&o.ContainerdAddress, "containerd-address", "", "use this containerd socket instead of supervising a private containerd")
 	fl.StringVar(&o.ContainerdState, "containerd-state", "", "state dir (--state) of the containerd of --containerd-address, to remove task bundles a containerd crash left behind")
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
+	fl.StringVar(&maxImport, "max-import-size", "8g", "largest image archive `engine image import` may send (larger: 413)")
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
 	return cmd
 }

@@ -2,16 +2,19 @@
 // the versioned routes, the JSON documents they exchange, how errors carry
 // their errdefs class, and the framing of hijacked streams (attach, exec).
 //
-// The documents mirror package backend's types field for field and tag for
-// tag, so the JSON a user sees from `engine inspect` is the backend's record.
-// They live here rather than being imported so that the server and the CLI
-// can be built and tested against any Engine implementation.
+// The documents are package backend's types, aliased: one definition per
+// concept, so a field added to a backend record is on the wire (and in
+// `engine inspect`) with that one edit. Only what the wire adds has a type
+// of its own here (a stream's closing error, the version, request bodies
+// of the API alone). Image, Info and TopProcess are still mirrored because
+// backend's have no JSON tags; they become aliases once it has.
 package api
 
 import (
 	"time"
 
-	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/io/jsonlog"
 )
 
 // Version is the API version prefix of every route.
@@ -20,101 +23,56 @@ const Version = "v1"
 // MaxJSONBody is the largest JSON request body the daemon reads.
 const MaxJSONBody = 1 << 20
 
-// RestartPolicy mirrors backend.RestartPolicy.
-type RestartPolicy struct {
-	Name              string `json:"name"`
-	MaximumRetryCount int    `json:"maximum_retry_count,omitempty"`
-}
-
-// Resources mirrors backend.Resources.
-type Resources struct {
-	MemoryBytes int64   `json:"memory_bytes,omitempty"`
-	CPUs        float64 `json:"cpus,omitempty"`
-	PidsLimit   int64   `json:"pids_limit,omitempty"`
-}
-
-// CreateOptions mirrors backend.CreateOptions; it is the body of
-// POST /v1/containers.
-type CreateOptions struct {
-	Name       string              `json:"name,omitempty"`
-	Image      string              `json:"image,omitempty"`
-	Rootfs     string              `json:"rootfs,omitempty"`
-	Cmd        []string            `json:"cmd,omitempty"`
-	Env        []string            `json:"env,omitempty"`
-	WorkingDir string              `json:"working_dir,omitempty"`
-	Labels     map[string]string   `json:"labels,omitempty"`
-	Tty        bool                `json:"tty,omitempty"`
-	OpenStdin  bool                `json:"open_stdin,omitempty"`
-	Restart    RestartPolicy       `json:"restart"`
-	Health     *healthcheck.Config `json:"health,omitempty"`
-	Resources  Resources           `json:"resources"`
-	AutoRemove bool                `json:"auto_remove,omitempty"`
-	Init       *bool               `json:"init,omitempty"`
-}
-
-// Container mirrors backend.Container, the container record.
-type Container struct {
-	ID              string             `json:"id"`
-	Name            string             `json:"name"`
-	Created         time.Time          `json:"created"`
-	Config          CreateOptions      `json:"config"`
-	State           string             `json:"state"`
-	Pid             uint32             `json:"pid,omitempty"`
-	ExitCode        int                `json:"exit_code"`
-	OOMKilled       bool               `json:"oom_killed,omitempty"`
-	ExitReason      string             `json:"exit_reason,omitempty"`
-	StartedAt       time.Time          `json:"started_at,omitempty"`
-	FinishedAt      time.Time          `json:"finished_at,omitempty"`
-	RestartCount    int                `json:"restart_count"`
-	NextRestartAt   time.Time          `json:"next_restart_at,omitempty"`
-	ManuallyStopped bool               `json:"manually_stopped,omitempty"`
-	Error           string             `json:"error,omitempty"`
-	Health          *healthcheck.State `json:"health,omitempty"`
-	LogPath         string             `json:"log_path"`
-}
-
-// Container states, as backend.State.
-const (
-	StateCreated    = "created"
-	StateRunning    = "running"
-	StatePaused     = "paused"
-	StateRestarting = "restarting"
-	StateExited     = "exited"
-	StateDead       = "dead"
-	StateRemoving   = "removing"
+// The documents shared with package backend.
+type (
+	// RestartPolicy is a container's restart policy.
+	RestartPolicy = backend.RestartPolicy
+	// Resources are a container's resource limits.
+	Resources = backend.Resources
+	// CreateOptions is the body of POST /v1/containers.
+	CreateOptions = backend.CreateOptions
+	// Container is the container record.
+	Container = backend.Container
+	// State is a container's state.
+	State = backend.State
+	// Event is an engine event.
+	Event = backend.Event
+	// ListOptions select the containers of GET /v1/containers.
+	ListOptions = backend.ListOptions
+	// LogsOptions select the lines of GET /v1/containers/{ref}/logs.
+	LogsOptions = backend.LogsOptions
+	// LogRecord is one line of a container's log.
+	LogRecord = jsonlog.Entry
+	// WaitCondition is what POST /v1/containers/{ref}/wait waits for.
+	WaitCondition = backend.WaitCondition
+	// Checkpoint describes a checkpoint; GET
+	// /v1/containers/{ref}/checkpoints answers a list of them, oldest first.
+	Checkpoint = backend.Checkpoint
 )
 
-// Event mirrors backend.Event. A stream of events may end with an Event
-// whose Error is set: the stream failed and says why.
-type Event struct {
-	Time        time.Time         `json:"time"`
-	Type        string            `json:"type"`
-	ContainerID string            `json:"container_id"`
-	Name        string            `json:"name"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	Error       string            `json:"error,omitempty"`
+// Container states.
+const (
+	StateCreated    = backend.StateCreated
+	StateRunning    = backend.StateRunning
+	StatePaused     = backend.StatePaused
+	StateRestarting = backend.StateRestarting
+	StateExited     = backend.StateExited
+	StateDead       = backend.StateDead
+	StateRemoving   = backend.StateRemoving
+)
+
+// EventMessage is one line of GET /v1/events: an Event, or, as the last
+// line of a stream that failed, an Error that says why.
+type EventMessage struct {
+	Event
+	Error string `json:"error,omitempty"`
 }
 
-// LogEntry is one line of GET /v1/containers/{ref}/logs. A stream may end
-// with an entry whose Error is set.
-type LogEntry struct {
-	Log    string    `json:"log,omitempty"`
-	Stream string    `json:"stream,omitempty"`
-	Time   time.Time `json:"time,omitempty"`
-	Error  string    `json:"error,omitempty"`
-}
-
-// ListOptions mirrors backend.ListOptions.
-type ListOptions struct {
-	All     bool                `json:"all,omitempty"`
-	Filters map[string][]string `json:"filters,omitempty"`
-}
-
-// LogsOptions mirrors backend.LogsOptions.
-type LogsOptions struct {
-	Follow bool
-	Tail   int // <0: all
-	Since  time.Time
+// LogMessage is one line of GET /v1/containers/{ref}/logs: a log line,
+// or, as the last line of a stream that failed, an Error.
+type LogMessage struct {
+	LogRecord
+	Error string `json:"error,omitempty"`
 }
 
 // TopProcess mirrors backend.TopProcess.
@@ -190,13 +148,6 @@ type CreateResponse struct {
 // WaitResponse is the body answering POST /v1/containers/{ref}/wait.
 type WaitResponse struct {
 	ExitCode int `json:"exit_code"`
-}
-
-// Checkpoint mirrors backend.Checkpoint; GET /v1/containers/{ref}/checkpoints
-// answers a list of them, oldest first.
-type Checkpoint struct {
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
 }
 
 // CheckpointCreateOptions is the body of POST

@@ -56,6 +56,9 @@ func NewErrorResponse(err error) (int, ErrorResponse) {
 	if class != "" {
 		msg = strings.TrimSuffix(msg, ": "+class)
 	}
+	if len(msg) > MaxErrorMessage {
+		msg = msg[:MaxErrorMessage] + "..."
+	}
 	return status, ErrorResponse{Message: msg, Class: class}
 }
 

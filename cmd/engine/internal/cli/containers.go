@@ -145,7 +145,7 @@ func Ps(ctx context.Context, c *client.Client, opts PsOptions) error {
 			e := PsEntry{
 				ID: format.ShortID(ct.ID), FullID: ct.ID, Image: format.Image(ct),
 				Command: format.Command(ct.Config.Cmd), CreatedAt: ct.Created.Format("2006-01-02 15:04:05 -0700 MST"),
-				RunningFor: format.Ago(now, ct.Created), State: ct.State, Status: format.Status(ct, now),
+				RunningFor: format.Ago(now, ct.Created), State: string(ct.State), Status: format.Status(ct, now),
 				Restarts: ct.RestartCount, RestartCount: ct.RestartCount, Names: ct.Name, Labels: ct.Config.Labels,
 				Pid: ct.Pid, ExitCode: ct.ExitCode,
 			}
@@ -221,7 +221,7 @@ type LogsOptions struct {
 // Logs prints a container's log, stdout lines to Stdout and stderr lines to
 // Stderr; with Follow it keeps printing until ctx ends.
 func Logs(ctx context.Context, c *client.Client, opts LogsOptions) error {
-	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since}, func(e api.LogEntry) error {
+	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since}, func(e api.LogRecord) error {
 		w := opts.Stdout
 		if e.Stream == "stderr" {
 			w = opts.Stderr

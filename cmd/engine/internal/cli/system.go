@@ -42,11 +42,10 @@ func ParseSince(v string, now time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		return api.ParseUnixSeconds(v)
 	}
-	return time.Time{}, fmt.Errorf("invalid time %q: want a duration (10m), RFC 3339 or unix seconds: %w", v, errdefs.ErrInvalidArgument)
+	return time.Time{}, fmt.Errorf("invalid time %s: want a duration (10m), RFC 3339 or unix seconds: %w", api.Echo(v), errdefs.ErrInvalidArgument)
 }
 
 // EventsOptions are the inputs of Events.

@@ -7,64 +7,53 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/containerd/console"
 	"github.com/containerd/log"
-	"golang.org/x/sys/unix"
 )
 
 // terminal is the user's terminal when the CLI's stdin is one.
 type terminal struct {
-	in  *os.File
-	out *os.File // where the size is read from; may equal in
+	in  console.Console
+	out console.Console // where the size is read from; may equal in
 }
 
 // openTerminal returns the terminal behind stdin (and stdout for its size),
 // or nil when stdin is not a terminal.
 func openTerminal(stdin io.Reader, stdout io.Writer) *terminal {
 	f, ok := stdin.(*os.File)
-	if !ok || !isTerminal(int(f.Fd())) {
+	if !ok {
 		return nil
 	}
-	t := &terminal{in: f, out: f}
-	if o, ok := stdout.(*os.File); ok && isTerminal(int(o.Fd())) {
-		t.out = o
+	in, err := console.ConsoleFromFile(f)
+	if err != nil {
+		return nil
+	}
+	t := &terminal{in: in, out: in}
+	if o, ok := stdout.(*os.File); ok {
+		if out, err := console.ConsoleFromFile(o); err == nil {
+			t.out = out
+		}
 	}
 	return t
 }
 
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
-}
-
-// makeRaw puts the terminal in raw mode, as cfmakeraw(3), so that every key
-// (Ctrl-C included) reaches the container; restore undoes it.
+// makeRaw puts the terminal in raw mode so that every key (Ctrl-C
+// included) reaches the container; restore puts back the mode it had
+// when opened. Output processing stays on, as docker and nerdctl keep it.
 func (t *terminal) makeRaw() (restore func(), err error) {
-	fd := int(t.in.Fd())
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
+	if err := t.in.SetRaw(); err != nil {
 		return nil, err
 	}
-	old := *tio
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN] = 1
-	tio.Cc[unix.VTIME] = 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, tio); err != nil {
-		return nil, err
-	}
-	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, &old) }, nil
+	return func() { _ = t.in.Reset() }, nil
 }
 
 // size returns the terminal's width and height.
 func (t *terminal) size() (uint32, uint32, bool) {
-	ws, err := unix.IoctlGetWinsize(int(t.out.Fd()), unix.TIOCGWINSZ)
-	if err != nil || ws.Col == 0 || ws.Row == 0 {
+	ws, err := t.out.Size()
+	if err != nil || ws.Width == 0 || ws.Height == 0 {
 		return 0, 0, false
 	}
-	return uint32(ws.Col), uint32(ws.Row), true
+	return uint32(ws.Width), uint32(ws.Height), true
 }
 
 // watchResize calls resize with the terminal's size on every SIGWINCH

@@ -48,11 +48,16 @@ func New(socket string) (*Client, error) {
 		return nil, fmt.Errorf("engine host %q: only unix sockets are supported (unix:///path or a path): %w", socket, errdefs.ErrInvalidArgument)
 	}
 	c := &Client{socket: socket}
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     30 * time.Second,
-	}}
+	c.http = &http.Client{
+		Transport: &http.Transport{
+			DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return c.dial(ctx) },
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		// A redirect is never followed: a 307 keeps the method, so a
+		// DELETE could land on another object. do reports it instead.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	return c, nil
 }
 
@@ -77,18 +82,56 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	return conn, nil
 }
 
-func (c *Client) url(path string, q url.Values) string {
+// url builds the request URL for path (escaped, under the API version)
+// and refuses a path that names no object: an unclean one, or one whose
+// container, checkpoint or exec segment is not a valid name or id.
+func (c *Client) url(path string, q url.Values) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", err
+	}
 	u := "http://engine/" + api.Version + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	return u
+	return u, nil
+}
+
+// named maps a route segment to what the segment after it names.
+var named = map[string]string{"containers": "container reference", "checkpoints": "checkpoint name", "exec": "exec id"}
+
+func checkPath(path string) error {
+	if err := api.CheckPath(path); err != nil {
+		return err
+	}
+	segs := strings.Split(path[1:], "/")
+	if segs[0] == "images" {
+		return nil
+	}
+	for i := 1; i < len(segs); i++ {
+		what, ok := named[segs[i-1]]
+		if !ok {
+			continue
+		}
+		v, err := url.PathUnescape(segs[i])
+		if err != nil {
+			return err
+		}
+		if err := api.ValidateName(what, v); err != nil {
+			return err
+		}
+		i++ // the name is not a route word
+	}
+	return nil
 }
 
 // do sends a request and returns the response when its status is 2xx;
 // otherwise the daemon's error.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
+	u, err := c.url(path, q)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +146,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		}
 		return nil, err
 	}
+	if resp.StatusCode/100 == 3 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("the engine answered %s %s with a redirect (%d) to %s: not followed, it could act on another object: %w",
+			method, api.Echo(path), resp.StatusCode, api.Echo(resp.Header.Get("Location")), errdefs.ErrUnknown)
+	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
 		return nil, decodeError(resp)
@@ -110,11 +158,20 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return resp, nil
 }
 
+// decodeError reads the daemon's ErrorResponse. A body that is not one is
+// never shown raw (it may be JSON cut at the limit): the message says what
+// came instead.
 func decodeError(resp *http.Response) error {
 	var er api.ErrorResponse
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2*api.MaxErrorMessage))
 	if err := json.Unmarshal(b, &er); err != nil || er.Message == "" {
-		er.Message = strings.TrimSpace(string(b))
+		er = api.ErrorResponse{Message: fmt.Sprintf("the engine answered %d %s without an error message", resp.StatusCode, http.StatusText(resp.StatusCode))}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && len(b) > 0 && len(b) <= api.MaxEcho {
+			er.Message += ": " + strings.TrimSpace(string(b))
+		}
+	}
+	if len(er.Message) > api.MaxErrorMessage {
+		er.Message = er.Message[:api.MaxErrorMessage] + "..."
 	}
 	return api.ErrorFrom(resp.StatusCode, er)
 }
@@ -146,7 +203,8 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, in
 	return nil
 }
 
-func ref(r string) string { return "/containers/" + url.PathEscape(r) }
+// ref is the path of a container; docker's "/name" form names it too.
+func ref(r string) string { return "/containers/" + url.PathEscape(strings.TrimPrefix(r, "/")) }
 
 // Version asks the daemon for its version.
 func (c *Client) Version(ctx context.Context) (api.VersionInfo, error) {
@@ -330,7 +388,10 @@ func (c *Client) ImportImage(ctx context.Context, r io.Reader) ([]api.Image, err
 
 // RemoveImage removes an image.
 func (c *Client) RemoveImage(ctx context.Context, r string) error {
-	return c.call(ctx, http.MethodDelete, "/images/"+url.PathEscape(r), nil, nil, nil)
+	if err := api.ValidateImageRef(r); err != nil {
+		return err
+	}
+	return c.call(ctx, http.MethodDelete, "/images/"+api.ImagePath(r), nil, nil, nil)
 }
 
 // LogsOptions select the log lines.
@@ -342,7 +403,7 @@ type LogsOptions struct {
 
 // Logs calls fn for each log entry until the log ends (or, with Follow,
 // until ctx ends or the container is removed).
-func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(api.LogEntry) error) error {
+func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(api.LogRecord) error) error {
 	q := url.Values{}
 	if opts.Follow {
 		q.Set("follow", "1")
@@ -354,14 +415,14 @@ func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(a
 		q.Set("since", opts.Since.Format(time.RFC3339Nano))
 	}
 	return c.stream(ctx, ref(r)+"/logs", q, func(dec *json.Decoder) error {
-		var e api.LogEntry
-		if err := dec.Decode(&e); err != nil {
+		var m api.LogMessage
+		if err := dec.Decode(&m); err != nil {
 			return err
 		}
-		if e.Error != "" {
-			return errors.New(e.Error)
+		if m.Error != "" {
+			return errors.New(m.Error)
 		}
-		return fn(e)
+		return fn(m.LogRecord)
 	})
 }
 
@@ -376,14 +437,14 @@ func (c *Client) Events(ctx context.Context, since, until time.Time, filters []s
 		q.Set("until", until.Format(time.RFC3339Nano))
 	}
 	return c.stream(ctx, "/events", q, func(dec *json.Decoder) error {
-		var e api.Event
-		if err := dec.Decode(&e); err != nil {
+		var m api.EventMessage
+		if err := dec.Decode(&m); err != nil {
 			return err
 		}
-		if e.Error != "" {
-			return errors.New(e.Error)
+		if m.Error != "" {
+			return errors.New(m.Error)
 		}
-		return fn(e)
+		return fn(m.Event)
 	})
 }
 
@@ -448,7 +509,11 @@ func (c *Client) hijack(ctx context.Context, path string, q url.Values, in any) 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(path, q), body)
+	u, err := c.url(path, q)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, body)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,9 @@ type Options struct {
 	ContainerdBinary  string   // binary of the supervised containerd
 	CriuPath          []string // directories put first in containerd's PATH
 	Version           string
+	// MaxImportBytes bounds an image archive sent to the daemon; 0:
+	// server.DefaultMaxImportBytes.
+	MaxImportBytes int64
 	// Ready, when set, is called once the API serves.
 	Ready func()
 }
@@ -135,7 +138,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		}
 	}()
 
-	srv := server.New(engine{be: be}, server.Options{Version: opts.Version})
+	srv := server.New(engine{Engine: be}, server.Options{Version: opts.Version, MaxImportBytes: opts.MaxImportBytes})
 	logger.WithFields(log.Fields{
 		"socket": opts.Socket, "containerd": address, "namespace": opts.Namespace, "live-restore": opts.LiveRestore,
 	}).Info("engine API serving")

@@ -108,6 +108,10 @@ func ParseMemory(s string) (int64, error) {
 	if b > math.MaxInt64/2 {
 		return 0, fmt.Errorf("invalid memory size %q: too large: %w", s, errdefs.ErrInvalidArgument)
 	}
+	if v > 0 && b < 1 {
+		// It would become 0, which means no limit at all.
+		return 0, fmt.Errorf("invalid memory size %q: less than one byte: %w", s, errdefs.ErrInvalidArgument)
+	}
 	return int64(b), nil
 }
 

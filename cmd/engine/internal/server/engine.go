@@ -6,13 +6,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/libcontainerd"
 )
 
 // Engine is what the daemon serves: exactly the calls of *backend.Engine
-// that the API exposes, in wire types. The daemon adapts *backend.Engine to
-// it; tests use fakes.
+// that the API exposes, with backend's own types (package api aliases
+// them), so *backend.Engine serves most of them as is; the daemon adapts
+// the few that differ. Tests use fakes.
 type Engine interface {
 	Create(ctx context.Context, opts api.CreateOptions) (*api.Container, error)
 	Start(ctx context.Context, ref string) error
@@ -29,8 +31,8 @@ type Engine interface {
 	Exec(ctx context.Context, ref string, opts ExecOptions) (Exec, error)
 	Inspect(ctx context.Context, ref string) (*api.Container, error)
 	List(ctx context.Context, opts api.ListOptions) ([]*api.Container, error)
-	Wait(ctx context.Context, ref string, cond string) (int, error)
-	Logs(ctx context.Context, ref string, opts api.LogsOptions, fn func(api.LogEntry) error) error
+	Wait(ctx context.Context, ref string, cond api.WaitCondition) (int, error)
+	Logs(ctx context.Context, ref string, opts api.LogsOptions, fn func(api.LogRecord) error) error
 	Attach(ctx context.Context, ref string, opts AttachOptions) (detach func(), err error)
 	Resize(ctx context.Context, ref string, width, height uint32) error
 	Events(ctx context.Context, since time.Time, filter func(api.Event) bool, fn func(api.Event) error) error
@@ -42,14 +44,8 @@ type Engine interface {
 	Info(ctx context.Context) (api.Info, error)
 }
 
-// ExecOptions mirrors backend.ExecOptions.
-type ExecOptions struct {
-	Cmd, Env       []string
-	WorkingDir     string
-	Tty            bool
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-}
+// ExecOptions say what to run and where its stdio goes.
+type ExecOptions = backend.ExecOptions
 
 // Exec is a started exec process, as *backend.Exec.
 type Exec interface {
@@ -60,8 +56,5 @@ type Exec interface {
 	Resize(ctx context.Context, width, height uint32) error
 }
 
-// AttachOptions mirrors backend.AttachOptions.
-type AttachOptions struct {
-	Stdin          io.Reader
-	Stdout, Stderr io.Writer
-}
+// AttachOptions say where a container's stdio goes.
+type AttachOptions = backend.AttachOptions

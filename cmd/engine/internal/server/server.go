@@ -11,10 +11,14 @@
 package server
 
 import (
+	"archive/tar"
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -23,13 +27,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
@@ -40,6 +44,46 @@ type Options struct {
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// after its context ended; default 5s.
 	ShutdownTimeout time.Duration
+	// HeaderTimeout bounds reading a request's headers; default 10s.
+	HeaderTimeout time.Duration
+	// BodyTimeout bounds reading a JSON request body, and each read of an
+	// image archive (an import may take long but must make progress);
+	// default 30s. Streams (logs, events, attach, exec) read no body
+	// after their request and are not bounded by it.
+	BodyTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection with no request for this
+	// long; default 2m.
+	IdleTimeout time.Duration
+	// StreamWriteTimeout bounds one write to a client of a logs or events
+	// stream: a client that stops reading is disconnected; default 30s.
+	StreamWriteTimeout time.Duration
+	// EventQueue is how many events may wait for a slow events client
+	// before it is disconnected; default 1024.
+	EventQueue int
+	// MaxImportBytes bounds an image archive; default DefaultMaxImportBytes.
+	MaxImportBytes int64
+}
+
+// DefaultMaxImportBytes is the default limit of an image archive.
+const DefaultMaxImportBytes = 8 << 30
+
+func (o *Options) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ShutdownTimeout, 5*time.Second)
+	def(&o.HeaderTimeout, 10*time.Second)
+	def(&o.BodyTimeout, 30*time.Second)
+	def(&o.IdleTimeout, 2*time.Minute)
+	def(&o.StreamWriteTimeout, 30*time.Second)
+	if o.EventQueue <= 0 {
+		o.EventQueue = 1024
+	}
+	if o.MaxImportBytes <= 0 {
+		o.MaxImportBytes = DefaultMaxImportBytes
+	}
 }
 
 // Server is the engine's HTTP API.
@@ -61,9 +105,7 @@ type Server struct {
 
 // New returns a Server for e.
 func New(e Engine, opts Options) *Server {
-	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 5 * time.Second
-	}
+	opts.setDefaults()
 	s := &Server{engine: e, opts: opts, mux: http.NewServeMux(), execs: make(map[string]Exec)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
@@ -72,7 +114,12 @@ func New(e Engine, opts Options) *Server {
 
 func (s *Server) routes() {
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
-		s.mux.Handle(pattern, handler(fn))
+		s.mux.Handle(pattern, handler(func(w http.ResponseWriter, r *http.Request) error {
+			if err := checkPathValues(r); err != nil {
+				return err
+			}
+			return fn(w, r)
+		}))
 	}
 	p := "/" + api.Version
 	h("GET "+p+"/version", s.version)
@@ -101,7 +148,41 @@ func (s *Server) routes() {
 	h("GET "+p+"/events", s.events)
 	h("GET "+p+"/images", s.images)
 	h("POST "+p+"/images/import", s.importImage)
-	h("DELETE "+p+"/images/{ref...}", s.removeImage)
+	h("DELETE "+p+"/images/{image...}", s.removeImage)
+}
+
+// checkPathValues refuses a route whose object is not one that can exist:
+// the handlers and the engine see only valid names, ids and references.
+func checkPathValues(r *http.Request) error {
+	for _, v := range []struct{ key, what string }{
+		{"ref", "container reference"}, {"name", "checkpoint name"}, {"id", "exec id"},
+	} {
+		if val := r.PathValue(v.key); val != "" {
+			if err := api.ValidateName(v.what, val); err != nil {
+				return err
+			}
+		}
+	}
+	if img := r.PathValue("image"); img != "" {
+		return api.ValidateImageRef(img)
+	}
+	return nil
+}
+
+// methods are the methods of the routes, for the Allow header of a 405.
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodDelete}
+
+// allowed lists the methods that have a route for r's path.
+func (s *Server) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range methods {
+		rr := *r
+		rr.Method = m
+		if _, pattern := s.mux.Handler(&rr); pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // handler adapts a handler that returns an error; an error is written as a
@@ -118,10 +199,30 @@ func (fn handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		writeError(r.Context(), rec, fmt.Errorf("no route for %s %s: see the engine API under /%s/: %w", r.Method, r.URL.Path, api.Version, errdefs.ErrNotFound))
-	} else {
+	if r.ContentLength != 0 {
+		// A body is coming (or chunked): it must arrive in time, else a
+		// client holds the connection and its handler forever. Once the
+		// body is read to its end net/http lifts the deadline itself (its
+		// background read, which watches for the client going away, runs
+		// without one), so what follows (a wait, an exec stream) is not
+		// bounded by it; a body no handler reads fails the drain after
+		// the handler and closes the connection.
+		_ = http.NewResponseController(rec).SetReadDeadline(time.Now().Add(s.opts.BodyTimeout))
+	}
+	// An unclean path is refused before the mux sees it: the mux would
+	// answer it with a redirect to the cleaned path, another object.
+	if err := api.CheckPath(r.URL.EscapedPath()); err != nil {
+		writeError(r.Context(), rec, err)
+	} else if _, pattern := s.mux.Handler(r); pattern != "" {
 		s.mux.ServeHTTP(rec, r)
+	} else if allow := s.allowed(r); len(allow) > 0 {
+		rec.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(rec, http.StatusMethodNotAllowed, api.ErrorResponse{
+			Message: fmt.Sprintf("method %s is not allowed on %s: use %s", api.Echo(r.Method), api.Echo(r.URL.Path), strings.Join(allow, " or ")),
+			Class:   errdefs.ErrInvalidArgument.Error(),
+		})
+	} else {
+		writeError(r.Context(), rec, fmt.Errorf("no route for %s %s: see the engine API under /%s/: %w", api.Cut(r.Method), api.Cut(r.URL.Path), api.Version, errdefs.ErrNotFound))
 	}
 	log.G(r.Context()).WithFields(log.Fields{
 		"method": r.Method, "path": r.URL.Path, "status": rec.status, "duration": time.Since(start),
@@ -151,6 +252,14 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error) {
 		})
 		return
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusRequestTimeout, api.ErrorResponse{
+			Message: "the request body did not arrive in time: send it at once",
+			Class:   errdefs.ErrInvalidArgument.Error(),
+		})
+		return
+	}
 	status, resp := api.NewErrorResponse(err)
 	if status >= 500 {
 		log.G(ctx).WithError(err).Warn("api request failed")
@@ -164,21 +273,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v.
+// decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v,
+// within the body deadline ServeHTTP set.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, api.MaxJSONBody))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return fmt.Errorf("malformed JSON request body: %v: %w", err, errdefs.ErrInvalidArgument)
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("more than one JSON value")
 	}
-	if dec.More() {
-		return fmt.Errorf("malformed JSON request body: more than one JSON value: %w", errdefs.ErrInvalidArgument)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("malformed JSON request body: %v: %w", err, errdefs.ErrInvalidArgument)
 }
 
 // Serve serves the API on l until ctx ends, then stops accepting, ends every
@@ -187,7 +298,8 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.HeaderTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return log.WithLogger(s.ctx, log.G(ctx)) },
 	}
 	errc := make(chan error, 1)
@@ -328,14 +440,14 @@ func ParseFilters(raw []string, allowed ...string) (map[string][]string, error) 
 	for _, f := range raw {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid filter %q: want key=value: %w", f, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter %s: want key=value: %w", api.Echo(f), errdefs.ErrInvalidArgument)
 		}
 		known := false
 		for _, a := range allowed {
 			known = known || a == k
 		}
 		if !known {
-			return nil, fmt.Errorf("invalid filter key %q: want one of %s: %w", k, strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter key %s: want one of %s: %w", api.Echo(k), strings.Join(allowed, ", "), errdefs.ErrInvalidArgument)
 		}
 		out[k] = append(out[k], v)
 	}
@@ -345,6 +457,9 @@ func ParseFilters(raw []string, allowed ...string) (map[string][]string, error) 
 func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	var opts api.CreateOptions
 	if err := decodeJSON(w, r, &opts); err != nil {
+		return err
+	}
+	if err := api.CheckCreate(&opts, runtime.NumCPU()); err != nil {
 		return err
 	}
 	c, err := s.engine.Create(r.Context(), opts)
@@ -377,6 +492,9 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) start(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	if cp := r.URL.Query().Get("checkpoint"); cp != "" {
+		if err := api.ValidateName("checkpoint name", cp); err != nil {
+			return err
+		}
 		err = s.engine.StartFromCheckpoint(r.Context(), r.PathValue("ref"), cp)
 	} else {
 		err = s.engine.Start(r.Context(), r.PathValue("ref"))
@@ -408,6 +526,9 @@ func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request) error 
 	if opts.Name == "" {
 		return fmt.Errorf("no checkpoint name given: name the checkpoint to create: %w", errdefs.ErrInvalidArgument)
 	}
+	if err := api.ValidateName("checkpoint name", opts.Name); err != nil {
+		return err
+	}
 	if err := s.engine.CreateCheckpoint(r.Context(), r.PathValue("ref"), opts.Name, opts.LeaveRunning); err != nil {
 		return err
 	}
@@ -429,11 +550,10 @@ func timeoutParam(r *http.Request) (*time.Duration, error) {
 	if t == "" {
 		return nil, nil
 	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n < 0 {
-		return nil, fmt.Errorf("invalid timeout %q: want a whole number of seconds >= 0: %w", t, errdefs.ErrInvalidArgument)
+	d, err := api.ParseTimeout(t)
+	if err != nil {
+		return nil, err
 	}
-	d := time.Duration(n) * time.Second
 	return &d, nil
 }
 
@@ -461,29 +581,8 @@ func (s *Server) restart(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// ParseSignal parses a signal by name ("KILL", "SIGKILL") or number.
-func ParseSignal(s string) (syscall.Signal, error) {
-	if s == "" {
-		return syscall.SIGKILL, nil
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("invalid signal %q: numbers go from 1 to 64: %w", s, errdefs.ErrInvalidArgument)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("invalid signal %q: want a name such as TERM, KILL, HUP or a number: %w", s, errdefs.ErrInvalidArgument)
-}
-
 func (s *Server) kill(w http.ResponseWriter, r *http.Request) error {
-	sig, err := ParseSignal(r.URL.Query().Get("signal"))
+	sig, err := api.ParseSignal(r.URL.Query().Get("signal"))
 	if err != nil {
 		return err
 	}
@@ -510,14 +609,14 @@ func (s *Server) unpause(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func waitCondition(c string) (string, error) {
-	switch c {
+func waitCondition(c string) (api.WaitCondition, error) {
+	switch cond := api.WaitCondition(c); cond {
 	case "":
-		return "not-running", nil
-	case "not-running", "next-exit", "removed":
-		return c, nil
+		return backend.WaitNotRunning, nil
+	case backend.WaitNotRunning, backend.WaitNextExit, backend.WaitRemoved:
+		return cond, nil
 	}
-	return "", fmt.Errorf("invalid wait condition %q: want not-running, next-exit or removed: %w", c, errdefs.ErrInvalidArgument)
+	return "", fmt.Errorf("invalid wait condition %s: want not-running, next-exit or removed: %w", api.Echo(c), errdefs.ErrInvalidArgument)
 }
 
 func (s *Server) wait(w http.ResponseWriter, r *http.Request) error {
@@ -538,7 +637,7 @@ func sizeParams(r *http.Request) (uint32, uint32, error) {
 	wd, err1 := strconv.ParseUint(q.Get("w"), 10, 16)
 	ht, err2 := strconv.ParseUint(q.Get("h"), 10, 16)
 	if err1 != nil || err2 != nil || wd == 0 || ht == 0 {
-		return 0, 0, fmt.Errorf("invalid terminal size w=%q h=%q: want two numbers from 1 to 65535: %w", q.Get("w"), q.Get("h"), errdefs.ErrInvalidArgument)
+		return 0, 0, fmt.Errorf("invalid terminal size w=%s h=%s: want two numbers from 1 to %d: %w", api.Echo(q.Get("w")), api.Echo(q.Get("h")), api.MaxTerminalSize, errdefs.ErrInvalidArgument)
 	}
 	return uint32(wd), uint32(ht), nil
 }
@@ -608,8 +707,33 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
-	// The archive is streamed to the engine as it arrives: no size limit.
-	imgs, err := s.engine.ImportImage(r.Context(), r.Body)
+	// The archive is streamed to the engine as it arrives, up to the
+	// limit; each read must come within the body timeout.
+	if r.ContentLength > s.opts.MaxImportBytes {
+		return &http.MaxBytesError{Limit: s.opts.MaxImportBytes}
+	}
+	body := &progressReader{
+		r:       http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes),
+		rc:      http.NewResponseController(w),
+		timeout: s.opts.BodyTimeout,
+	}
+	archive, err := sniffArchive(body)
+	if err != nil {
+		if body.err != nil {
+			return body.err
+		}
+		return err
+	}
+	imgs, err := s.engine.ImportImage(r.Context(), archive)
+	if body.err != nil {
+		// The engine's error wraps the body's with its own words, or
+		// not at all: the body's says what the client did.
+		return body.err
+	}
+	if err != nil && !errdefs.IsInvalidArgument(err) && (errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		// The archive is broken or cut short: the client's to fix.
+		return fmt.Errorf("%w: the image archive is not a complete tar: send the whole file of docker save or an OCI layout: %w", err, errdefs.ErrInvalidArgument)
+	}
 	if err != nil {
 		return err
 	}
@@ -621,11 +745,63 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
-	if err := s.engine.RemoveImage(r.Context(), r.PathValue("ref")); err != nil {
+	if err := s.engine.RemoveImage(r.Context(), r.PathValue("image")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// sniffArchive refuses an image archive that is empty or does not start
+// with a tar header, before the engine stores anything of it, and returns
+// a reader of the whole archive.
+func sniffArchive(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 1024)
+	head, err := br.Peek(512)
+	if len(head) == 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("empty image archive: send the tar of docker save or of an OCI layout: %w", errdefs.ErrInvalidArgument)
+	}
+	if _, terr := tar.NewReader(bytes.NewReader(head)).Next(); terr != nil && !errors.Is(terr, io.EOF) {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("the image archive is not a tar (%v): send the tar of docker save or of an OCI layout: %w", terr, errdefs.ErrInvalidArgument)
+	}
+	return br, nil
+}
+
+// progressReader reads a request body whose every read must complete
+// within timeout of the previous one: a slow client is cut off, a large
+// body that keeps coming is not. It remembers a read error of its own
+// (too large, too slow) so that the handler can report it whatever the
+// consumer made of it.
+type progressReader struct {
+	r       io.Reader
+	rc      *http.ResponseController
+	timeout time.Duration
+	ended   bool // the body ended (or failed): no more deadlines
+	err     error
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	if p.ended {
+		// A deadline now would bound net/http's background read, which
+		// starts at the body's end, and cancel the import as it unpacks.
+		return p.r.Read(b)
+	}
+	_ = p.rc.SetReadDeadline(time.Now().Add(p.timeout))
+	n, err := p.r.Read(b)
+	if err != nil {
+		p.ended = true
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || errors.Is(err, os.ErrDeadlineExceeded) {
+		p.err = err
+	}
+	return n, err
 }
 
 func boolParam(v string) bool {

@@ -138,7 +138,7 @@ func (f *fakeEngine) Attach(ctx context.Context, ref string, o AttachOptions) (f
 	return func() {}, nil
 }
 
-func (f *fakeEngine) Wait(ctx context.Context, ref string, cond string) (int, error) {
+func (f *fakeEngine) Wait(ctx context.Context, ref string, cond api.WaitCondition) (int, error) {
 	if _, err := f.resolve(ref); err != nil {
 		return 0, err
 	}
@@ -156,6 +156,12 @@ func (f *fakeEngine) Wait(ctx context.Context, ref string, cond string) (int, er
 // serve starts a Server for e on a socket in a temp dir.
 func serve(t *testing.T, e Engine) (*client.Client, string, func()) {
 	t.Helper()
+	return serveWith(t, e, Options{Version: "test"})
+}
+
+// serveWith is serve with options.
+func serveWith(t *testing.T, e Engine, opts Options) (*client.Client, string, func()) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "e.sock")
 	l, err := Listen(sock)
 	if err != nil {
@@ -163,7 +169,7 @@ func serve(t *testing.T, e Engine) (*client.Client, string, func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New(e, Options{Version: "test"}).Serve(ctx, l) }()
+	go func() { done <- New(e, opts).Serve(ctx, l) }()
 	c, err := client.New(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +229,7 @@ func TestAPIErrors(t *testing.T) {
 	}{
 		{"unknown route", "GET", "/v1/nope", nil, 404, "not found", "no route for GET /v1/nope"},
 		{"unversioned", "GET", "/containers", nil, 404, "not found", "no route"},
-		{"wrong method", "PUT", "/v1/containers", nil, 404, "not found", "no route for PUT"},
+		{"wrong method", "PUT", "/v1/containers", nil, 405, "invalid argument", "method \"PUT\" is not allowed"},
 		{"malformed JSON", "POST", "/v1/containers", strings.NewReader(`{"name":`), 400, "invalid argument", "malformed JSON"},
 		{"unknown field", "POST", "/v1/containers", strings.NewReader(`{"nmae":"x"}`), 400, "invalid argument", "unknown field"},
 		{"two values", "POST", "/v1/containers", strings.NewReader(`{} {}`), 400, "invalid argument", "more than one"},
@@ -382,27 +388,5 @@ func TestListenRefusesLiveSocket(t *testing.T) {
 	_, sock, _ := serve(t, newFake())
 	if _, err := Listen(sock); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("second Listen on a live socket: %v", err)
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want syscall.Signal
-		ok   bool
-	}{
-		{"", syscall.SIGKILL, true},
-		{"KILL", syscall.SIGKILL, true},
-		{"sigterm", syscall.SIGTERM, true},
-		{"hup", syscall.SIGHUP, true},
-		{"9", syscall.SIGKILL, true},
-		{"0", 0, false},
-		{"65", 0, false},
-		{"NOPE", 0, false},
-	} {
-		got, err := ParseSignal(tc.in)
-		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("ParseSignal(%q) = %v, %v", tc.in, got, err)
-		}
 	}
 }

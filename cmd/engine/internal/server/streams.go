@@ -29,34 +29,46 @@ func ParseTime(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
-	}
-	return time.Time{}, fmt.Errorf("invalid time %q: want RFC 3339 or unix seconds: %w", v, errdefs.ErrInvalidArgument)
+	return api.ParseUnixSeconds(v)
+}
+
+// jsonStream writes a JSON-lines stream; each line must reach the client
+// within a timeout, so a client that stops reading is cut off instead of
+// holding its handler (and what feeds it) forever.
+type jsonStream struct {
+	enc     *json.Encoder
+	rc      *http.ResponseController
+	timeout time.Duration
 }
 
 // startStream writes the header of a JSON-lines stream and flushes it so the
 // client knows the stream is established before the first line.
-func startStream(w http.ResponseWriter) (*json.Encoder, func() error) {
+func (s *Server) startStream(w http.ResponseWriter) *jsonStream {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
-	return json.NewEncoder(w), rc.Flush
+	return &jsonStream{enc: json.NewEncoder(w), rc: rc, timeout: s.opts.StreamWriteTimeout}
+}
+
+// send writes one line and flushes it.
+func (j *jsonStream) send(v any) error {
+	_ = j.rc.SetWriteDeadline(time.Now().Add(j.timeout))
+	if err := j.enc.Encode(v); err != nil {
+		return err
+	}
+	return j.rc.Flush()
 }
 
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	opts := api.LogsOptions{Follow: boolParam(q.Get("follow")), Tail: -1}
-	if t := q.Get("tail"); t != "" && t != "all" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return fmt.Errorf("invalid tail %q: want a number of lines >= 0 or all: %w", t, errdefs.ErrInvalidArgument)
-		}
-		opts.Tail = n
+	opts := api.LogsOptions{Follow: boolParam(q.Get("follow"))}
+	tail, err := api.ParseTail(q.Get("tail"))
+	if err != nil {
+		return err
 	}
+	opts.Tail = tail
 	since, err := ParseTime(q.Get("since"))
 	if err != nil {
 		return err
@@ -67,18 +79,16 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.engine.Inspect(ctx, ref); err != nil {
 		return err
 	}
-	enc, flush := startStream(w)
-	err = s.engine.Logs(ctx, ref, opts, func(e api.LogEntry) error {
-		if err := enc.Encode(e); err != nil {
-			return err
-		}
-		return flush()
-	})
+	out := s.startStream(w)
+	err = s.engine.Logs(ctx, ref, opts, func(e api.LogRecord) error { return out.send(e) })
 	if err != nil && ctx.Err() == nil {
-		_ = enc.Encode(api.LogEntry{Error: err.Error()})
+		_ = out.send(api.LogMessage{Error: err.Error()})
 	}
 	return nil
 }
+
+// errSlowClient ends an events stream whose client fell too far behind.
+var errSlowClient = errors.New("events client fell behind")
 
 // EventFilter builds the predicate for ?filter= values of GET /v1/events:
 // type (or event), container (an id, id prefix or name) and any attribute
@@ -89,14 +99,14 @@ func EventFilter(raw []string) (func(api.Event) bool, error) {
 	for _, f := range raw {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("invalid filter %q: want key=value: %w", f, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter %s: want key=value: %w", api.Echo(f), errdefs.ErrInvalidArgument)
 		}
 		switch {
 		case k == "event":
 			k = "type"
 		case k == "type", k == "container", strings.HasPrefix(k, "attr."):
 		default:
-			return nil, fmt.Errorf("invalid event filter key %q: want type, event, container or attr.NAME: %w", k, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid event filter key %s: want type, event, container or attr.NAME: %w", api.Echo(k), errdefs.ErrInvalidArgument)
 		}
 		filters[k] = append(filters[k], v)
 	}
@@ -146,15 +156,44 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	enc, flush := startStream(w)
-	err = s.engine.Events(ctx, since, filter, func(e api.Event) error {
-		if err := enc.Encode(e); err != nil {
-			return err
+	out := s.startStream(w)
+	// The engine hands events over as fast as they come; a bounded queue
+	// and a writer of its own keep a slow client from holding them in
+	// the engine: when the queue is full the client is disconnected, as
+	// moby's pubsub drops a subscriber that does not keep up.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan api.Event, s.opts.EventQueue)
+	writeErr := make(chan error, 1)
+	go func() {
+		for e := range queue {
+			if err := out.send(e); err != nil {
+				cancel()
+				writeErr <- err
+				return
+			}
 		}
-		return flush()
+		writeErr <- nil
+	}()
+	err = s.engine.Events(ctx, since, filter, func(e api.Event) error {
+		select {
+		case queue <- e:
+			return nil
+		default:
+			return errSlowClient
+		}
 	})
+	close(queue)
+	if werr := <-writeErr; werr != nil {
+		return nil
+	}
+	if errors.Is(err, errSlowClient) {
+		log.G(ctx).WithField("queued", s.opts.EventQueue).Warn("events client disconnected: it fell behind")
+		_ = out.send(api.EventMessage{Event: api.Event{Time: time.Now()}, Error: fmt.Sprintf("disconnected: more than %d events waited for this client; read faster, and reconnect with --since to catch up", s.opts.EventQueue)})
+		return nil
+	}
 	if err != nil && ctx.Err() == nil {
-		_ = enc.Encode(api.Event{Time: time.Now(), Error: err.Error()})
+		_ = out.send(api.EventMessage{Event: api.Event{Time: time.Now()}, Error: err.Error()})
 	}
 	return nil
 }
@@ -281,6 +320,11 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	ref := r.PathValue("ref")
 	stdin, start := boolParam(q.Get("stdin")), boolParam(q.Get("start"))
+	if q.Has("w") || q.Has("h") {
+		if _, _, err := sizeParams(r); err != nil {
+			return err
+		}
+	}
 	ct, err := s.engine.Inspect(r.Context(), ref)
 	if err != nil {
 		return err
@@ -335,7 +379,7 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) error {
 	}
 	if fromLog {
 		// Follow ends once the container stopped and its output is read.
-		err := s.engine.Logs(ss.ctx, ref, api.LogsOptions{Follow: true, Tail: -1, Since: startedAt}, func(e api.LogEntry) error {
+		err := s.engine.Logs(ss.ctx, ref, api.LogsOptions{Follow: true, Tail: -1, Since: startedAt}, func(e api.LogRecord) error {
 			dst := stdout
 			if e.Stream == "stderr" {
 				dst = stderr
@@ -375,6 +419,9 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(cfg.Cmd) == 0 || cfg.Cmd[0] == "" {
 		return fmt.Errorf("exec needs a command: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := api.CheckTerminalSize(cfg.Width, cfg.Height); err != nil {
+		return err
 	}
 	ref := r.PathValue("ref")
 	if _, err := s.engine.Inspect(r.Context(), ref); err != nil {
