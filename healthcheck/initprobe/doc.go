@@ -57,6 +57,25 @@ const (
 	requestTimeout = 30 * time.Second
 )
 
+// probeFlag runs tend-init as a probe's own subreaper (SubreaperArgv);
+// reportFlag names the fd on which it reports the probe's pid (or "!" and
+// why it did not start) to the probe server.
+const (
+	probeFlag  = "probe-subreaper"
+	reportFlag = "probe-report-fd"
+)
+
+// SubreaperArgv returns the argv that runs argv in a container under
+// tend-init's probe mode: tend-init (at InitPath) becomes a subreaper,
+// runs argv, and when it exits, or on SIGTERM, kills and reaps every
+// process argv started, whatever they did with sessions and process
+// groups, before it exits with argv's status (127 when it could not start
+// it, 137 after a SIGTERM). For a probe that runs as an exec in a
+// container that has tend-init mounted.
+func SubreaperArgv(argv []string) []string {
+	return append([]string{InitPath, "--" + probeFlag, "--"}, argv...)
+}
+
 // request is a line from the engine: the first starts a probe, any later one
 // (or EOF) kills it.
 type request struct {

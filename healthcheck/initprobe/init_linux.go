@@ -34,7 +34,8 @@ func Main(args []string) int {
 	runtime.GOMAXPROCS(1)
 	fs := flag.NewFlagSet("tend-init", flag.ContinueOnError)
 	socket := fs.String("probe-socket", "", "serve health probes on this unix socket")
-	probe := fs.Bool(probeFlag, false, "run COMMAND as a health probe under a subreaper of its own (the probe server starts these)")
+	probe := fs.Bool(probeFlag, false, "run COMMAND as a health probe under a subreaper of its own")
+	reportFd := fs.Int(reportFlag, 0, "with --"+probeFlag+": report the probe's pid on this fd")
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: tend-init [--probe-socket PATH] [--] COMMAND [ARG...]")
@@ -45,7 +46,7 @@ func Main(args []string) int {
 	}
 	argv := fs.Args()
 	if *probe {
-		return runProbe(argv)
+		return runProbe(argv, *reportFd)
 	}
 	if len(argv) == 0 {
 		fs.Usage()
@@ -342,7 +343,7 @@ func (s *server) serve(uc *net.UnixConn) {
 	// The probe runs under a subreaper of its own (runProbe), which kills
 	// and reaps everything the probe started before it exits, wherever it
 	// went: orphans never reach us, or PID 1's other children.
-	sub, status, err := s.r.spawn("/proc/self/exe", append([]string{"tend-init", "--" + probeFlag, "--"}, req.Argv...), &syscall.ProcAttr{
+	sub, status, err := s.r.spawn("/proc/self/exe", append([]string{"tend-init", "--" + probeFlag, "--" + reportFlag + "=3", "--"}, req.Argv...), &syscall.ProcAttr{
 		Env: os.Environ(), Files: []uintptr{devnull.Fd(), pw.Fd(), pw.Fd(), rw.Fd()},
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})

@@ -433,7 +433,9 @@ func TestProbeKillsItsSubreaper(t *testing.T) {
 	sock, initPid := startServer(t)
 	testutil.Poll(t, "the command to run", func() bool { return len(childrenOf(t, initPid)) == 1 })
 	base := liveBelow(t, initPid)
-	p, err := Start(ctx(t), sock, []string{"sh", "-c", "sleep 1000 & kill -KILL $PPID; sleep 1000"}, nil, StartOptions{ServerPid: initPid})
+	// It kills it once it reported the pid (closed its report fd): before
+	// that, the server cannot know which session to sweep.
+	p, err := Start(ctx(t), sock, []string{"sh", "-c", "sleep 1000 & while [ -e /proc/$PPID/fd/3 ]; do :; done; kill -KILL $PPID; sleep 1000"}, nil, StartOptions{ServerPid: initPid})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -443,5 +445,35 @@ func TestProbeKillsItsSubreaper(t *testing.T) {
 	}
 	if left := liveBelow(t, initPid); len(left) != len(base) {
 		t.Errorf("processes below tend-init: %q; want only its command's %q", left, base)
+	}
+}
+
+// TestSubreaperArgvAsExec: tend-init's probe mode run directly (as an exec
+// probe in a container runs it) leaves nothing of the probe and does not
+// wait for escaped processes that hold its output.
+func TestSubreaperArgvAsExec(t *testing.T) {
+	argv := SubreaperArgv([]string{"sh", "-c", "echo out; " + escapes[0].cmd + "; " + escapes[4].cmd + "; exit 3"})
+	if argv[0] != InitPath {
+		t.Fatalf("SubreaperArgv starts with %q, want %q", argv[0], InitPath)
+	}
+	cmd := exec.Command(os.Args[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	var out testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Wait returns once the output pipe is closed: every holder is gone.
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || out.String() != "out\nheld\n" {
+		t.Errorf("probe mode: %v, output %q; want exit status 3 and %q", err, out.String(), "out\nheld\n")
+	}
+	if left := liveBelow(t, os.Getpid()); len(left) != 0 {
+		t.Errorf("processes left by the probe: %q", left)
+	}
+
+	cmd = exec.Command(os.Args[0], SubreaperArgv([]string{"no-such-command-anywhere"})[1:]...)
+	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	b, err := cmd.CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 127 || !strings.Contains(string(b), "no-such-command-anywhere") {
+		t.Errorf("probe mode with a missing command: %v, output %q; want exit status 127 and a message naming it", err, b)
 	}
 }

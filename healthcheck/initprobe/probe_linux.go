@@ -14,29 +14,33 @@ import (
 	"github.com/tendhq/tend/internal/proctree"
 )
 
-// probeFlag runs tend-init as a probe's own subreaper: the probe server
-// starts one per probe (/proc/self/exe, so it works whatever the binary's
-// path in the container).
-const probeFlag = "probe-subreaper"
-
-// The fds the server hands a probe subreaper, beside stdin (/dev/null) and
-// stdout and stderr (the probe's output pipe).
-const reportFd = 3 // a pipe: the probe's pid, or "!" and why it did not start
-
-// runProbe is tend-init in probe mode: it becomes a subreaper, runs argv,
-// reports its pid on fd 3, and once argv exited (or SIGTERM asks for a
-// kill) kills and reaps every process below itself before it exits with
-// argv's status. A probe's orphans are reparented to their nearest
+// runProbe is tend-init in probe mode (SubreaperArgv): it becomes a
+// subreaper, runs argv, reports its pid on reportFd when not 0 (the probe
+// server's pipe), and once argv exited (or SIGTERM asks for a kill) kills
+// and reaps every process below itself before it exits with argv's status. A probe's orphans are reparented to their nearest
 // subreaper ancestor, whatever they do with sessions, process groups or
 // double forks, so "below itself" is everything the probe started: no scan
 // of the container's processes is needed, and none is made when the probe
 // left nothing behind (the common case: one wait4 says so).
-func runProbe(argv []string) int {
-	report := os.NewFile(reportFd, "report")
-	syscall.CloseOnExec(reportFd)
+func runProbe(argv []string, reportFd int) int {
+	var report *os.File
+	if reportFd > 0 {
+		report = os.NewFile(uintptr(reportFd), "report")
+		syscall.CloseOnExec(reportFd)
+	}
+	// say reports once, and closes the report so that the server reads
+	// to its end.
+	say := func(msg string) {
+		if report != nil {
+			report.WriteString(msg)
+			report.Close()
+			report = nil
+		}
+	}
 	fail := func(format string, args ...any) int {
-		fmt.Fprintf(report, "!"+format, args...)
-		report.Close()
+		say("!" + fmt.Sprintf(format, args...))
+		// Run as an exec, the probe's output is where this is seen.
+		fmt.Fprintf(os.Stderr, "tend-init: "+format+"\n", args...)
 		return 127
 	}
 	if len(argv) == 0 || argv[0] == "" {
@@ -65,8 +69,7 @@ func runProbe(argv []string) int {
 	if err != nil {
 		return fail("exec %s: %v", argv[0], err)
 	}
-	report.WriteString(strconv.Itoa(pid) + "\n")
-	report.Close()
+	say(strconv.Itoa(pid) + "\n")
 	// Our copies of the output pipe must not keep it open once the probe's
 	// processes are gone.
 	if null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
