@@ -172,10 +172,11 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 	e := h.e
 	e.mu.Lock()
 	c := e.ctrs[containerID]
-	var useInit bool
+	var hasInit, useInit bool
 	var pid uint32
 	if c != nil {
-		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.checkpointing
+		hasInit = c.rec.Config.Init != nil && *c.rec.Config.Init
+		useInit = hasInit && c.rec.State == StateRunning && !c.checkpointing
 		pid = c.rec.Pid
 	}
 	if useInit {
@@ -209,6 +210,11 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 			return nil, err
 		}
 		e.log.WithError(err).WithField("container", containerID).Debug("tend-init does not serve probes: running this one as an exec")
+	}
+	if hasInit && e.runsOwnInit(pid) {
+		// Guarded as tend-init guards the probes it runs: nothing the
+		// probe starts outlives it, and nothing holds its output.
+		argv = initprobe.SubreaperArgv(argv)
 	}
 	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
 	if err != nil {
