@@ -17,11 +17,12 @@ import (
 // runProbe is tend-init in probe mode (SubreaperArgv): it becomes a
 // subreaper, runs argv, reports its pid on reportFd when not 0 (the probe
 // server's pipe), and once argv exited (or SIGTERM asks for a kill) kills
-// and reaps every process below itself before it exits with argv's status. A probe's orphans are reparented to their nearest
-// subreaper ancestor, whatever they do with sessions, process groups or
-// double forks, so "below itself" is everything the probe started: no scan
-// of the container's processes is needed, and none is made when the probe
-// left nothing behind (the common case: one wait4 says so).
+// and reaps every process below itself before it exits with argv's status.
+// A probe's orphans are reparented to their nearest subreaper ancestor,
+// whatever they do with sessions, process groups or double forks, so
+// "below itself" is everything the probe started: no scan of the
+// container's processes is needed, and none is made when the probe left
+// nothing behind (the common case: one wait4 says so).
 func runProbe(argv []string, reportFd int) int {
 	var report *os.File
 	if reportFd > 0 {
