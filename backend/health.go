@@ -47,11 +47,12 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 	e.mu.Lock()
 	c := e.ctrs[containerID]
 	e.mu.Unlock()
-	var useInit bool
+	var hasInit, useInit bool
 	var pid uint32
 	if c != nil {
 		c.mu.Lock()
-		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.pending.checkpointing
+		hasInit = c.rec.Config.Init != nil && *c.rec.Config.Init
+		useInit = hasInit && c.rec.State == StateRunning && !c.pending.checkpointing
 		pid = c.rec.Pid
 		if useInit {
 			// Counted from before the connection, and with c.mu held so
@@ -89,6 +90,11 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 			return nil, err
 		}
 		e.log.WithError(err).WithField("container", containerID).Debug("tend-init does not serve probes: running this one as an exec")
+	}
+	if hasInit && e.runsOwnInit(pid) {
+		// Guarded as tend-init guards the probes it runs: nothing the
+		// probe starts outlives it, and nothing holds its output.
+		argv = initprobe.SubreaperArgv(argv)
 	}
 	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -129,6 +130,21 @@ func (e *Engine) withInit(id string, spec *specs.Spec) (libcontainerd.CreateOpti
 		specs.Mount{Destination: initprobe.SocketDir, Type: "bind", Source: dir, Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
 	)
 	return libcontainerd.WithInit(initprobe.InitPath, "--probe-socket", initprobe.SocketDir+"/"+initprobe.SocketName, "--"), nil
+}
+
+// runsOwnInit reports whether the host process pid runs this engine's
+// tend-init: a container started by an older engine keeps the tend-init it
+// started with, which may lack what a newer engine asks of it.
+func (e *Engine) runsOwnInit(pid uint32) bool {
+	if e.initPath == "" || pid == 0 {
+		return false
+	}
+	running, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/exe")
+	if err != nil {
+		return false
+	}
+	own, err := os.Stat(e.initPath)
+	return err == nil && os.SameFile(running, own)
 }
 
 // probeSocket is the host path of a container's probe socket.

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // Health probe tests (issue 4) on the real containerd, through the backend.
@@ -188,9 +191,9 @@ func TestHealthProbeUnhealthyAfterRetries(t *testing.T) {
 // child and hangs. On timeout its whole tree must be killed and reaped: no
 // probe process or zombie may be left in the container.
 //   - init: the default for a container with a health check. PID 1 is
-//     tend-init, which runs the probe itself, kills its tree and session and
-//     reaps them before it reports the exit, although the container's
-//     command (sleep) never reaps anything.
+//     tend-init, which runs the probe under a subreaper of its own that
+//     kills and reaps all of it before the exit is reported, although the
+//     container's command (sleep) never reaps anything.
 //   - exec: Init off, the probe is a containerd exec, killed from the host.
 //     Its killed background sleep is an orphan by then, reparented to the
 //     container's PID 1 (the shim, the exec's real parent, is outside the
@@ -501,4 +504,236 @@ func TestHealthStatusSurvivesEngineRestart(t *testing.T) {
 	for _, ev := range env.evs.of(c.ID, "health_status") {
 		t.Errorf("the new engine reported a status change: %v", ev.Attributes)
 	}
+}
+
+// probeEscapes are health probes whose leftovers leave the probe's session
+// and process group; each leaves `sleep 1000` processes behind unless the
+// probe is guarded by a subreaper of its own.
+var probeEscapes = []struct{ name, cmd string }{
+	{"setsid", `setsid sh -c 'sleep 1000 &'`},
+	{"setsid-double-fork", `setsid sh -c 'sh -c "setsid sleep 1000 &" &'`},
+	{"setsid-nohup", `setsid sh -c 'trap "" HUP; exec sleep 1000' >/dev/null 2>&1 &`},
+	{"stdout-closed", `setsid sh -c 'exec >/dev/null 2>&1 </dev/null; sleep 1000 &'`},
+	{"stdout-held", `setsid sh -c 'sleep 1000 & echo held'`},
+}
+
+// TestHealthProbeEscapesLeaveNothing runs probes that escape their session
+// under tend-init, many times, then looks at the container's processes: a
+// leaked process lives for good, so one look with nothing of the probes in
+// it (a probe may be running at any other look) proves that none leaked.
+func TestHealthProbeEscapesLeaveNothing(t *testing.T) {
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	main := []string{initArgs + "sleep 999", "sleep 999"}
+	for _, tc := range probeEscapes {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEngineEnv(t, nil)
+			c := env.run(backend.CreateOptions{
+				Name: "escape", Cmd: []string{"sleep", "999"},
+				Health: &healthcheck.Config{
+					Test:    []string{"CMD-SHELL", tc.cmd},
+					Timeout: 10 * time.Second, Interval: 50 * time.Millisecond, Retries: 3,
+				},
+			})
+			// The log keeps the last 5: once it is full, wait until its
+			// oldest entry is newer than the newest of then, so that at
+			// least 10 probes ran.
+			failed := func(st *healthcheck.State) {
+				for _, r := range st.Log {
+					if r.ExitCode != 0 {
+						t.Fatalf("probe %q failed:\n%s", tc.cmd, healthLogString(st))
+					}
+				}
+			}
+			const probes = 10
+			full := healthWait(env, c.ID, 30*time.Second, "5 probe results", func(st *healthcheck.State) bool {
+				failed(st)
+				return len(st.Log) >= 5
+			})
+			last := full.Health.Log[len(full.Health.Log)-1].Start
+			healthWait(env, c.ID, 30*time.Second, fmt.Sprintf("%d probe results", probes), func(st *healthcheck.State) bool {
+				failed(st)
+				return st.Log[0].Start.After(last)
+			})
+			var out string
+			var live []string
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				var code int
+				out, code = execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
+				if code != 0 {
+					t.Fatalf("ps: exit %d: %s", code, out)
+				}
+				live, _ = psLeftovers(out, main)
+				if len(live) == 0 || time.Now().After(deadline) {
+					break
+				}
+				runtimeYield()
+			}
+			if len(live) > 0 {
+				t.Errorf("after at least %d probes %q, %d processes of the probes still in the container, first %q", probes, tc.cmd, len(live), live[:min(len(live), 5)])
+			}
+		})
+	}
+}
+
+// TestHealthProbeTimeoutEscapedHoldsPipe: a probe that times out while a
+// process it started in another session holds its output pipe is reported
+// at the timeout, and nothing of it is left.
+func TestHealthProbeTimeoutEscapedHoldsPipe(t *testing.T) {
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	env := newEngineEnv(t, nil)
+	const timeout = time.Second
+	c := env.run(backend.CreateOptions{
+		Name: "held", Cmd: []string{"sleep", "999"},
+		Health: &healthcheck.Config{
+			Test:    []string{"CMD-SHELL", `setsid sh -c 'sleep 1000 &'; setsid sh -c 'sleep 1000 & exec sleep 1000' & sleep 1000`},
+			Timeout: timeout, Interval: time.Minute, StartInterval: 100 * time.Millisecond, Retries: 5,
+		},
+	})
+	got := healthWait(env, c.ID, 30*time.Second, "a probe result", func(st *healthcheck.State) bool { return len(st.Log) > 0 })
+	r := got.Health.Log[0]
+	if r.ExitCode != -1 || !strings.Contains(r.Output, "timed out") {
+		t.Errorf("probe result: exit %d, output %q; want -1 and a timeout", r.ExitCode, r.Output)
+	}
+	// Killing and reaping the probe takes milliseconds; the escaped
+	// processes held the output pipe, which must not hold up the report
+	// (tend-init gives a pipe held by strangers a second).
+	if d := r.End.Sub(r.Start); d < timeout || d >= timeout+900*time.Millisecond {
+		t.Errorf("timed-out probe took %v, want %v and at most the kill's own time", d, timeout)
+	}
+	out, code := execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
+	if code != 0 {
+		t.Fatalf("ps: exit %d: %s", code, out)
+	}
+	if live, zombies := psLeftovers(out, []string{initArgs + "sleep 999", "sleep 999"}); len(live)+len(zombies) > 0 {
+		t.Errorf("processes of the timed-out probe left in the container: %q %q\n%s", live, zombies, out)
+	}
+}
+
+// removeProbeSocket removes the host end of c's tend-init probe socket, so
+// that every later probe runs as an exec.
+func removeProbeSocket(t *testing.T, env *engineEnv, id string) {
+	t.Helper()
+	var found []string
+	// tend-init creates it once it runs.
+	testutil.Poll(t, "the probe socket", func() bool {
+		found = nil
+		filepath.WalkDir(env.cfg.Root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type()&fs.ModeSocket != 0 && strings.Contains(path, id) {
+				found = append(found, path)
+			}
+			return nil
+		})
+		return len(found) > 0
+	})
+	if len(found) != 1 {
+		t.Fatalf("want one probe socket of %s under %s, found %q", id, env.cfg.Root, found)
+	}
+	if err := os.Remove(found[0]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHealthExecProbeEscapes: probes that run as execs in a container under
+// tend-init (its socket does not answer) are guarded by tend-init's probe
+// mode: whatever they do with sessions, nothing of them is left, and a
+// timed-out one is reported at its timeout although escaped processes hold
+// its output.
+func TestHealthExecProbeEscapes(t *testing.T) {
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	main := []string{initArgs + "sleep 999", "sleep 999"}
+	for _, tc := range []struct{ name, cmd string }{probeEscapes[0], probeEscapes[1], probeEscapes[4]} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEngineEnv(t, nil)
+			c := env.run(backend.CreateOptions{
+				Name: "escape", Cmd: []string{"sleep", "999"},
+				Health: &healthcheck.Config{
+					Test:    []string{"CMD-SHELL", tc.cmd},
+					Timeout: 10 * time.Second, Interval: 50 * time.Millisecond, Retries: 3,
+				},
+			})
+			removeProbeSocket(t, env, c.ID)
+			removed := time.Now()
+			// Every probe in the log (it keeps 5) started after the socket
+			// was gone: they ran as execs.
+			healthWait(env, c.ID, 60*time.Second, "5 exec probe results", func(st *healthcheck.State) bool {
+				for _, r := range st.Log {
+					if r.ExitCode != 0 {
+						t.Fatalf("probe %q failed:\n%s", tc.cmd, healthLogString(st))
+					}
+				}
+				return len(st.Log) >= 5 && st.Log[0].Start.After(removed)
+			})
+			var out string
+			var live []string
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				var code int
+				out, code = execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
+				if code != 0 {
+					t.Fatalf("ps: exit %d: %s", code, out)
+				}
+				live, _ = psLeftovers(out, main)
+				if len(live) == 0 || time.Now().After(deadline) {
+					break
+				}
+				runtimeYield()
+			}
+			if len(live) > 0 {
+				t.Errorf("after 5 exec probes %q, %d processes of the probes still in the container, first %q", tc.cmd, len(live), live[:min(len(live), 5)])
+			}
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		env := newEngineEnv(t, nil)
+		const timeout = time.Second
+		c := env.run(backend.CreateOptions{
+			Name: "held", Cmd: []string{"sleep", "999"},
+			Health: &healthcheck.Config{
+				Test:    []string{"CMD-SHELL", `setsid sh -c 'sleep 1000 &'; setsid sh -c 'sleep 1000 & exec sleep 1000' & sleep 1000`},
+				Timeout: timeout, Interval: 2 * time.Second, Retries: 5,
+			},
+		})
+		removeProbeSocket(t, env, c.ID)
+		removed := time.Now()
+		var r healthcheck.Result
+		healthWait(env, c.ID, 60*time.Second, "a probe result after the socket was removed", func(st *healthcheck.State) bool {
+			for _, e := range st.Log {
+				if e.Start.After(removed) {
+					r = e
+					return true
+				}
+			}
+			return false
+		})
+		if r.ExitCode != -1 || !strings.Contains(r.Output, "timed out") {
+			t.Errorf("probe result: exit %d, output %q; want -1 and a timeout", r.ExitCode, r.Output)
+		}
+		// The kill of an exec goes through containerd: give it two
+		// seconds on a loaded machine (an output held by escaped
+		// processes cost five).
+		if d := r.End.Sub(r.Start); d < timeout || d >= timeout+2*time.Second {
+			t.Errorf("timed-out exec probe took %v, want %v and at most the kill's own time", d, timeout)
+		}
+		// The next probe may be running at any look; a leaked process
+		// stays for good.
+		var out string
+		var live, zombies []string
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var code int
+			out, code = execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
+			if code != 0 {
+				t.Fatalf("ps: exit %d: %s", code, out)
+			}
+			live, zombies = psLeftovers(out, main)
+			if len(live)+len(zombies) == 0 || time.Now().After(deadline) {
+				break
+			}
+			runtimeYield()
+		}
+		if len(live)+len(zombies) > 0 {
+			t.Errorf("processes of the timed-out exec probes left in the container: %q %q\n%s", live, zombies, out)
+		}
+	})
 }

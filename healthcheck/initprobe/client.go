@@ -128,9 +128,9 @@ func (p *Probe) read(dec *json.Decoder, out io.Writer) {
 func (p *Probe) Pid() int { return p.pid }
 
 // Wait returns the probe's exit code once it exited, its output was
-// written and its whole session was reaped. When ctx is done first, the
-// connection is closed, which makes tend-init kill the probe, and ctx's
-// error is returned.
+// written and every process it started was killed and reaped. When ctx is
+// done first, the connection is closed, which makes tend-init kill the
+// probe, and ctx's error is returned.
 func (p *Probe) Wait(ctx context.Context) (int, error) {
 	select {
 	case <-p.done:
@@ -142,7 +142,7 @@ func (p *Probe) Wait(ctx context.Context) (int, error) {
 	}
 }
 
-// Kill asks tend-init to kill the probe's process tree and session; Wait
+// Kill asks tend-init to kill the probe and every process it started; Wait
 // then returns. A probe that already exited is not an error.
 func (p *Probe) Kill() error {
 	select {

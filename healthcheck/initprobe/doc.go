@@ -11,16 +11,19 @@
 //
 // With --probe-socket, tend-init also runs health probes on request: the
 // engine connects to the socket through a bind mount, sends the probe's
-// argv, and tend-init forks it in a session of its own, streams its output
-// (cut at a limit), and reports its exit. A probe costs a fork and an exec
-// inside the container instead of a containerd exec (a runc exec costs
-// 50-150 ms of CPU): hundreds of containers can be probed every second on
-// two cores. When the probe exits, or the engine asks to kill it or goes
-// away, the probe's process tree and whatever is left of its session are
-// killed and reaped before the exit is reported: no probe process, zombie or
-// exec entry outlives the probe. The socket accepts only peers outside the
-// container's PID namespace (SO_PEERCRED pid 0), so processes in the
-// container cannot run probes through it.
+// argv, and tend-init starts it under a subreaper of its own (tend-init
+// re-executed with --probe-subreaper), streams its output (cut at a limit),
+// and reports its exit. A probe costs a fork and two execs inside the
+// container instead of a containerd exec (a runc exec costs 50-150 ms of
+// CPU): hundreds of containers can be probed every second on two cores.
+// Every orphan of the probe is reparented to its subreaper, whatever it
+// does with sessions, process groups or double forks; when the probe
+// exits, or the engine asks to kill it or goes away, the subreaper kills
+// and reaps everything below itself before it exits, and only then is the
+// exit reported: no probe process, zombie or exec entry outlives the probe,
+// and no leftover that holds the output pipe delays the report. The socket
+// accepts only peers outside the container's PID namespace (SO_PEERCRED
+// pid 0), so processes in the container cannot run probes through it.
 //
 // The protocol is JSON lines over one connection per probe: the engine sends
 // a request with the argv, tend-init answers with the pid (or an error), any
@@ -43,11 +46,35 @@ const (
 	// the limit asked for.
 	MaxOutput = 1 << 20
 	// leftoverTimeout bounds the wait for what is left of a probe's session
-	// to be killed and reaped, and for its output pipe to close.
+	// to be killed and reaped when its subreaper was killed.
 	leftoverTimeout = 5 * time.Second
+	// outputGrace bounds the reading of a probe's output once its
+	// subreaper exited: every process of the probe is gone by then, so
+	// only a process outside it that got hold of the pipe could keep it
+	// open.
+	outputGrace = time.Second
 	// requestTimeout bounds the wait for a connection's request.
 	requestTimeout = 30 * time.Second
 )
+
+// probeFlag runs tend-init as a probe's own subreaper (SubreaperArgv);
+// reportFlag names the fd on which it reports the probe's pid (or "!" and
+// why it did not start) to the probe server.
+const (
+	probeFlag  = "probe-subreaper"
+	reportFlag = "probe-report-fd"
+)
+
+// SubreaperArgv returns the argv that runs argv in a container under
+// tend-init's probe mode: tend-init (at InitPath) becomes a subreaper,
+// runs argv, and when it exits, or on SIGTERM, kills and reaps every
+// process argv started, whatever they did with sessions and process
+// groups, before it exits with argv's status (127 when it could not start
+// it, 137 after a SIGTERM). For a probe that runs as an exec in a
+// container that has tend-init mounted.
+func SubreaperArgv(argv []string) []string {
+	return append([]string{InitPath, "--" + probeFlag, "--"}, argv...)
+}
 
 // request is a line from the engine: the first starts a probe, any later one
 // (or EOF) kills it.

@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -32,6 +34,8 @@ func Main(args []string) int {
 	runtime.GOMAXPROCS(1)
 	fs := flag.NewFlagSet("tend-init", flag.ContinueOnError)
 	socket := fs.String("probe-socket", "", "serve health probes on this unix socket")
+	probe := fs.Bool(probeFlag, false, "run COMMAND as a health probe under a subreaper of its own")
+	reportFd := fs.Int(reportFlag, 0, "with --"+probeFlag+": report the probe's pid on this fd")
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: tend-init [--probe-socket PATH] [--] COMMAND [ARG...]")
@@ -41,6 +45,9 @@ func Main(args []string) int {
 		return 127
 	}
 	argv := fs.Args()
+	if *probe {
+		return runProbe(argv, *reportFd)
+	}
 	if len(argv) == 0 {
 		fs.Usage()
 		return 127
@@ -155,6 +162,16 @@ func (r *reaper) spawn(path string, argv []string, attr *syscall.ProcAttr) (int,
 	ch := make(chan syscall.WaitStatus, 1)
 	r.waiters[pid] = ch
 	return pid, ch, nil
+}
+
+// signal sends sig to pid, a process started by spawn, unless it was
+// reaped already: its pid may be another process's by then.
+func (r *reaper) signal(pid int, sig syscall.Signal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiters[pid]; ok {
+		unix.Kill(pid, sig)
+	}
 }
 
 func (r *reaper) reapAll() {
@@ -299,8 +316,8 @@ func (s *server) serve(uc *net.UnixConn) {
 	if limit <= 0 || limit > MaxOutput {
 		limit = MaxOutput
 	}
-	path, err := exec.LookPath(req.Argv[0])
-	if err != nil {
+	// Checked here too, so that a missing command costs no subreaper.
+	if _, err := exec.LookPath(req.Argv[0]); err != nil {
 		c.send(reply{Error: err.Error()})
 		return
 	}
@@ -315,16 +332,34 @@ func (s *server) serve(uc *net.UnixConn) {
 		c.send(reply{Error: err.Error()})
 		return
 	}
-	// A session of its own: the probe's leftovers keep its session id.
-	pid, status, err := s.r.spawn(path, req.Argv, &syscall.ProcAttr{
-		Env: os.Environ(), Files: []uintptr{devnull.Fd(), pw.Fd(), pw.Fd()},
+	defer pr.Close()
+	rr, rw, err := os.Pipe()
+	if err != nil {
+		devnull.Close()
+		pw.Close()
+		c.send(reply{Error: err.Error()})
+		return
+	}
+	// The probe runs under a subreaper of its own (runProbe), which kills
+	// and reaps everything the probe started before it exits, wherever it
+	// went: orphans never reach us, or PID 1's other children.
+	sub, status, err := s.r.spawn("/proc/self/exe", append([]string{"tend-init", "--" + probeFlag, "--" + reportFlag + "=3", "--"}, req.Argv...), &syscall.ProcAttr{
+		Env: os.Environ(), Files: []uintptr{devnull.Fd(), pw.Fd(), pw.Fd(), rw.Fd()},
 		Sys: &syscall.SysProcAttr{Setsid: true},
 	})
 	devnull.Close()
 	pw.Close()
+	rw.Close()
 	if err != nil {
-		pr.Close()
+		rr.Close()
 		c.send(reply{Error: fmt.Sprintf("exec %s: %v", req.Argv[0], err)})
+		return
+	}
+	pid, err := readReport(rr)
+	rr.Close()
+	if err != nil {
+		<-status
+		c.send(reply{Error: err.Error()})
 		return
 	}
 	c.send(reply{Pid: pid})
@@ -349,40 +384,65 @@ func (s *server) serve(uc *net.UnixConn) {
 	case ws = <-status:
 	case <-killReq:
 		killed = true
-		proctree.KillTree(pid)
+		// The subreaper kills the probe and all below it, reaps them, and
+		// exits.
+		s.r.signal(sub, unix.SIGTERM)
 		ws = <-status
 	}
-	// Whatever the probe left running dies with it, and is reaped (by
-	// reapAll: the orphans are ours) before the exit is reported.
-	deadline := time.NewTimer(leftoverTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond) // in case a SIGCHLD was merged away
-	defer tick.Stop()
-	for expired := false; !expired; {
-		changed := s.r.changed()
-		if n, err := proctree.KillSession(pid); err != nil || n == 0 {
-			break
-		}
-		select {
-		case <-changed:
-		case <-tick.C:
-		case <-deadline.C:
-			expired = true
-		}
+	if ws.Signaled() {
+		// Something killed the subreaper itself (the probe can: same
+		// user): its orphans came to PID 1. Sweep the probe's session,
+		// where they are unless they left it.
+		sweepSession(s.r, pid)
 	}
-	deadline.Reset(time.Second) // no stale expiry since Go 1.23
-	select {
-	case <-outDone:
-	case <-deadline.C:
-		// A process that left the session still holds the pipe.
-	}
-	pr.Close()
+	// Every writer of the pipe is dead and reaped by now, unless the
+	// subreaper was killed: then do not wait long for the rest.
+	pr.SetReadDeadline(time.Now().Add(outputGrace))
 	<-outDone
 	code := statusCode(ws)
 	if killed {
 		code = -1
 	}
 	c.send(reply{Exit: &code, Killed: killed, Dropped: dropped})
+}
+
+// readReport reads a probe subreaper's report: the probe's pid, or why it
+// did not start.
+func readReport(r io.Reader) (int, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil {
+		return 0, fmt.Errorf("read the probe's start: %w", err)
+	}
+	msg := strings.TrimSpace(string(b))
+	if strings.HasPrefix(msg, "!") {
+		return 0, errors.New(msg[1:])
+	}
+	pid, err := strconv.Atoi(msg)
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("the probe's subreaper exited before it started the probe (said %q)", msg)
+	}
+	return pid, nil
+}
+
+// sweepSession kills what is left of session sid and waits (bounded) for
+// the reaper to collect it.
+func sweepSession(r *reaper, sid int) {
+	deadline := time.NewTimer(leftoverTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond) // in case a SIGCHLD was merged away
+	defer tick.Stop()
+	for {
+		changed := r.changed()
+		if n, err := proctree.KillSession(sid); err != nil || n == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // copyCapped sends what r yields as output chunks, up to limit bytes, and

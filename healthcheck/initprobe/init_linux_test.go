@@ -37,7 +37,9 @@ func TestMain(m *testing.M) {
 func startInit(t testing.TB, args ...string) (*exec.Cmd, func() int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asInit+"=1")
+	// The race detector sleeps a second before a process exits by
+	// default: the probe subreapers (this binary too) must not.
+	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -298,4 +300,180 @@ func TestProbeStartErrors(t *testing.T) {
 		t.Fatalf("Start(long path): %v", err)
 	}
 	p.Wait(ctx(t))
+}
+
+// escapes are probes whose leftovers leave the probe's session and process
+// group: only a subreaper of the probe's own still has them below it.
+var escapes = []struct {
+	name string
+	cmd  string
+}{
+	{"setsid background", `setsid sh -c 'sleep 1000 &'`},
+	{"setsid double fork", `setsid sh -c 'sh -c "setsid sleep 1000 &" &'; sleep 0.01`},
+	{"setsid nohup", `setsid nohup sleep 1000 >/dev/null 2>&1 &`},
+	{"stdout closed", `setsid sh -c 'exec >/dev/null 2>&1; sleep 1000 &'`},
+	{"stdout held", `setsid sh -c 'sleep 1000 & echo held'`},
+	{"new group", `sh -c 'set -m; sleep 1000 &'`},
+}
+
+// liveBelow lists the live processes below pid, by "pid comm".
+func liveBelow(t testing.TB, pid int) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type proc struct {
+		ppid  int
+		comm  string
+		state string
+	}
+	procs := map[int]proc{}
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		procs[p] = proc{ppid, string(b[i+1 : j]), f[0]}
+	}
+	var out []string
+	for p, info := range procs {
+		for a, hops := info.ppid, 0; a > 1 && hops < 64; a, hops = procs[a].ppid, hops+1 {
+			if a == pid {
+				if info.state != "Z" {
+					out = append(out, strconv.Itoa(p)+" "+info.comm)
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// TestProbeEscapesLeaveNothing: whatever a probe does with sessions,
+// process groups, double forks and its output pipe, nothing of it is left
+// once its exit is reported, and the exit is reported at once.
+func TestProbeEscapesLeaveNothing(t *testing.T) {
+	sock, initPid := startServer(t)
+	testutil.Poll(t, "the command to run", func() bool { return len(childrenOf(t, initPid)) == 1 })
+	base := liveBelow(t, initPid)
+	for _, tc := range escapes {
+		t.Run(tc.name, func(t *testing.T) {
+			const probes = 3
+			for i := 0; i < probes; i++ {
+				var out testutil.Buffer
+				p, err := Start(ctx(t), sock, []string{"sh", "-c", tc.cmd}, &out, StartOptions{ServerPid: initPid})
+				if err != nil {
+					t.Fatalf("Start: %v", err)
+				}
+				start := time.Now()
+				code, err := p.Wait(ctx(t))
+				took := time.Since(start)
+				if err != nil || code != 0 {
+					t.Fatalf("probe %q: exit %d, %v; want 0, nil (output %q)", tc.cmd, code, err, out.String())
+				}
+				// Not held up by an escaped process holding the output
+				// pipe (the pipe's grace is a second).
+				if took >= outputGrace {
+					t.Errorf("probe %q reported its exit after %v: held up by its leftovers", tc.cmd, took)
+				}
+			}
+			if left := liveBelow(t, initPid); len(left) != len(base) {
+				t.Errorf("after %d probes %q, processes below tend-init: %q; want only its command's %q", probes, tc.cmd, left, base)
+			}
+		})
+	}
+}
+
+// TestProbeKillEscaped: a killed probe whose escaped children hold its
+// output pipe is reported killed at once, and nothing of it is left.
+func TestProbeKillEscaped(t *testing.T) {
+	sock, initPid := startServer(t)
+	testutil.Poll(t, "the command to run", func() bool { return len(childrenOf(t, initPid)) == 1 })
+	base := liveBelow(t, initPid)
+	var out testutil.Buffer
+	p, err := Start(ctx(t), sock, []string{"sh", "-c", `setsid sh -c 'sleep 1000 &'; setsid sh -c 'sh -c "sleep 1000 &" &'; echo started; sleep 1000`}, &out, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	testutil.Poll(t, "the probe to start its children", func() bool { return out.String() == "started\n" })
+	start := time.Now()
+	if err := p.Kill(); err != nil {
+		t.Fatalf("Kill: %v", err)
+	}
+	code, err := p.Wait(ctx(t))
+	took := time.Since(start)
+	if err != nil || code != -1 || !p.Killed() {
+		t.Errorf("killed probe: exit %d, killed %v, err %v; want -1, true, nil", code, p.Killed(), err)
+	}
+	if took >= outputGrace {
+		t.Errorf("killed probe reported after %v: held up by the escaped processes holding its output", took)
+	}
+	if left := liveBelow(t, initPid); len(left) != len(base) {
+		t.Errorf("after the kill, processes below tend-init: %q; want only its command's %q", left, base)
+	}
+}
+
+// TestProbeKillsItsSubreaper: a probe that kills its own subreaper leaves
+// its orphans to tend-init, which still sweeps the probe's session.
+func TestProbeKillsItsSubreaper(t *testing.T) {
+	sock, initPid := startServer(t)
+	testutil.Poll(t, "the command to run", func() bool { return len(childrenOf(t, initPid)) == 1 })
+	base := liveBelow(t, initPid)
+	// It kills it once it reported the pid (closed its report fd): before
+	// that, the server cannot know which session to sweep.
+	p, err := Start(ctx(t), sock, []string{"sh", "-c", "sleep 1000 & while [ -e /proc/$PPID/fd/3 ]; do :; done; kill -KILL $PPID; sleep 1000"}, nil, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	code, err := p.Wait(ctx(t))
+	if err != nil || code != 128+int(syscall.SIGKILL) {
+		t.Errorf("probe that killed its subreaper: exit %d, %v; want %d, nil", code, err, 128+int(syscall.SIGKILL))
+	}
+	if left := liveBelow(t, initPid); len(left) != len(base) {
+		t.Errorf("processes below tend-init: %q; want only its command's %q", left, base)
+	}
+}
+
+// TestSubreaperArgvAsExec: tend-init's probe mode run directly (as an exec
+// probe in a container runs it) leaves nothing of the probe and does not
+// wait for escaped processes that hold its output.
+func TestSubreaperArgvAsExec(t *testing.T) {
+	argv := SubreaperArgv([]string{"sh", "-c", "echo out; " + escapes[0].cmd + "; " + escapes[4].cmd + "; exit 3"})
+	if argv[0] != InitPath {
+		t.Fatalf("SubreaperArgv starts with %q, want %q", argv[0], InitPath)
+	}
+	cmd := exec.Command(os.Args[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	var out testutil.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// Wait returns once the output pipe is closed: every holder is gone.
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || out.String() != "out\nheld\n" {
+		t.Errorf("probe mode: %v, output %q; want exit status 3 and %q", err, out.String(), "out\nheld\n")
+	}
+	if left := liveBelow(t, os.Getpid()); len(left) != 0 {
+		t.Errorf("processes left by the probe: %q", left)
+	}
+
+	cmd = exec.Command(os.Args[0], SubreaperArgv([]string{"no-such-command-anywhere"})[1:]...)
+	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	b, err := cmd.CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 127 || !strings.Contains(string(b), "no-such-command-anywhere") {
+		t.Errorf("probe mode with a missing command: %v, output %q; want exit status 127 and a message naming it", err, b)
+	}
 }

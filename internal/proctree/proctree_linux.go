@@ -56,6 +56,27 @@ func KillSession(sid int) (int, error) {
 	return sessionSize(sid, procs), nil
 }
 
+// KillDescendants kills every live descendant of pid, the same way as
+// KillTree, but not pid itself. For a subreaper (PR_SET_CHILD_SUBREAPER)
+// that is everything it ever started, whatever they did with sessions,
+// process groups or double forks: orphans below it are reparented to it,
+// never out of its tree. It returns how many it found.
+func KillDescendants(pid int) (int, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("kill descendants: invalid pid %d: %w", pid, errdefs.ErrInvalidArgument)
+	}
+	n := 0
+	_, err := killAll(func(procs map[int]procInfo) []int {
+		d := descendantsOf(pid, procs)
+		n = max(n, len(d))
+		return d
+	})
+	if err != nil {
+		return n, fmt.Errorf("kill descendants of %d: %w", pid, err)
+	}
+	return n, nil
+}
+
 // SessionSize counts the processes of session sid, zombies included: zero
 // once every member exited and was reaped.
 func SessionSize(sid int) (int, error) {
@@ -216,6 +237,16 @@ func treeOf(pid int, procs map[int]procInfo) []int {
 				w.walk(p)
 			}
 		}
+	}
+	return w.out
+}
+
+// descendantsOf lists the live descendants of pid, without pid.
+func descendantsOf(pid int, procs map[int]procInfo) []int {
+	w := newWalker(procs)
+	w.seen[pid] = true
+	for _, c := range w.children[pid] {
+		w.walk(c)
 	}
 	return w.out
 }

@@ -170,3 +170,47 @@ func TestKillSessionAfterLeaderExit(t *testing.T) {
 		}
 	}
 }
+
+// TestKillDescendants kills everything below a process, including children
+// in sessions of their own, but not the process itself.
+func TestKillDescendants(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", `setsid sleep 1000 & sh -c 'sleep 1000 & wait' & echo ready; wait`)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { KillTree(cmd.Process.Pid); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("read ready: %q, %v", line, err)
+	}
+	sh := cmd.Process.Pid
+	below := func() []int {
+		procs, err := readProcs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return descendantsOf(sh, procs)
+	}
+	testutil.Poll(t, "3 descendants", func() bool { return len(below()) >= 3 })
+
+	if n, err := KillDescendants(sh); err != nil || n < 3 {
+		t.Fatalf("KillDescendants(%d) = %d, %v; want at least 3, nil", sh, n, err)
+	}
+	// The shell's wait returns once its children died: it exits by itself.
+	err = cmd.Wait()
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signaled() {
+		t.Errorf("the shell itself ended by %v (%v): KillDescendants must spare it", cmd.ProcessState, err)
+	}
+	if left := below(); len(left) != 0 {
+		t.Errorf("descendants left: %v", left)
+	}
+	for _, pid := range []int{0, -5} {
+		if _, err := KillDescendants(pid); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("KillDescendants(%d) = %v, want ErrInvalidArgument", pid, err)
+		}
+	}
+}

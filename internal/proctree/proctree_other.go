@@ -24,3 +24,8 @@ func KillSession(sid int) (int, error) {
 func SessionSize(sid int) (int, error) {
 	return 0, fmt.Errorf("count session %d: only supported on linux: %w", sid, errdefs.ErrNotImplemented)
 }
+
+// KillDescendants needs /proc and is only implemented on Linux.
+func KillDescendants(pid int) (int, error) {
+	return 0, fmt.Errorf("kill descendants of %d: only supported on linux: %w", pid, errdefs.ErrNotImplemented)
+}
