@@ -170,6 +170,36 @@ func TestExitDuringReconnect(t *testing.T) {
 	exactlyOneExit(t, rec, ids[1], 137)
 }
 
+// TestExitDeliveredBeforeContainerdLostTheTask: a container exits, its exit
+// is delivered, then containerd is SIGKILLed before the task is deleted and
+// comes back. containerd 1.7 and 2.x remove the task as they load (its shim
+// has no process left); DeleteTask then returns the status the Backend was
+// given, not an unknown one, and no second exit is delivered.
+func TestExitDeliveredBeforeContainerdLostTheTask(t *testing.T) {
+	rec := newRecorder()
+	c := newClient(t, rec)
+	ctx := testCtx(t)
+	id := testID(t)
+	mustCreate(t, c, id, rootfsSpec(t, id, "sh", "-c", "exit 7"))
+	if _, err := c.Start(ctx, id); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	exit := rec.wait(t, id, "", libcontainerd.EventExit, 1, 30*time.Second)[0]
+	if exit.ExitCode != 7 {
+		t.Fatalf("exit %+v, want code 7", exit)
+	}
+
+	killContainerd(t)
+	startContainerd(t)
+
+	code, at, err := c.DeleteTask(ctx, id)
+	if err != nil || code != 7 || !at.Equal(exit.ExitedAt) {
+		t.Fatalf("DeleteTask after containerd restart = %d %v %v; want 7 at %v", code, at, err, exit.ExitedAt)
+	}
+	flush(t, c, rec)
+	exactlyOneExit(t, rec, id, 7)
+}
+
 // TestOOM: a container over its 16 MiB limit is killed; the Backend sees one
 // OOM and an exit that says OOMKilled.
 func TestOOM(t *testing.T) {

@@ -93,6 +93,12 @@ func (c *client) forgetTask(ct *container, id string, t containerd.Task, st *con
 	var pid uint32
 	if p != nil {
 		pid = p.pid
+		if st == nil && !p.live && !p.exit.at.IsZero() {
+			// containerd lost the task after its exit reached the
+			// Backend (it was down when the task was deleted): the
+			// delivered status is the real one, not an unknown.
+			code, at = p.exit.code, p.exit.at
+		}
 	}
 	c.mu.Unlock()
 	// Deleting must not swallow an exit the stream has not delivered yet.

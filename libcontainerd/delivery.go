@@ -34,6 +34,7 @@ func (c *client) deliverExit(ctrID, processID string, pid, code uint32, exitedAt
 		return
 	}
 	p.live = false
+	p.exit = exitReport{code: code, at: exitedAt}
 	oom := processID == ctrID && ct.oomSeen
 	proc := p.proc
 	c.mu.Unlock()

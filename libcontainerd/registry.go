@@ -3,6 +3,7 @@ package libcontainerd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
@@ -28,6 +29,14 @@ type process struct {
 	fifos *fifoset.Set
 	pid   uint32 // 0 while an exec is being started
 	live  bool
+	// exit is the exit delivered to the Backend once live is false.
+	exit exitReport
+}
+
+// exitReport is the status of an exit as the Backend was told it.
+type exitReport struct {
+	code uint32
+	at   time.Time
 }
 
 // container returns what the client knows of id, loading a container that

@@ -103,7 +103,10 @@ type Client interface {
 	// status. A task that still runs is refused with ErrFailedPrecondition,
 	// and so is one from an earlier run of the engine that did run (Restore
 	// it first: its exit is owed); one that never started is deleted and
-	// has no exit (zero time).
+	// has no exit (zero time). A task containerd lost (it was down when the
+	// task ended) returns the status the Backend was given for its exit:
+	// the real one when it was delivered before the loss, else
+	// ExitCodeUnknown.
 	DeleteTask(ctx context.Context, id string) (exitCode uint32, exitedAt time.Time, err error)
 
 	// Delete deletes the container and its snapshot. The container must have
