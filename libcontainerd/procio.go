@@ -70,6 +70,7 @@ type procIO struct {
 	stdin    *stdinPipe // nil without stdin
 	mu       sync.Mutex
 	started  atomic.Bool
+	ended    atomic.Bool        // the process had stopped before its IO was opened: no output will come
 	proc     containerd.Process // set once started
 	stdinEOF bool               // the engine closed stdin before the start
 	closing  bool               // Close was called: no CloseIO needed
@@ -179,7 +180,7 @@ func (c *client) closeStdinAsync(proc containerd.Process) {
 }
 
 func (p *procIO) Wait() {
-	if !p.started.Load() {
+	if !p.started.Load() || p.ended.Load() {
 		p.IO.Close()
 		p.IO.Wait()
 		return

@@ -47,12 +47,19 @@ func (c *client) Restore(ctx context.Context, id string, opts ...RestoreOption) 
 		}
 		return RestoreResult{}, fmt.Errorf("restore %s: %w", id, err)
 	}
-	if markStarted != nil {
-		markStarted(t)
-	}
 	st, err := t.Status(ctx)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("restore %s: status: %w", id, err)
+	}
+	if markStarted != nil {
+		markStarted(t)
+	}
+	// A task that had stopped before the attach has no writer left on its
+	// FIFOs: the shim closed them when the process's output ended, and a
+	// reopened FIFO sees no writer again, so a drain would only wait out
+	// ioDrainTimeout before the exit reaches the Backend.
+	if pio, ok := t.IO().(*procIO); ok && st.Status == containerd.Stopped {
+		pio.ended.Store(true)
 	}
 	pid := t.Pid()
 	c.mu.Lock()
