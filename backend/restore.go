@@ -140,12 +140,29 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 		// exit was owed (the record already shows one) it only deletes
 		// the task.
 	}
+	exits := c.exits
+	waitExit := err == nil && !res.Alive && owed
 	c.starting = nil
 	close(starting)
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
 	c.mu.Unlock()
 	e.save(c, snap)
+	if waitExit {
+		// The task died while no engine watched: New returns only once
+		// its exit is recorded, so that no caller sees the container
+		// running with a dead pid.
+		t := time.NewTimer(opTimeout)
+		defer t.Stop()
+		recorded := func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.exits != exits
+		}
+		if err := e.waitChange(ctx, c, recorded, t.C); err != nil {
+			lg.WithError(err).Warn("the exit of a task that stopped while the engine was down is not recorded yet")
+		}
+	}
 }
 
 // recoverTask handles a task that is in the way of a new start: one whose

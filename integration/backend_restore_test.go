@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -248,4 +249,74 @@ func TestBackendRestoreNeverStartedTask(t *testing.T) {
 	if r := env.inspect("idle"); r.State != backend.StateRunning {
 		t.Errorf("idle after Start: %s", r.State)
 	}
+}
+
+// TestBackendExitsWhileEngineDownRecordedAtBoot kills the engine while three
+// containers run and lets each die while it is down: one exits by itself, one
+// is SIGKILLed from the host, one fails under on-failure. The moment New
+// returns, each record shows its exit, with the exit's own time as
+// FinishedAt: containerd has the tasks as stopped, and a record that still
+// says running with a dead pid would be a lie to every caller.
+func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
+	env := newEngineEnv(t, func(c *backend.Config) {
+		// The on-failure restart must still be pending when New returns.
+		c.Backoff = backend.Backoff{Initial: time.Minute}
+	})
+	env.abandon = true
+	const ran = 2 * time.Second
+	self := env.run(backend.CreateOptions{Name: "self", Cmd: []string{"sh", "-c", "sleep 2; exit 42"}})
+	killed := env.run(backend.CreateOptions{Name: "killed", Cmd: []string{"sleep", "1000"}})
+	failed := env.run(backend.CreateOptions{Name: "failed", Cmd: []string{"sh", "-c", "sleep 2; exit 3"}, Restart: backend.RestartPolicy{Name: "on-failure"}})
+
+	env.crash()
+	killedAt := time.Now()
+	syscall.Kill(int(killed.Pid), syscall.SIGKILL)
+	for _, c := range []*backend.Container{self, killed, failed} {
+		hostProcessGone(t, c.Pid, 30*time.Second)
+	}
+	// An engine that took the time it handles an exit for its FinishedAt
+	// would be off by at least this gap (this is no synchronisation: the
+	// exits have happened).
+	const gap = 3 * time.Second
+	delay := time.NewTimer(gap)
+	<-delay.C
+
+	env.abandon = false
+	env.open()
+	// No wait: New has returned, so the records must match containerd.
+	want := []struct {
+		c         *backend.Container
+		state     backend.State
+		code      int
+		minRun    time.Duration
+		notBefore time.Time
+		restarts  int
+	}{
+		{self, backend.StateExited, 42, ran / 2, self.StartedAt, 0},
+		{killed, backend.StateExited, 137, 0, killedAt, 0},
+		{failed, backend.StateRestarting, 3, ran / 2, failed.StartedAt, 1},
+	}
+	list, err := env.e.List(testCtx(t), backend.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]*backend.Container{}
+	for _, r := range list {
+		listed[r.ID] = r
+	}
+	for _, w := range want {
+		r := env.inspect(w.c.ID)
+		if r.State != w.state || r.ExitCode != w.code || r.Pid != 0 || r.RestartCount != w.restarts {
+			t.Errorf("%s right after New: %s exit %d pid %d restarts %d; want %s exit %d pid 0 restarts %d",
+				r.Name, r.State, r.ExitCode, r.Pid, r.RestartCount, w.state, w.code, w.restarts)
+		}
+		if l := listed[w.c.ID]; l == nil || l.State != r.State || !l.FinishedAt.Equal(r.FinishedAt) {
+			t.Errorf("%s: List shows %+v, Inspect %s finished %v", r.Name, l, r.State, r.FinishedAt)
+		}
+		d := env.evs.of(w.c.ID, "die")
+		if len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(w.code) {
+			t.Errorf("%s: die events %+v; want one with exit code %d", r.Name, d, w.code)
+		}
+	}
+	recordsAgree(t, env, rawClient(t))
 }
