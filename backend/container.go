@@ -130,7 +130,12 @@ func (e *Engine) notifyLocked(c *container) {
 }
 
 func (e *Engine) emitLocked(c *container, typ string, attrs map[string]string) {
-	e.events.emit(Event{Time: e.clock.Now(), Type: typ, ContainerID: c.rec.ID, Name: c.rec.Name, Attributes: attrs})
+	e.emitAtLocked(c, e.clock.Now(), typ, attrs)
+}
+
+// emitAtLocked emits an event that happened at a time of its own (an exit).
+func (e *Engine) emitAtLocked(c *container, at time.Time, typ string, attrs map[string]string) {
+	e.events.emit(Event{Time: at, Type: typ, ContainerID: c.rec.ID, Name: c.rec.Name, Attributes: attrs})
 }
 
 func cloneRecord(r Container) Container {

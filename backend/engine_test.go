@@ -611,3 +611,57 @@ func TestCloseWithoutLiveRestoreStopsContainers(t *testing.T) {
 		t.Errorf("after engine restart: %+v, %v", r, err)
 	}
 }
+
+func TestExitTime(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start.Add(time.Minute)
+	for _, tc := range []struct {
+		name              string
+		exitedAt, started time.Time
+		want              time.Time
+	}{
+		{"the exit's own time", start.Add(3 * time.Second), start, start.Add(3 * time.Second)},
+		{"no time of its own (a lost exit)", time.Time{}, start, now},
+		{"before the start was recorded (a fast exit)", start.Add(-time.Millisecond), start, start},
+		{"after now (another clock)", now.Add(time.Hour), start, now},
+	} {
+		if got := exitTime(tc.exitedAt, tc.started, now); !got.Equal(tc.want) {
+			t.Errorf("%s: exitTime = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestFinishedAtIsTheExitsTime(t *testing.T) {
+	env := newFakeEnv(t)
+	evs := recordEvents(t, env.e)
+	c := env.create(CreateOptions{})
+	if err := env.e.Start(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	started := env.clock.Now()
+	env.clock.Advance(3 * time.Second)
+	exitedAt := env.clock.Now()
+	// The engine handles the exit later than it happened.
+	env.clock.Advance(10 * time.Second)
+	env.fc.mu.Lock()
+	env.fc.ctrs[c.ID].task = libcontainerd.StatusStopped
+	pid := env.fc.ctrs[c.ID].pid
+	env.fc.mu.Unlock()
+	env.e.processEvent(context.Background(), c.ID, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: c.ID, ProcessID: c.ID, Pid: pid, ExitCode: 42, ExitedAt: exitedAt})
+	r := env.inspect(c.ID)
+	if r.State != StateExited || !r.FinishedAt.Equal(exitedAt) || r.FinishedAt.Sub(r.StartedAt) != exitedAt.Sub(started) {
+		t.Errorf("record %s finished %v started %v; want exited at %v", r.State, r.FinishedAt, r.StartedAt, exitedAt)
+	}
+	if err := env.e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var die []Event
+	for _, ev := range evs.all() {
+		if ev.Type == "die" {
+			die = append(die, ev)
+		}
+	}
+	if len(die) != 1 || !die[0].Time.Equal(exitedAt) {
+		t.Errorf("die events %+v; want one at %v", die, exitedAt)
+	}
+}

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -79,12 +80,12 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 		c.mu.Unlock()
 		return
 	}
-	now := e.clock.Now()
+	finished := exitTime(info.ExitedAt, c.rec.StartedAt, e.clock.Now())
 	c.exits++
 	c.rec.Pid = 0
 	c.rec.ExitCode = int(info.ExitCode)
 	c.rec.OOMKilled = info.OOMKilled || c.oomSeen
-	c.rec.FinishedAt = now
+	c.rec.FinishedAt = finished
 	c.rec.ExitReason = info.Reason
 	cause := c.pending.exit
 	c.pending.exit = exitUnrequested
@@ -95,7 +96,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	case cause == exitCheckpoint:
 		c.rec.ExitReason = exitReasonCheckpointed
 	}
-	e.emitLocked(c, "die", map[string]string{
+	e.emitAtLocked(c, finished, "die", map[string]string{
 		"exit_code":  strconv.Itoa(c.rec.ExitCode),
 		"oom_killed": strconv.FormatBool(c.rec.OOMKilled),
 		"reason":     c.rec.ExitReason,
@@ -117,7 +118,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 			reason = "unhealthy"
 		}
 		c.rec.RestartCount++
-		e.scheduleRestartLocked(c, now.Sub(c.rec.StartedAt), reason)
+		e.scheduleRestartLocked(c, finished.Sub(c.rec.StartedAt), reason)
 	} else if c.rec.State != StateRemoving {
 		if err := transition(&c.rec, StateExited); err != nil {
 			e.log.WithError(err).WithField("container", id).Warn("record exit")
@@ -137,4 +138,20 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	}
 	c.mu.Unlock()
 	e.save(c, snap)
+}
+
+// exitTime is the FinishedAt of an exit: the time the process exited, as
+// containerd (or the init) saw it, not the time the engine handled the exit,
+// which may be much later (a drain, a containerd restart, an engine that was
+// down). Without a time of its own (a lost exit) it is now. A fast process can
+// exit before its start is recorded: the exit is then no earlier than the
+// start, so that FinishedAt - StartedAt is never negative.
+func exitTime(exitedAt, startedAt, now time.Time) time.Time {
+	switch {
+	case exitedAt.IsZero() || exitedAt.After(now):
+		return now
+	case exitedAt.Before(startedAt):
+		return startedAt
+	}
+	return exitedAt
 }

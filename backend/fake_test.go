@@ -36,6 +36,15 @@ type fakeClient struct {
 	// startHeld receives the id once such a Start is held.
 	startGates map[string]chan struct{}
 	startHeld  chan string
+	// clock, when set, gives exits their time (as containerd would).
+	clock interface{ Now() time.Time }
+}
+
+func (f *fakeClient) now() time.Time {
+	if f.clock != nil {
+		return f.clock.Now()
+	}
+	return time.Now()
 }
 
 type fakeCtr struct {
@@ -129,7 +138,7 @@ func (f *fakeClient) exit(id string, code uint32) {
 	c.task = libcontainerd.StatusStopped
 	pid, b := c.pid, f.backend
 	f.mu.Unlock()
-	b.ProcessEvent(context.Background(), id, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, Pid: pid, ExitCode: code, ExitedAt: time.Now()})
+	b.ProcessEvent(context.Background(), id, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, Pid: pid, ExitCode: code, ExitedAt: f.now()})
 }
 
 func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig syscall.Signal) error {
@@ -266,6 +275,7 @@ type fakeEnv struct {
 func newFakeEnv(t *testing.T) *fakeEnv {
 	t.Helper()
 	env := &fakeEnv{t: t, root: t.TempDir(), clock: healthchecktest.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), fc: newFakeClient()}
+	env.fc.clock = env.clock
 	env.open()
 	return env
 }

@@ -274,6 +274,7 @@ func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
 	for _, c := range []*backend.Container{self, killed, failed} {
 		hostProcessGone(t, c.Pid, 30*time.Second)
 	}
+	gone := time.Now()
 	// An engine that took the time it handles an exit for its FinishedAt
 	// would be off by at least this gap (this is no synchronisation: the
 	// exits have happened).
@@ -313,9 +314,15 @@ func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
 		if l := listed[w.c.ID]; l == nil || l.State != r.State || !l.FinishedAt.Equal(r.FinishedAt) {
 			t.Errorf("%s: List shows %+v, Inspect %s finished %v", r.Name, l, r.State, r.FinishedAt)
 		}
+		// The exit's own time: after the start (and the kill), and before
+		// the test saw the process gone, not when the engine came back.
+		if run := r.FinishedAt.Sub(r.StartedAt); r.FinishedAt.Before(w.notBefore) || run < w.minRun || r.FinishedAt.After(gone.Add(time.Second)) {
+			t.Errorf("%s: FinishedAt %v (ran %v after StartedAt %v); want the exit's time, between %v and %v",
+				r.Name, r.FinishedAt, run, r.StartedAt, w.notBefore, gone)
+		}
 		d := env.evs.of(w.c.ID, "die")
-		if len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(w.code) {
-			t.Errorf("%s: die events %+v; want one with exit code %d", r.Name, d, w.code)
+		if len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(w.code) || !d[0].Time.Equal(r.FinishedAt) {
+			t.Errorf("%s: die events %+v; want one with exit code %d at FinishedAt %v", r.Name, d, w.code, r.FinishedAt)
 		}
 	}
 	recordsAgree(t, env, rawClient(t))
