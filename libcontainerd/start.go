@@ -3,6 +3,7 @@ package libcontainerd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -126,8 +127,22 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 // Start failed because containerd went away did start. It did if it runs or
 // ran: then it is kept, and the reconcile after the reconnect delivers its
 // exit. One that never started is started now.
+//
+// A task containerd no longer has started too: a Start that never reached
+// the shim leaves the task created, its init (runc init) waiting in its
+// cgroup, and containerd keeps such a shim when it comes back. containerd
+// 1.7 and 2.x remove, as they load, a shim with no process left
+// (containerd/containerd#6860): the task ran and exited while containerd was
+// down. Taking it for one that never started would start the command again
+// for a run nobody counts. Its exit is delivered as lost (the reconcile's
+// waiter would too; the first report wins).
 func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
 	st, err := statusWhenBack(ctx, t)
+	if errdefs.IsNotFound(err) {
+		c.log.WithField("container", t.ID()).Info("containerd went away during Start and removed the task when it came back: it ran and exited")
+		c.deliverExit(t.ID(), t.ID(), t.Pid(), ExitCodeUnknown, time.Now(), unknownExitReason)
+		return true
+	}
 	if err != nil {
 		c.log.WithError(err).WithField("container", t.ID()).Warn("containerd went away during Start and cannot say whether the task started: deleting it")
 		return false
