@@ -74,6 +74,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	if !owed {
 		return
 	}
+	info = withExitRecord(info, e.takeExitRecord(id))
 
 	c.mu.Lock()
 	if e.abandoned.Load() {

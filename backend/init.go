@@ -129,7 +129,8 @@ func (e *Engine) withInit(id string, spec *specs.Spec) (libcontainerd.CreateOpti
 		specs.Mount{Destination: initprobe.InitPath, Type: "bind", Source: e.initPath, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
 		specs.Mount{Destination: initprobe.SocketDir, Type: "bind", Source: dir, Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
 	)
-	return libcontainerd.WithInit(initprobe.InitPath, "--probe-socket", initprobe.SocketDir+"/"+initprobe.SocketName, "--"), nil
+	return libcontainerd.WithInit(initprobe.InitPath, "--probe-socket", initprobe.SocketDir+"/"+initprobe.SocketName,
+		"--exit-record", initprobe.SocketDir+"/"+initprobe.ExitRecordName, "--"), nil
 }
 
 // runsOwnInit reports whether the host process pid runs this engine's

@@ -68,6 +68,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	}
 	c.taskLive, c.starting, c.oomSeen = true, starting, false
 	c.mu.Unlock()
+	e.clearExitRecord(id)
 	opts := []libcontainerd.StartOption{libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c))}
 	var startAttrs map[string]string
 	if cp != nil {

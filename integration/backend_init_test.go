@@ -1,11 +1,17 @@
 package integration
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // TestBackendInit runs containers under tend-init without a health check:
@@ -59,5 +65,80 @@ func TestBackendInit(t *testing.T) {
 	r := env.waitFor(c.ID, 30*time.Second, "the exit", func(r *backend.Container) bool { return r.State == backend.StateExited })
 	if r.ExitCode != 3 {
 		t.Errorf("exit code under tend-init %d, want 3", r.ExitCode)
+	}
+}
+
+// initChild returns the host pid of the command tend-init (host pid pid)
+// runs, once it runs.
+func initChild(t *testing.T, pid uint32) int {
+	t.Helper()
+	var child int
+	testutil.Poll(t, "tend-init's command to run", func() bool {
+		// A child is listed under the thread that forked it.
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("threads of tend-init %d: %v", pid, err)
+		}
+		var f []string
+		for _, p := range tasks {
+			b, _ := os.ReadFile(p)
+			f = append(f, strings.Fields(string(b))...)
+		}
+		if len(f) != 1 {
+			return false
+		}
+		child, err = strconv.Atoi(f[0])
+		return err == nil
+	})
+	return child
+}
+
+// TestBackendExitCodesFromInitAfterContainerdRestart: containers under
+// tend-init exit while containerd is down, each with a code of its own.
+// containerd 1.7 and 2.x delete such tasks when they start and report 255;
+// the engine takes the status and time from the record tend-init left, so
+// every exit is recorded with its real code on every containerd.
+func TestBackendExitCodesFromInitAfterContainerdRestart(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	on := true
+	const n = 6
+	var ctrs []*backend.Container
+	var cmds []int
+	for i := range n {
+		c := env.run(backend.CreateOptions{Name: fmt.Sprintf("coded%d", i), Init: &on,
+			Cmd: []string{"sh", "-c", fmt.Sprintf(`trap "exit %d" TERM; while :; do sleep 0.1; done`, 40+i)}})
+		ctrs = append(ctrs, c)
+		cmds = append(cmds, initChild(t, c.Pid))
+	}
+
+	killContainerd(t)
+	termAt := time.Now()
+	for _, pid := range cmds {
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM %d: %v", pid, err)
+		}
+	}
+	for _, c := range ctrs {
+		hostProcessGone(t, c.Pid, 30*time.Second)
+	}
+	gone := time.Now()
+	// The shim stamps an exit when it reaps the zombie the test saw, a
+	// little after gone; an exit stamped when the engine handled it would
+	// be after this gap (no synchronisation: the exits have happened).
+	gap := time.NewTimer(2 * time.Second)
+	<-gap.C
+	startContainerd(t)
+
+	for i, c := range ctrs {
+		r := env.waitFor(c.ID, 60*time.Second, "the exit", func(c *backend.Container) bool { return c.State == backend.StateExited })
+		if r.ExitCode != 40+i || r.ExitReason != "" {
+			t.Errorf("%s: exit %d reason %q; want %d, no reason", r.Name, r.ExitCode, r.ExitReason, 40+i)
+		}
+		if r.FinishedAt.Before(termAt) || r.FinishedAt.After(gone.Add(time.Second)) {
+			t.Errorf("%s: FinishedAt %v; want the exit's time, between %v and a second after %v", r.Name, r.FinishedAt, termAt, gone)
+		}
+		if d := env.evs.of(c.ID, "die"); len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(40+i) {
+			t.Errorf("%s: die events %+v; want one with exit code %d", r.Name, d, 40+i)
+		}
 	}
 }

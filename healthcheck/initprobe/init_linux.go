@@ -27,18 +27,22 @@ import (
 // exit status: the command's, 128+n when signal n ended the command, 127
 // when the command could not be started or args are wrong.
 //
-//	tend-init [--probe-socket PATH] [--] COMMAND [ARG...]
+//	tend-init [--probe-socket PATH] [--exit-record PATH] [--] COMMAND [ARG...]
+//
+// With --exit-record, tend-init writes the command's status and exit time
+// there (an ExitRecord) before it exits.
 func Main(args []string) int {
 	// One P is plenty for an init and keeps its threads and wakeups few:
 	// a host runs one tend-init per container.
 	runtime.GOMAXPROCS(1)
 	fs := flag.NewFlagSet("tend-init", flag.ContinueOnError)
 	socket := fs.String("probe-socket", "", "serve health probes on this unix socket")
+	record := fs.String("exit-record", "", "write the command's exit status and time to this file before exiting")
 	probe := fs.Bool(probeFlag, false, "run COMMAND as a health probe under a subreaper of its own")
 	reportFd := fs.Int(reportFlag, 0, "with --"+probeFlag+": report the probe's pid on this fd")
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: tend-init [--probe-socket PATH] [--] COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: tend-init [--probe-socket PATH] [--exit-record PATH] [--] COMMAND [ARG...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +59,14 @@ func Main(args []string) int {
 	code, err := run(argv, *socket)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tend-init: %v\n", err)
-		return 127
+		code = 127
+	}
+	if *record != "" {
+		// Before the exit: once PID 1 is gone the container is, and
+		// containerd may lose the status (it is down, say).
+		if err := WriteExitRecord(*record, ExitRecord{Code: code, ExitedAt: time.Now()}); err != nil {
+			fmt.Fprintf(os.Stderr, "tend-init: %v\n", err)
+		}
 	}
 	return code
 }

@@ -92,6 +92,46 @@ func TestInitExitStatus(t *testing.T) {
 	}
 }
 
+// TestInitExitRecord: with --exit-record tend-init leaves the command's
+// status and exit time in the file before it exits, whatever ended the
+// command; the engine reads it when containerd lost the status.
+func TestInitExitRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		argv []string
+		want int
+	}{
+		{"exit code", []string{"sh", "-c", "sleep 0.2; exit 42"}, 42},
+		{"signal", []string{"sh", "-c", "kill -KILL $$"}, 128 + 9},
+		{"missing command", []string{"no-such-command-anywhere"}, 127},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), ExitRecordName)
+			before := time.Now()
+			_, wait := startInit(t, append([]string{"--exit-record", path, "--"}, tc.argv...)...)
+			code := wait()
+			after := time.Now()
+			rec, err := ReadExitRecord(path)
+			if err != nil || rec == nil {
+				t.Fatalf("ReadExitRecord = %+v, %v; want a record", rec, err)
+			}
+			if code != tc.want || rec.Code != tc.want || rec.ExitedAt.Before(before) || rec.ExitedAt.After(after) {
+				t.Errorf("tend-init exited %d, record %+v; want %d, exited between %v and %v", code, rec, tc.want, before, after)
+			}
+		})
+	}
+	if rec, err := ReadExitRecord(filepath.Join(t.TempDir(), ExitRecordName)); rec != nil || err != nil {
+		t.Errorf("ReadExitRecord of no file = %+v, %v; want nothing", rec, err)
+	}
+	bad := filepath.Join(t.TempDir(), ExitRecordName)
+	if err := os.WriteFile(bad, []byte(`{"code":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadExitRecord(bad); err == nil {
+		t.Errorf("ReadExitRecord of a torn file: no error")
+	}
+}
+
 func TestInitForwardsSignals(t *testing.T) {
 	cmd, wait := startInit(t, "sleep", "1000")
 	testutil.Poll(t, "the command to run", func() bool { return len(childrenOf(t, cmd.Process.Pid)) == 1 })
