@@ -85,6 +85,17 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 			c.mu.Unlock()
 			e.handleExit(ctx, c, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, ExitCode: libcontainerd.ExitCodeUnknown, ExitedAt: e.clock.Now(), Reason: unknownExitReason})
 		case StateRestarting:
+			if e.hasExitRecord(id) {
+				// The engine died inside the start it had cleared the
+				// record for, and the run it began has ended since:
+				// its exit is owed, or the run goes uncounted.
+				lg.Info("a start the engine did not record ran and exited while it was down")
+				c.mu.Lock()
+				c.taskLive = true
+				c.mu.Unlock()
+				e.handleExit(ctx, c, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, ExitCode: libcontainerd.ExitCodeUnknown, ExitedAt: e.clock.Now(), Reason: unknownExitReason})
+				return
+			}
 			c.mu.Lock()
 			wait := max(c.rec.NextRestartAt.Sub(e.clock.Now()), 0)
 			e.armRestartLocked(c, wait)

@@ -11,26 +11,23 @@ import (
 	"github.com/tendhq/tend/internal/testutil"
 )
 
-// TestBackendContainerdRestartDuringRestartStorm kills containerd during a
-// restart storm of 20 always-containers and wants every container running
-// afterwards with restart counts that match the runs the containers made.
-//
-// The kill interrupts some NewTask calls. containerd may then have created
-// the task but not started it (libcontainerd deletes such a task and creates
-// it again), or, 1.6 only, have kept the new task's bundle dir but not the
-// task, which fails every later NewTask of the container with "mkdir
-// <bundle>: file exists" (libcontainerd removes the dir: the engine is given
-// containerd's state dir).
-func TestBackendContainerdRestartDuringRestartStorm(t *testing.T) {
-	env := newEngineEnv(t, nil)
-	const n, exits = 20, 3
+// stormExits is how many times each storm container's command exits (code
+// 1) before it stays up.
+const stormExits = 3
+
+// startStorm runs n always-containers that exit stormExits times each
+// before they stay up, and returns once the storm is going (n restarts in
+// all).
+func startStorm(t *testing.T, env *engineEnv, n int, opts backend.CreateOptions) []string {
+	t.Helper()
 	var ids []string
 	for i := range n {
-		c := env.run(backend.CreateOptions{Name: fmt.Sprintf("storm%d", i), Image: testEnv.ImageRef,
-			Cmd: countingScript(exits, "exec sleep 1000"), Restart: backend.RestartPolicy{Name: "always"}})
-		ids = append(ids, c.ID)
+		o := opts
+		o.Name, o.Image = fmt.Sprintf("storm%d", i), testEnv.ImageRef
+		o.Cmd = countingScript(stormExits, "exec sleep 1000")
+		o.Restart = backend.RestartPolicy{Name: "always"}
+		ids = append(ids, env.run(o).ID)
 	}
-	// Kill containerd in the middle of the storm.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		total := 0
@@ -38,20 +35,25 @@ func TestBackendContainerdRestartDuringRestartStorm(t *testing.T) {
 			total += env.inspect(id).RestartCount
 		}
 		if total >= n {
-			break
+			return ids
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("storm did not get going: %d restarts", total)
 		}
 		env.evs.waitChange(50 * time.Millisecond)
 	}
-	killContainerd(t)
-	startContainerd(t)
+}
+
+// stormSettled wants every storm container running after its exits, with a
+// restart count that accounts for every run it made (the container counts
+// its own runs in its snapshot). With dies, each must also have had one die
+// event per exit (the events of an engine that ran the whole storm).
+func stormSettled(t *testing.T, env *engineEnv, ids []string, dies bool) {
+	t.Helper()
 	for _, id := range ids {
 		r := env.waitFor(id, 120*time.Second, "running after its exits", func(c *backend.Container) bool {
-			return c.State == backend.StateRunning && c.RestartCount >= exits
+			return c.State == backend.StateRunning && c.RestartCount >= stormExits
 		})
-		// The container counts its own runs in its snapshot.
 		var out testutil.Buffer
 		x, err := env.e.Exec(testCtx(t), id, backend.ExecOptions{Cmd: []string{"cat", "/runs"}, Stdout: &out})
 		if err != nil {
@@ -61,17 +63,65 @@ func TestBackendContainerdRestartDuringRestartStorm(t *testing.T) {
 			t.Fatalf("%s: cat /runs: %d %v", r.Name, code, err)
 		}
 		runs, _ := strconv.Atoi(strings.TrimSpace(out.String()))
-		if r.RestartCount != exits || runs != exits+1 {
-			t.Errorf("%s: restart count %d, runs %d; want %d and %d", r.Name, r.RestartCount, runs, exits, exits+1)
+		if r.RestartCount != stormExits || runs != stormExits+1 {
+			t.Errorf("%s: restart count %d, runs %d; want %d and %d", r.Name, r.RestartCount, runs, stormExits, stormExits+1)
 		}
 		if logged := strings.Count(env.logText(id), "run "); logged != runs {
 			// Lost output is not a lost exit; libcontainerd keeps the
 			// IO of a task that started although its Start call failed.
 			t.Logf("%s: %d runs logged of %d", r.Name, logged, runs)
 		}
-		if d := len(env.evs.of(id, "die")); d != exits {
-			t.Errorf("%s: %d die events, want %d", r.Name, d, exits)
+		if d := len(env.evs.of(id, "die")); dies && d != stormExits {
+			t.Errorf("%s: %d die events, want %d", r.Name, d, stormExits)
 		}
 	}
 	recordsAgree(t, env, rawClient(t))
+}
+
+// TestBackendContainerdRestartDuringRestartStorm kills containerd during a
+// restart storm of 20 always-containers and wants every container running
+// afterwards with restart counts that match the runs the containers made.
+//
+// The kill interrupts some NewTask and Start calls. containerd may then have
+// created the task but not started it (libcontainerd deletes such a task
+// and creates it again), or, 1.6 only, have kept the new task's bundle dir
+// but not the task, which fails every later NewTask of the container with
+// "mkdir <bundle>: file exists" (libcontainerd removes the dir: the engine
+// is given containerd's state dir). On 1.7 and 2.x a task whose Start was
+// cut off may have run and exited while containerd was down: containerd
+// removes it as it loads, and libcontainerd counts it as started.
+func TestBackendContainerdRestartDuringRestartStorm(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	ids := startStorm(t, env, 20, backend.CreateOptions{})
+	killContainerd(t)
+	startContainerd(t)
+	stormSettled(t, env, ids, true)
+}
+
+// TestBackendEngineAndContainerdKilledDuringRestartStorm kills the engine
+// and then containerd during a restart storm, starts both again, and wants
+// the same: every run counted once.
+//
+// The engine's death leaves starts it had begun but not recorded: their
+// records say restarting. When containerd 1.7 or 2.x comes back it removes
+// the task of such a start if the run ended while it was down, so the engine
+// finds no task and nothing in containerd says whether the run happened. The
+// containers run under tend-init, whose exit record says it did (the engine
+// clears the record before each start). Without tend-init such a run would
+// go uncounted on 1.7 and 2.x.
+func TestBackendEngineAndContainerdKilledDuringRestartStorm(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	env.abandon = true
+	init := true
+	ids := startStorm(t, env, 10, backend.CreateOptions{Init: &init})
+	env.crash()
+	killContainerd(t)
+	startContainerd(t)
+	env.abandon = false
+	env.open()
+	if errs := env.e.LoadErrors(); len(errs) != 0 {
+		t.Fatalf("load errors: %v", errs)
+	}
+	// The die events of the first engine died with it.
+	stormSettled(t, env, ids, false)
 }
