@@ -64,7 +64,7 @@ func stormSettled(t *testing.T, env *engineEnv, ids []string, dies bool) {
 		}
 		runs, _ := strconv.Atoi(strings.TrimSpace(out.String()))
 		if r.RestartCount != stormExits || runs != stormExits+1 {
-			t.Errorf("%s: restart count %d, runs %d; want %d and %d", r.Name, r.RestartCount, runs, stormExits, stormExits+1)
+			t.Errorf("%s: restart count %d, runs %d (/runs %q); want %d and %d; log:\n%s", r.Name, r.RestartCount, runs, out.String(), stormExits, stormExits+1, env.logText(id))
 		}
 		if logged := strings.Count(env.logText(id), "run "); logged != runs {
 			// Lost output is not a lost exit; libcontainerd keeps the

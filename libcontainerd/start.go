@@ -135,7 +135,10 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 // (containerd/containerd#6860): the task ran and exited while containerd was
 // down. Taking it for one that never started would start the command again
 // for a run nobody counts. Its exit is delivered as lost (the reconcile's
-// waiter would too; the first report wins).
+// waiter would too; the first report wins). Up to containerd 2.3 a shim
+// whose pid query fails for any reason is removed as well
+// (containerd/containerd#13784), killing what it runs: a task removed that
+// way while still created is the one case counted as a run it was not.
 func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
 	st, err := statusWhenBack(ctx, t)
 	if errdefs.IsNotFound(err) {
