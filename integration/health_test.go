@@ -203,7 +203,7 @@ func TestHealthProbeUnhealthyAfterRetries(t *testing.T) {
 //     zombie of the killed orphan stays, as with Docker without --init.
 //     This is what Init is for; nothing is left running.
 func TestHealthProbeTimeoutKillsProcessTree(t *testing.T) {
-	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock --exit-record /.tend/exit.json -- "
 	off := false
 	for _, tc := range []struct {
 		name  string
@@ -522,7 +522,7 @@ var probeEscapes = []struct{ name, cmd string }{
 // leaked process lives for good, so one look with nothing of the probes in
 // it (a probe may be running at any other look) proves that none leaked.
 func TestHealthProbeEscapesLeaveNothing(t *testing.T) {
-	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock --exit-record /.tend/exit.json -- "
 	main := []string{initArgs + "sleep 999", "sleep 999"}
 	for _, tc := range probeEscapes {
 		t.Run(tc.name, func(t *testing.T) {
@@ -580,7 +580,7 @@ func TestHealthProbeEscapesLeaveNothing(t *testing.T) {
 // process it started in another session holds its output pipe is reported
 // at the timeout, and nothing of it is left.
 func TestHealthProbeTimeoutEscapedHoldsPipe(t *testing.T) {
-	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock --exit-record /.tend/exit.json -- "
 	env := newEngineEnv(t, nil)
 	const timeout = time.Second
 	c := env.run(backend.CreateOptions{
@@ -640,7 +640,7 @@ func removeProbeSocket(t *testing.T, env *engineEnv, id string) {
 // timed-out one is reported at its timeout although escaped processes hold
 // its output.
 func TestHealthExecProbeEscapes(t *testing.T) {
-	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
+	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock --exit-record /.tend/exit.json -- "
 	main := []string{initArgs + "sleep 999", "sleep 999"}
 	for _, tc := range []struct{ name, cmd string }{probeEscapes[0], probeEscapes[1], probeEscapes[4]} {
 		t.Run(tc.name, func(t *testing.T) {
