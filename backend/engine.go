@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -89,10 +88,6 @@ type Engine struct {
 	initPath   string         // installed tend-init; "" when not available
 	initErr    error          // why not
 	initProbes map[string]int // (mu) probes tend-init runs, by container
-
-	imagesOnce sync.Once
-	images     *containerd.Client
-	imagesErr  error
 
 	loadErrors []error
 	events     eventLog
@@ -278,9 +273,6 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeLogs()
 	e.events.close()
 	e.cancel()
-	if e.images != nil {
-		e.images.Close()
-	}
 	return err
 }
 
