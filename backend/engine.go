@@ -132,6 +132,9 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
+	if err := CheckStopTimeout(&cfg.StopTimeout); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = healthcheck.RealClock{}
 	}
