@@ -36,6 +36,14 @@ type fakeClient struct {
 	// startHeld receives the id once such a Start is held.
 	startGates map[string]chan struct{}
 	startHeld  chan string
+	// execGate, when set, holds every Exec until it is closed; execHeld
+	// receives the container id once an Exec is held.
+	execGate chan struct{}
+	execHeld chan string
+	// probeLiveAtKill counts terminating signals to a task while an Exec
+	// into it was held with its context not cancelled.
+	probeLiveAtKill int
+	heldExecs       []context.Context
 }
 
 type fakeCtr struct {
@@ -140,6 +148,13 @@ func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig 
 		return fmt.Errorf("not running: %w", errdefs.ErrFailedPrecondition)
 	}
 	f.signals = append(f.signals, sig)
+	if (processID == id || processID == "") && (sig == syscall.SIGTERM || sig == syscall.SIGKILL) {
+		for _, ctx := range f.heldExecs {
+			if ctx.Err() == nil {
+				f.probeLiveAtKill++
+			}
+		}
+	}
 	ignore := sig == syscall.SIGTERM && f.ignoreTerm
 	f.mu.Unlock()
 	if processID != id && processID != "" {
@@ -235,8 +250,15 @@ func (f *fakeClient) setTask(id string, st libcontainerd.Status) error {
 
 // Exec runs a probe: it exits with execExit on another goroutine, as the
 // real event queue delivers exits.
-func (f *fakeClient) Exec(_ context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.ExecOption) (uint32, error) {
+func (f *fakeClient) Exec(ctx context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.ExecOption) (uint32, error) {
 	f.mu.Lock()
+	if gate := f.execGate; gate != nil {
+		f.heldExecs = append(f.heldExecs, ctx)
+		f.mu.Unlock()
+		f.execHeld <- id
+		<-gate
+		f.mu.Lock()
+	}
 	c := f.ctrs[id]
 	if c == nil || c.task != libcontainerd.StatusRunning {
 		f.mu.Unlock()

@@ -188,6 +188,34 @@ func (e *Engine) healthStartLocked(c *container, fresh bool) {
 	c.healthAdded = true
 }
 
+// quietProbes stops c's probes before the engine ends c's task itself: a
+// probe started into, or running in, a task that is going away fails
+// ("cannot exec into it") and would be logged and recorded as a failed
+// check. A running probe is cancelled now, so its result is dropped. The
+// exit handling keeps them stopped; resumeProbes undoes this when the task
+// lives on.
+func (e *Engine) quietProbes(c *container) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.healthAdded {
+		e.health.Pause(c.rec.ID)
+	}
+}
+
+// resumeProbes resumes the probes that quietProbes stopped when ending the
+// task failed with err and the task still runs. A task that is gone (not
+// found, not running) has its exit on the way: its probes stay stopped.
+func (e *Engine) resumeProbes(c *container, err error) {
+	if err == nil || errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.healthAdded && !c.removed && c.rec.State == StateRunning {
+		e.health.Resume(c.rec.ID)
+	}
+}
+
 // onHealth receives every probe result: the state is recorded (and
 // persisted, so it survives an engine restart), a status change is an event,
 // and a change to unhealthy carries out the on-unhealthy action.
@@ -259,7 +287,9 @@ func (e *Engine) healthAction(c *container, action healthcheck.Action) {
 	}
 	c.pending.exit = cause
 	c.mu.Unlock()
+	e.quietProbes(c)
 	if err := e.signal(ctx, c, syscall.SIGKILL); err != nil {
+		e.resumeProbes(c, err)
 		lg.WithError(err).Warn("on-unhealthy kill")
 		c.mu.Lock()
 		if c.pending.exit == cause {

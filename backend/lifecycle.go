@@ -179,7 +179,7 @@ func (e *Engine) stopLocked(ctx context.Context, c *container, timeout time.Dura
 // stopTask signals c's task SIGTERM and, after timeout, SIGKILL, and waits
 // until its exit is handled. A paused task is resumed so it can act on the
 // signal.
-func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Duration) error {
+func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Duration) (retErr error) {
 	id := c.rec.ID
 	c.mu.Lock()
 	exits := c.exits
@@ -190,6 +190,8 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 	if restarting {
 		return nil
 	}
+	e.quietProbes(c)
+	defer func() { e.resumeProbes(c, retErr) }()
 	exited := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -269,7 +271,11 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	}
 	c.mu.Unlock()
 	e.save(c, snap)
+	if sig == syscall.SIGKILL {
+		e.quietProbes(c)
+	}
 	if err := e.signal(ctx, c, sig); err != nil {
+		e.resumeProbes(c, err)
 		if errdefs.IsFailedPrecondition(err) {
 			return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 		}
