@@ -23,10 +23,10 @@ const snapshotter = "overlayfs"
 
 // Image is an image in the engine's namespace.
 type Image struct {
-	Ref     string
-	Digest  string
-	Size    int64
-	Created time.Time
+	Ref     string    `json:"ref"`
+	Digest  string    `json:"digest"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
 }
 
 // imageClient returns the containerd client for images: libcontainerd's
