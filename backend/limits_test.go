@@ -74,6 +74,8 @@ func TestCreateChecksRanges(t *testing.T) {
 		{"retries overflow", CreateOptions{Restart: RestartPolicy{Name: RestartOnFailure, MaximumRetryCount: math.MaxInt32 + 1}}, "maximum retry count"},
 		{"health interval overflow", CreateOptions{Health: hc(func(h *healthcheck.Config) { h.Interval = math.MaxInt64 })}, "health check interval"},
 		{"health timeout negative", CreateOptions{Health: hc(func(h *healthcheck.Config) { h.Timeout = -time.Second })}, "health check timeout"},
+		{"health start period overflow", CreateOptions{Health: hc(func(h *healthcheck.Config) { h.StartPeriod = MaxHealthDuration + 1 })}, "start period"},
+		{"health start interval overflow", CreateOptions{Health: hc(func(h *healthcheck.Config) { h.StartInterval = math.MaxInt64 })}, "start interval"},
 		{"health retries overflow", CreateOptions{Health: hc(func(h *healthcheck.Config) { h.Retries = math.MaxInt32 + 1 })}, "retries"},
 	} {
 		o := tc.o
