@@ -36,14 +36,14 @@ type fakeClient struct {
 	// startHeld receives the id once such a Start is held.
 	startGates map[string]chan struct{}
 	startHeld  chan string
-	// execGate, when set, holds every Exec until it is closed; execHeld
-	// receives the container id once an Exec is held.
+	// execGate, when set, holds every Exec until it is closed or its ctx
+	// ends; execHeld receives the container id once an Exec is held.
 	execGate chan struct{}
 	execHeld chan string
-	// probeLiveAtKill counts terminating signals to a task while an Exec
-	// into it was held with its context not cancelled.
+	// execsHeld counts the Execs held now; probeLiveAtKill counts the
+	// terminating signals to a task sent while one was.
+	execsHeld       int
 	probeLiveAtKill int
-	heldExecs       []context.Context
 }
 
 type fakeCtr struct {
@@ -149,11 +149,7 @@ func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig 
 	}
 	f.signals = append(f.signals, sig)
 	if (processID == id || processID == "") && (sig == syscall.SIGTERM || sig == syscall.SIGKILL) {
-		for _, ctx := range f.heldExecs {
-			if ctx.Err() == nil {
-				f.probeLiveAtKill++
-			}
-		}
+		f.probeLiveAtKill += f.execsHeld
 	}
 	ignore := sig == syscall.SIGTERM && f.ignoreTerm
 	f.mu.Unlock()
@@ -253,11 +249,19 @@ func (f *fakeClient) setTask(id string, st libcontainerd.Status) error {
 func (f *fakeClient) Exec(ctx context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.ExecOption) (uint32, error) {
 	f.mu.Lock()
 	if gate := f.execGate; gate != nil {
-		f.heldExecs = append(f.heldExecs, ctx)
+		f.execsHeld++
 		f.mu.Unlock()
 		f.execHeld <- id
-		<-gate
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
 		f.mu.Lock()
+		f.execsHeld--
+		if err := ctx.Err(); err != nil {
+			f.mu.Unlock()
+			return 0, err
+		}
 	}
 	c := f.ctrs[id]
 	if c == nil || c.task != libcontainerd.StatusRunning {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -188,17 +189,28 @@ func (e *Engine) healthStartLocked(c *container, fresh bool) {
 	c.healthAdded = true
 }
 
-// quietProbes stops c's probes before the engine ends c's task itself: a
-// probe started into, or running in, a task that is going away fails
+// probeQuiesceTimeout bounds how long ending a task waits for its running
+// probe to be killed and reaped; past it the task is ended anyway.
+const probeQuiesceTimeout = 5 * time.Second
+
+// quietProbes stops c's probes before the engine ends c's task itself, and
+// waits for a running one to be cancelled, killed and reaped (its result is
+// dropped): a probe starting or running in a task that is going away fails
 // ("cannot exec into it") and would be logged and recorded as a failed
-// check. A running probe is cancelled now, so its result is dropped. The
-// exit handling keeps them stopped; resumeProbes undoes this when the task
-// lives on.
-func (e *Engine) quietProbes(c *container) {
+// check. The exit handling keeps them stopped; resumeProbes undoes this
+// when the task lives on. c.mu must not be held: a result already computed
+// may still be on its way to onHealth.
+func (e *Engine) quietProbes(ctx context.Context, c *container) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.healthAdded {
-		e.health.Pause(c.rec.ID)
+	added := c.healthAdded
+	c.mu.Unlock()
+	if !added {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeQuiesceTimeout)
+	defer cancel()
+	if err := e.health.Quiesce(ctx, c.rec.ID); err != nil {
+		e.log.WithError(err).WithField("container", c.rec.ID).Debug("end the task without waiting for its running probe")
 	}
 }
 
@@ -287,7 +299,7 @@ func (e *Engine) healthAction(c *container, action healthcheck.Action) {
 	}
 	c.pending.exit = cause
 	c.mu.Unlock()
-	e.quietProbes(c)
+	e.quietProbes(ctx, c)
 	if err := e.signal(ctx, c, syscall.SIGKILL); err != nil {
 		e.resumeProbes(c, err)
 		lg.WithError(err).Warn("on-unhealthy kill")

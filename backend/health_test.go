@@ -2,17 +2,20 @@ package backend
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/internal/testutil"
 )
 
 // TestProbesStopBeforeKill: when the engine ends a task itself (rm -f,
-// stop, kill -9), a probe in flight is cancelled before the signal, so
-// that it is not left to fail against a dying task ("health check failed
-// to start ... cannot exec into it").
+// stop, kill -9), a probe in flight is cancelled and waited for before the
+// signal, so that none is left to fail against a dying task ("health check
+// failed to start ... cannot exec into it").
 func TestProbesStopBeforeKill(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -66,9 +69,62 @@ func TestProbesStopBeforeKill(t *testing.T) {
 			live := env.fc.probeLiveAtKill
 			env.fc.mu.Unlock()
 			if live != 0 {
-				t.Errorf("%d probes still running when the task was signalled, want them cancelled first", live)
+				t.Errorf("%d probes still starting when the task was signalled, want them cancelled and waited for first", live)
 			}
 			release()
 		})
 	}
+}
+
+// TestProbesResumeWhenStopFails: a stop that gives up (its ctx ended while
+// the task ignored SIGTERM) leaves the task running, and its probes run
+// again.
+func TestProbesResumeWhenStopFails(t *testing.T) {
+	env := newFakeEnv(t)
+	gate := make(chan struct{})
+	defer close(gate)
+	env.fc.mu.Lock()
+	env.fc.execGate, env.fc.execHeld, env.fc.ignoreTerm = gate, make(chan string, 10), true
+	env.fc.mu.Unlock()
+	hc := &healthcheck.Config{Test: []string{"CMD", "true"}, Interval: time.Second}
+	c := env.create(CreateOptions{Health: hc})
+	if err := env.e.Start(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	env.expectStart(c.ID)
+	probeHeld := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			select {
+			case <-env.fc.execHeld:
+				return
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no probe %s", what)
+			}
+			if d := env.clock.Deadlines(); len(d) > 0 {
+				env.clock.Advance(d[0].Sub(env.clock.Now()))
+			}
+			waitBriefly()
+		}
+	}
+	probeHeld("before the stop")
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- env.e.Stop(ctx, c.ID, nil) }()
+	testutil.Poll(t, "SIGTERM sent", func() bool {
+		env.fc.mu.Lock()
+		defer env.fc.mu.Unlock()
+		return slices.Contains(env.fc.signals, syscall.SIGTERM)
+	})
+	cancel()
+	if err := <-stopped; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stop = %v, want context.Canceled", err)
+	}
+	if got := env.inspect(c.ID); got.State != StateRunning {
+		t.Fatalf("after the failed stop the container is %s, want running", got.State)
+	}
+	probeHeld("after the failed stop")
 }

@@ -190,7 +190,7 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 	if restarting {
 		return nil
 	}
-	e.quietProbes(c)
+	e.quietProbes(ctx, c)
 	defer func() { e.resumeProbes(c, retErr) }()
 	exited := func() bool {
 		c.mu.Lock()
@@ -272,7 +272,7 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	c.mu.Unlock()
 	e.save(c, snap)
 	if sig == syscall.SIGKILL {
-		e.quietProbes(c)
+		e.quietProbes(ctx, c)
 	}
 	if err := e.signal(ctx, c, sig); err != nil {
 		e.resumeProbes(c, err)
