@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/containerd/containerd/v2/core/containers"
@@ -49,6 +50,12 @@ func validateCreate(o *CreateOptions) error {
 	if o.WorkingDir != "" && !filepath.IsAbs(o.WorkingDir) {
 		return bad("working directory %q: want an absolute path", o.WorkingDir)
 	}
+	if err := CheckCmd(o.Cmd); err != nil {
+		return err
+	}
+	if err := CheckLabels(o.Labels); err != nil {
+		return err
+	}
 	for _, kv := range o.Env {
 		if k, _, _ := strings.Cut(kv, "="); k == "" {
 			return bad("environment variable %q: want NAME=value", kv)
@@ -63,15 +70,10 @@ func validateCreate(o *CreateOptions) error {
 	if o.AutoRemove && o.Restart.Name != RestartNo {
 		return bad("auto-remove conflicts with restart policy %s: use one or the other", o.Restart)
 	}
-	if o.Health != nil {
-		if err := o.Health.Validate(); err != nil {
-			return err
-		}
+	if err := CheckHealth(o.Health); err != nil {
+		return err
 	}
-	if o.Resources.MemoryBytes < 0 || o.Resources.CPUs < 0 || o.Resources.PidsLimit < 0 {
-		return bad("resources must not be negative (0 is unlimited)")
-	}
-	return nil
+	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
 // buildSpec derives the OCI spec of a container from its options.

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -90,10 +89,6 @@ type Engine struct {
 	initErr    error          // why not
 	initProbes map[string]int // (mu) probes tend-init runs, by container
 
-	imagesOnce sync.Once
-	images     *containerd.Client
-	imagesErr  error
-
 	loadErrors []error
 	events     eventLog
 	done       chan struct{} // closed by Close: timers and helpers stop
@@ -136,6 +131,9 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 	}
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = DefaultStopTimeout
+	}
+	if err := CheckStopTimeout(&cfg.StopTimeout); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = healthcheck.RealClock{}
@@ -278,9 +276,6 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeLogs()
 	e.events.close()
 	e.cancel()
-	if e.images != nil {
-		e.images.Close()
-	}
 	return err
 }
 

@@ -2,16 +2,30 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/containerd/errdefs"
 )
 
 // eventRingSize is how many past events Events can replay.
 const eventRingSize = 1024
 
+// subscriberQueueSize bounds the events waiting for one subscriber. A
+// subscriber that lets more pile up is dropped, as moby's pkg/pubsub drops
+// a subscriber that does not take its events: one stalled reader must not
+// grow the engine's memory without limit.
+const subscriberQueueSize = 4096
+
+// ErrSubscriberBehind is returned by Events to a subscriber that fell more
+// than 4096 events behind and was dropped. The events up to the drop were
+// delivered; subscribe again with since set to catch up from the ring.
+var ErrSubscriberBehind = fmt.Errorf("events subscriber dropped: more than %d events waited for it: take events faster, and subscribe again with a since time to catch up: %w", subscriberQueueSize, errdefs.ErrResourceExhausted)
+
 // eventLog keeps the last eventRingSize events and fans new ones out to
-// subscribers. Emitting never blocks: each subscriber has its own unbounded
-// queue that its Events call drains.
+// subscribers. Emitting never blocks: each subscriber has its own queue,
+// bounded by subscriberQueueSize, that its Events call drains.
 type eventLog struct {
 	mu     sync.Mutex
 	ring   []Event // oldest first once full: ring[next:] then ring[:next]
@@ -21,10 +35,11 @@ type eventLog struct {
 }
 
 type subscriber struct {
-	mu    sync.Mutex
-	queue []Event
-	wake  chan struct{} // buffered(1)
-	done  chan struct{} // closed when the log closes
+	mu     sync.Mutex
+	queue  []Event
+	behind bool          // (mu) dropped for letting its queue fill
+	wake   chan struct{} // buffered(1)
+	done   chan struct{} // closed when the log closes or drops it
 }
 
 func (l *eventLog) emit(ev Event) {
@@ -38,8 +53,18 @@ func (l *eventLog) emit(ev Event) {
 	}
 	for s := range l.subs {
 		s.mu.Lock()
-		s.queue = append(s.queue, ev)
+		full := len(s.queue) >= subscriberQueueSize
+		if full {
+			s.behind = true
+		} else {
+			s.queue = append(s.queue, ev)
+		}
 		s.mu.Unlock()
+		if full {
+			delete(l.subs, s)
+			close(s.done)
+			continue
+		}
 		select {
 		case s.wake <- struct{}{}:
 		default:
@@ -93,19 +118,26 @@ func (l *eventLog) close() {
 	l.subs = nil
 }
 
-func (s *subscriber) take() []Event {
+// take returns the queued events, and ErrSubscriberBehind once the
+// subscriber was dropped.
+func (s *subscriber) take() ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queue
 	s.queue = nil
-	return q
+	if s.behind {
+		return q, ErrSubscriberBehind
+	}
+	return q, nil
 }
 
 // Events calls fn with the buffered events at or after since (the last 1024
 // events are kept; the zero time replays none) and then with every new
 // event, until ctx is done or the engine closes (it returns nil then) or fn
 // returns an error (returned as is). filter, if not nil, selects the events
-// fn sees. fn runs on the caller's goroutine; a slow fn delays only itself.
+// fn sees. fn runs on the caller's goroutine; a slow fn delays only itself,
+// until more than 4096 events wait for it: it is then dropped, gets the
+// events queued so far, and Events returns ErrSubscriberBehind.
 func (e *Engine) Events(ctx context.Context, since time.Time, filter func(Event) bool, fn func(Event) error) error {
 	s, replay := e.events.subscribe(since)
 	defer e.events.unsubscribe(s)
@@ -128,9 +160,14 @@ func (e *Engine) Events(ctx context.Context, since time.Time, filter func(Event)
 		case <-ctx.Done():
 			return nil
 		case <-s.done:
-			return deliver(s.take())
+			evs, behind := s.take()
+			if err := deliver(evs); err != nil {
+				return err
+			}
+			return behind
 		case <-s.wake:
-			if err := deliver(s.take()); err != nil {
+			evs, _ := s.take() // a drop also closes done
+			if err := deliver(evs); err != nil {
 				return err
 			}
 		}

@@ -38,6 +38,14 @@ type fakeClient struct {
 	startHeld  chan string
 	// clock, when set, gives exits their time (as containerd would).
 	clock interface{ Now() time.Time }
+	// execGate, when set, holds every Exec until it is closed or its ctx
+	// ends; execHeld receives the container id once an Exec is held.
+	execGate chan struct{}
+	execHeld chan string
+	// execsHeld counts the Execs held now; probeLiveAtKill counts the
+	// terminating signals to a task sent while one was.
+	execsHeld       int
+	probeLiveAtKill int
 }
 
 func (f *fakeClient) now() time.Time {
@@ -149,6 +157,9 @@ func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig 
 		return fmt.Errorf("not running: %w", errdefs.ErrFailedPrecondition)
 	}
 	f.signals = append(f.signals, sig)
+	if (processID == id || processID == "") && (sig == syscall.SIGTERM || sig == syscall.SIGKILL) {
+		f.probeLiveAtKill += f.execsHeld
+	}
 	ignore := sig == syscall.SIGTERM && f.ignoreTerm
 	f.mu.Unlock()
 	if processID != id && processID != "" {
@@ -244,8 +255,23 @@ func (f *fakeClient) setTask(id string, st libcontainerd.Status) error {
 
 // Exec runs a probe: it exits with execExit on another goroutine, as the
 // real event queue delivers exits.
-func (f *fakeClient) Exec(_ context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.ExecOption) (uint32, error) {
+func (f *fakeClient) Exec(ctx context.Context, id, execID string, _ *specs.Process, _ ...libcontainerd.ExecOption) (uint32, error) {
 	f.mu.Lock()
+	if gate := f.execGate; gate != nil {
+		f.execsHeld++
+		f.mu.Unlock()
+		f.execHeld <- id
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+		f.execsHeld--
+		if err := ctx.Err(); err != nil {
+			f.mu.Unlock()
+			return 0, err
+		}
+	}
 	c := f.ctrs[id]
 	if c == nil || c.task != libcontainerd.StatusRunning {
 		f.mu.Unlock()

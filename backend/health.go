@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -188,6 +189,45 @@ func (e *Engine) healthStartLocked(c *container, fresh bool) {
 	c.healthAdded = true
 }
 
+// probeQuiesceTimeout bounds how long ending a task waits for its running
+// probe to be killed and reaped; past it the task is ended anyway.
+const probeQuiesceTimeout = 5 * time.Second
+
+// quietProbes stops c's probes before the engine ends c's task itself, and
+// waits for a running one to be cancelled, killed and reaped (its result is
+// dropped): a probe starting or running in a task that is going away fails
+// ("cannot exec into it") and would be logged and recorded as a failed
+// check. The exit handling keeps them stopped; resumeProbes undoes this
+// when the task lives on. c.mu must not be held: a result already computed
+// may still be on its way to onHealth.
+func (e *Engine) quietProbes(ctx context.Context, c *container) {
+	c.mu.Lock()
+	added := c.healthAdded
+	c.mu.Unlock()
+	if !added {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeQuiesceTimeout)
+	defer cancel()
+	if err := e.health.Quiesce(ctx, c.rec.ID); err != nil {
+		e.log.WithError(err).WithField("container", c.rec.ID).Debug("end the task without waiting for its running probe")
+	}
+}
+
+// resumeProbes resumes the probes that quietProbes stopped when ending the
+// task failed with err and the task still runs. A task that is gone (not
+// found, not running) has its exit on the way: its probes stay stopped.
+func (e *Engine) resumeProbes(c *container, err error) {
+	if err == nil || errdefs.IsNotFound(err) || errdefs.IsFailedPrecondition(err) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.healthAdded && !c.removed && c.rec.State == StateRunning {
+		e.health.Resume(c.rec.ID)
+	}
+}
+
 // onHealth receives every probe result: the state is recorded (and
 // persisted, so it survives an engine restart), a status change is an event,
 // and a change to unhealthy carries out the on-unhealthy action.
@@ -259,7 +299,9 @@ func (e *Engine) healthAction(c *container, action healthcheck.Action) {
 	}
 	c.pending.exit = cause
 	c.mu.Unlock()
+	e.quietProbes(ctx, c)
 	if err := e.signal(ctx, c, syscall.SIGKILL); err != nil {
+		e.resumeProbes(c, err)
 		lg.WithError(err).Warn("on-unhealthy kill")
 		c.mu.Lock()
 		if c.pending.exit == cause {

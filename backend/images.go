@@ -1,10 +1,14 @@
 package backend
 
 import (
+	"archive/tar"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
@@ -19,24 +23,15 @@ const snapshotter = "overlayfs"
 
 // Image is an image in the engine's namespace.
 type Image struct {
-	Ref     string
-	Digest  string
-	Size    int64
-	Created time.Time
+	Ref     string    `json:"ref"`
+	Digest  string    `json:"digest"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
 }
 
-// imageClient returns the containerd client used for images, connected on
-// first use. It is a second connection to containerd: libcontainerd.Client
-// does not share the one it holds.
-func (e *Engine) imageClient() (*containerd.Client, error) {
-	e.imagesOnce.Do(func() {
-		e.images, e.imagesErr = containerd.New(e.cfg.ContainerdAddress, containerd.WithDefaultNamespace(e.cfg.Namespace))
-		if e.imagesErr != nil {
-			e.imagesErr = fmt.Errorf("connect to containerd at %s for images: %w", e.cfg.ContainerdAddress, e.imagesErr)
-		}
-	})
-	return e.images, e.imagesErr
-}
+// imageClient returns the containerd client for images: libcontainerd's
+// own connection, which the engine must not close.
+func (e *Engine) imageClient() *containerd.Client { return e.client.Containerd() }
 
 // ImportImage imports the images of an OCI layout or docker-archive tar and
 // unpacks them with overlayfs.
@@ -44,14 +39,11 @@ func (e *Engine) ImportImage(ctx context.Context, r io.Reader) ([]Image, error) 
 	if e.isClosed() {
 		return nil, ErrClosed
 	}
-	cc, err := e.imageClient()
-	if err != nil {
-		return nil, err
-	}
+	cc := e.imageClient()
 	ctx = e.nsCtx(ctx)
 	imgs, err := cc.Import(ctx, r, containerd.WithImportCompression())
 	if err != nil {
-		return nil, fmt.Errorf("import image archive: %w", err)
+		return nil, fmt.Errorf("import image archive: %w", classifyImportError(err))
 	}
 	out := make([]Image, 0, len(imgs))
 	for _, img := range imgs {
@@ -62,6 +54,35 @@ func (e *Engine) ImportImage(ctx context.Context, r io.Reader) ([]Image, error) 
 		out = append(out, e.describe(ctx, ci, img))
 	}
 	return out, nil
+}
+
+// notAnImage lists the messages of containerd's importer
+// (core/images/archive.ImportIndex) for a tar that is read whole but holds
+// no image. The importer returns them untyped; this is the one place that
+// reads them.
+var notAnImage = []string{"unrecognized image format", "missing index.json", "unsupported OCI version"}
+
+// classifyImportError marks as errdefs.ErrInvalidArgument an import error
+// that says the archive is at fault (not a tar, cut short, not an image,
+// a broken manifest); any other (containerd failing) is returned as is.
+func classifyImportError(err error) error {
+	if errdefs.IsInvalidArgument(err) {
+		return err
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%w: the archive is not a complete tar: send the whole file of docker save or an OCI layout: %w", err, errdefs.ErrInvalidArgument)
+	case errors.As(err, &syntax) || errors.As(err, &typ):
+		return fmt.Errorf("%w: the archive's manifest is not valid JSON: send the file of docker save or an OCI layout: %w", err, errdefs.ErrInvalidArgument)
+	}
+	for _, m := range notAnImage {
+		if strings.Contains(err.Error(), m) {
+			return fmt.Errorf("%w: the tar holds no image (no manifest.json, or an OCI layout without index.json): send the file of docker save or an OCI layout: %w", err, errdefs.ErrInvalidArgument)
+		}
+	}
+	return err
 }
 
 func (e *Engine) describe(ctx context.Context, ci containerd.Image, img images.Image) Image {
@@ -77,10 +98,7 @@ func (e *Engine) Images(ctx context.Context) ([]Image, error) {
 	if e.isClosed() {
 		return nil, ErrClosed
 	}
-	cc, err := e.imageClient()
-	if err != nil {
-		return nil, err
-	}
+	cc := e.imageClient()
 	ctx = e.nsCtx(ctx)
 	imgs, err := cc.ImageService().List(ctx)
 	if err != nil {
@@ -110,10 +128,7 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, c.rec.Name, errdefs.ErrFailedPrecondition)
 		}
 	}
-	cc, err := e.imageClient()
-	if err != nil {
-		return err
-	}
+	cc := e.imageClient()
 	if err := cc.ImageService().Delete(e.nsCtx(ctx), ref, images.SynchronousDelete()); err != nil {
 		if errdefs.IsNotFound(err) {
 			return fmt.Errorf("No such image: %s: %w", ref, errdefs.ErrNotFound)

@@ -129,8 +129,12 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 
 // Stop stops a container: SIGTERM, then SIGKILL after timeout (nil: the
 // engine's StopTimeout). The stop is manual: no restart policy undoes it. A
-// pending restart is cancelled. Stopping a stopped container succeeds.
+// pending restart is cancelled. Stopping a stopped container succeeds. A
+// timeout out of range (see CheckStopTimeout) is errdefs.ErrInvalidArgument.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
+	if err := CheckStopTimeout(timeout); err != nil {
+		return err
+	}
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
@@ -176,7 +180,7 @@ func (e *Engine) stopLocked(ctx context.Context, c *container, timeout time.Dura
 // stopTask signals c's task SIGTERM and, after timeout, SIGKILL, and waits
 // until its exit is handled. A paused task is resumed so it can act on the
 // signal.
-func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Duration) error {
+func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Duration) (retErr error) {
 	id := c.rec.ID
 	c.mu.Lock()
 	exits := c.exits
@@ -187,6 +191,8 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 	if restarting {
 		return nil
 	}
+	e.quietProbes(ctx, c)
+	defer func() { e.resumeProbes(c, retErr) }()
 	exited := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -251,8 +257,8 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	if err != nil {
 		return err
 	}
-	if sig <= 0 {
-		return fmt.Errorf("invalid signal %d: %w", sig, errdefs.ErrInvalidArgument)
+	if err := CheckSignal(sig); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	if !isActive(c.rec.State) {
@@ -266,7 +272,11 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	}
 	c.mu.Unlock()
 	e.save(c, snap)
+	if sig == syscall.SIGKILL {
+		e.quietProbes(ctx, c)
+	}
 	if err := e.signal(ctx, c, sig); err != nil {
+		e.resumeProbes(c, err)
 		if errdefs.IsFailedPrecondition(err) {
 			return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 		}
@@ -275,16 +285,21 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 	return nil
 }
 
-// stopTimeout is the caller's timeout, else the engine's StopTimeout.
+// stopTimeout is the caller's timeout (checked by CheckStopTimeout), else
+// the engine's StopTimeout.
 func (e *Engine) stopTimeout(timeout *time.Duration) time.Duration {
 	if timeout == nil {
 		return e.cfg.StopTimeout
 	}
-	return max(*timeout, 0)
+	return *timeout
 }
 
-// Restart stops the container (as Stop, with timeout) and starts it again.
+// Restart stops the container (as Stop, with timeout, checked as Stop does)
+// and starts it again.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration) error {
+	if err := CheckStopTimeout(timeout); err != nil {
+		return err
+	}
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err

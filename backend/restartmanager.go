@@ -83,8 +83,11 @@ func (p RestartPolicy) String() string {
 
 // validate checks a policy that did not come from ParseRestartPolicy.
 func (p RestartPolicy) validate() error {
-	if p.MaximumRetryCount < 0 || (p.MaximumRetryCount > 0 && p.Name != RestartOnFailure) {
-		return fmt.Errorf("invalid restart policy %+v: only on-failure takes a retry count, and it must be >= 0: %w", p, errdefs.ErrInvalidArgument)
+	if err := CheckRestart(p); err != nil {
+		return err
+	}
+	if p.MaximumRetryCount > 0 && p.Name != RestartOnFailure {
+		return fmt.Errorf("invalid restart policy %+v: only on-failure takes a retry count: %w", p, errdefs.ErrInvalidArgument)
 	}
 	_, err := ParseRestartPolicy(p.Name)
 	return err

@@ -12,10 +12,15 @@ import (
 
 // Info summarises the engine.
 type Info struct {
-	ContainerdVersion, Namespace, Root   string
-	Containers, Running, Paused, Stopped int
-	Images                               int
-	LiveRestore                          bool
+	ContainerdVersion string `json:"containerd_version"`
+	Namespace         string `json:"namespace"`
+	Root              string `json:"root"`
+	Containers        int    `json:"containers"`
+	Running           int    `json:"running"`
+	Paused            int    `json:"paused"`
+	Stopped           int    `json:"stopped"`
+	Images            int    `json:"images"`
+	LiveRestore       bool   `json:"live_restore"`
 }
 
 // Info reports containerd's version and counts of containers and images.
@@ -65,8 +70,10 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*libcontainerd.Stats, e
 // User is the numeric uid (names inside the container may differ from the
 // host's).
 type TopProcess struct {
-	Pid, PPid     uint32
-	User, Command string
+	Pid     uint32 `json:"pid"`
+	PPid    uint32 `json:"ppid"`
+	User    string `json:"user"`
+	Command string `json:"command"`
 }
 
 // Top lists the processes of a running container.

@@ -95,8 +95,9 @@ type entry struct {
 	state     State
 	startedAt time.Time // start of the start period
 	paused    bool
-	gen       uint64 // bumped by Pause, Reset, Remove: results of older probes are dropped
-	busy      bool   // a probe goroutine owns the entry (probe or notify running)
+	gen       uint64        // bumped by Pause, Reset, Remove: results of older probes are dropped
+	busy      bool          // a probe goroutine owns the entry (probe or notify running)
+	idle      chan struct{} // closed when the probe goroutine of a busy entry is done
 	cancel    context.CancelFunc
 	due       time.Time
 	index     int // in queue, -1 if not queued
@@ -182,6 +183,31 @@ func (s *Scheduler) Pause(containerID string) {
 	}
 	e.paused = true
 	s.stopLocked(e)
+}
+
+// Quiesce is Pause, and then waits until the probe of containerID that
+// was running, if any, has been cancelled, killed and reaped, or until ctx
+// ends (its error is returned then). A caller about to end the container's
+// task uses it so that no probe is starting or running in a dying task.
+// It must not be called with anything held that the NotifyFunc takes: a
+// result computed before the Pause may still be in delivery.
+func (s *Scheduler) Quiesce(ctx context.Context, containerID string) error {
+	s.Pause(containerID)
+	s.mu.Lock()
+	var idle chan struct{}
+	if e, ok := s.entries[containerID]; ok && e.busy {
+		idle = e.idle
+	}
+	s.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Resume undoes Pause; the next probe is staggered like a first probe.
@@ -362,6 +388,7 @@ func (s *Scheduler) startLocked(e *entry) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	e.cancel = cancel
 	e.busy = true
+	e.idle = make(chan struct{})
 	s.running++
 	s.wg.Add(1)
 	go s.probe(ctx, cancel, e, e.gen, e.argv, e.cfg.Timeout)
@@ -392,6 +419,7 @@ func (s *Scheduler) probe(ctx context.Context, cancel context.CancelFunc, e *ent
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.busy = false
+	close(e.idle)
 	if e.gen == gen {
 		e.cancel = nil
 	}

@@ -1,6 +1,7 @@
 package healthcheck_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -204,16 +205,23 @@ func scripted(ch chan behaviour) func(string) behaviour {
 	return func(string) behaviour { return <-ch }
 }
 
-func TestPauseResume(t *testing.T) {
-	script := make(chan behaviour, 10)
-	h := newHarness(t, scripted(script))
-	d0 := healthcheck.FirstDelay("c1", quick)
+// hangingFirstProbe adds c1 and runs its first probe, which hangs until
+// killed; script decides the probes after it.
+func hangingFirstProbe(t *testing.T) (h *harness, script chan behaviour, d0 time.Duration, p *fakeProc) {
+	t.Helper()
+	script = make(chan behaviour, 10)
+	h = newHarness(t, scripted(script))
+	d0 = healthcheck.FirstDelay("c1", quick)
 	if err := h.s.Add("c1", quick, nil); err != nil {
 		t.Fatal(err)
 	}
 	script <- behaviour{hang: true}
 	h.advanceTo(t0.Add(d0))
-	p := h.start("first probe")
+	return h, script, d0, h.start("first probe")
+}
+
+func TestPauseResume(t *testing.T) {
+	h, script, d0, p := hangingFirstProbe(t)
 
 	h.s.Pause("c1")
 	recv(t, p.waited, "paused probe to be waited")
@@ -235,6 +243,46 @@ func TestPauseResume(t *testing.T) {
 	if n := h.note("result after resume"); n.st.Status != "healthy" || !n.changed || len(n.st.Log) != 1 {
 		t.Fatalf("notify after resume = %+v, want healthy, changed, one result", n)
 	}
+}
+
+// TestQuiesce: Quiesce returns only once the running probe was killed and
+// waited for, and no probe starts after it; with nothing running it returns
+// at once, and a probe that does not end leaves it to ctx.
+func TestQuiesce(t *testing.T) {
+	h, script, d0, p := hangingFirstProbe(t)
+
+	if err := h.s.Quiesce(context.Background(), "c1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.waited:
+	default:
+		t.Fatal("Quiesce returned before the running probe was waited for")
+	}
+	if !p.wasKilled() {
+		t.Fatal("Quiesce did not kill the running probe")
+	}
+	h.clock.Advance(time.Hour)
+	h.expectNoStart("after Quiesce")
+	if err := h.s.Quiesce(context.Background(), "c1"); err != nil {
+		t.Fatalf("Quiesce with nothing running: %v", err)
+	}
+	if err := h.s.Quiesce(context.Background(), "unknown"); err != nil {
+		t.Fatalf("Quiesce of an unknown container: %v", err)
+	}
+
+	// A probe that ignores its kill: Quiesce gives up when ctx ends.
+	h.s.Resume("c1")
+	resumed := h.clock.Now()
+	script <- behaviour{hang: true, ignoreKill: true}
+	h.advanceTo(resumed.Add(d0))
+	stuck := h.start("probe that ignores kill")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.s.Quiesce(ctx, "c1"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Quiesce with a stuck probe and a done ctx: %v, want context.Canceled", err)
+	}
+	stuck.finish(0)
 }
 
 func TestReset(t *testing.T) {

@@ -1,8 +1,15 @@
 package integration
 
 import (
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerd/log"
+	"github.com/sirupsen/logrus"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/healthcheck"
@@ -52,5 +59,70 @@ func TestBackendHealthSurvivesEngineRestart(t *testing.T) {
 	})
 	if got := env.evs.of(c.ID, "health_status"); len(got) != 0 {
 		t.Errorf("status events after restore %+v; the status was resumed, not reset", got)
+	}
+}
+
+// probeWarnings collects the health check warnings logged while it is
+// installed.
+type probeWarnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *probeWarnings) Levels() []logrus.Level {
+	return []logrus.Level{logrus.WarnLevel, logrus.ErrorLevel}
+}
+
+func (h *probeWarnings) Fire(e *logrus.Entry) error {
+	if strings.Contains(e.Message, "health check") {
+		h.mu.Lock()
+		h.msgs = append(h.msgs, fmt.Sprintf("%s: %v", e.Message, e.Data["error"]))
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+// TestBackendForceRemoveProbedQuietly: rm -f, stop and kill of containers
+// probed every 20ms log no failed probe ("health check failed to start ...
+// cannot exec into it"): their probes are stopped before the task is.
+func TestBackendForceRemoveProbedQuietly(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	ctx := testCtx(t)
+	hooks := log.L.Logger.ReplaceHooks(make(logrus.LevelHooks))
+	defer log.L.Logger.ReplaceHooks(hooks)
+	for _, h := range hooks {
+		for _, hook := range h {
+			log.L.Logger.AddHook(hook)
+		}
+	}
+	warns := &probeWarnings{}
+	log.L.Logger.AddHook(warns)
+	hc := &healthcheck.Config{Test: []string{"CMD", "true"}, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second}
+	for i := range 6 {
+		c := env.run(backend.CreateOptions{Cmd: []string{"sleep", "1000"}, Health: hc})
+		env.waitFor(c.ID, 30*time.Second, "probed", func(c *backend.Container) bool {
+			return c.Health != nil && len(c.Health.Log) >= 2
+		})
+		var err error
+		switch i % 3 {
+		case 0:
+			err = env.e.Remove(ctx, c.ID, true)
+		case 1:
+			zero := time.Duration(0)
+			err = env.e.Stop(ctx, c.ID, &zero)
+		case 2:
+			err = env.e.Kill(ctx, c.ID, syscall.SIGKILL)
+			if err == nil {
+				_, err = env.e.Wait(ctx, c.ID, backend.WaitNotRunning)
+			}
+		}
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	warns.mu.Lock()
+	defer warns.mu.Unlock()
+	if len(warns.msgs) > 0 {
+		t.Errorf("health check warnings while ending probed containers: %q", warns.msgs)
 	}
 }

@@ -192,3 +192,35 @@ func TestBackendForceRemoveWhileRestarting(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendStartBadCommand: a command that does not exist or cannot be
+// run is the caller's error (invalid argument, as Docker's 400), and the
+// container stays created with the error in its record and no task left:
+// it can be started again, and removed without force.
+func TestBackendStartBadCommand(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name string
+		cmd  []string
+	}{
+		{"missing", []string{"no-such-command"}},
+		{"missing-path", []string{"/bin/no-such-command"}},
+		{"directory", []string{"/etc"}},
+	} {
+		c := env.create(backend.CreateOptions{Name: "bad-" + tc.name, Cmd: tc.cmd})
+		for i := range 2 { // no task is left in the way of a second try
+			err := env.e.Start(ctx, c.ID)
+			if !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("%s: Start #%d: %v, want invalid argument", tc.name, i+1, err)
+			}
+			r := env.inspect(c.ID)
+			if r.State != backend.StateCreated || r.Error == "" || r.Pid != 0 {
+				t.Errorf("%s: after a failed start: state %s, error %q, pid %d; want created with the error", tc.name, r.State, r.Error, r.Pid)
+			}
+		}
+		if err := env.e.Remove(ctx, c.ID, false); err != nil {
+			t.Errorf("%s: Remove: %v", tc.name, err)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -120,5 +122,53 @@ func testEngineHardening(t *testing.T, d *engineDaemon, img string) {
 		t.Fatal(err)
 	}
 	d.expectFail(t, 1, "not a complete tar", "image", "import", trunc)
+	plain := filepath.Join(dir, "plain.tar")
+	if err := os.WriteFile(plain, plainTar(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.expectFail(t, 1, "holds no image", "image", "import", plain)
+	if status, msg := engineRawFile(t, d, "/v1/images/import", plain); status != http.StatusBadRequest {
+		t.Errorf("import of a tar that holds no image: %d %q, want 400", status, msg)
+	}
+
+	// A command runc cannot run: 400, and the container stays created
+	// with the error in its record.
+	bad := "hardening-nocmd"
+	d.must(t, "create", "--name", bad, img, "no-such-command")
+	defer d.run(t, nil, "rm", "-f", bad)
+	if status, msg := engineRaw(t, d, "POST", "/v1/containers/"+bad+"/start", ""); status != http.StatusBadRequest || !strings.Contains(msg, "executable file not found") {
+		t.Errorf("start of a missing command: %d %q, want 400 saying what runc said", status, msg)
+	}
+	if rec := d.inspect(t, bad); rec.State != "created" || rec.Error == "" {
+		t.Errorf("after the failed start: state %s, error %q; want created with the error", rec.State, rec.Error)
+	}
 	stillRunning("the refused requests")
+}
+
+// plainTar is a valid tar that holds no image.
+func plainTar(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	body := []byte("not an image\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "hello.txt", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// engineRawFile POSTs the file at path as the body of a request.
+func engineRawFile(t *testing.T, d *engineDaemon, path, file string) (int, string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engineRaw(t, d, "POST", path, string(b))
 }

@@ -180,6 +180,7 @@ type engineRecord struct {
 	Pid          int    `json:"pid"`
 	ExitCode     int    `json:"exit_code"`
 	RestartCount int    `json:"restart_count"`
+	Error        string `json:"error"`
 	Health       *struct {
 		Status string `json:"Status"`
 	} `json:"health"`

@@ -433,4 +433,20 @@ func TestBadInput(t *testing.T) {
 	wantClass(t, "Signal of a container without task", c.SignalProcess(ctx, id, "", syscall.SIGTERM), errdefs.ErrFailedPrecondition)
 	_, err = libcontainerd.New(ctx, testEnv.Address, testEnv.Namespace, nil)
 	wantClass(t, "New without backend", err, errdefs.ErrInvalidArgument)
+
+	// A command runc cannot run is the caller's error, and leaves no task.
+	for i, args := range [][]string{{"no-such-command"}, {"/bin/no-such-command"}, {"/etc"}} {
+		bad := fmt.Sprintf("%s-cmd%d", id, i)
+		mustCreate(t, c, bad, rootfsSpec(t, bad, args...))
+		for try := range 2 {
+			_, err := c.Start(ctx, bad)
+			wantClass(t, fmt.Sprintf("Start #%d of %q", try+1, args), err, errdefs.ErrInvalidArgument)
+			if st, err := c.Status(ctx, bad); err != nil || st != libcontainerd.StatusNoTask {
+				t.Errorf("after a failed Start of %q: status %v, %v; want no task", args, st, err)
+			}
+		}
+		if err := c.Delete(ctx, bad); err != nil {
+			t.Errorf("Delete %s: %v", bad, err)
+		}
+	}
 }

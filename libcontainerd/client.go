@@ -182,6 +182,8 @@ func (c *client) nsCtx(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, c.ns)
 }
 
+func (c *client) Containerd() *containerd.Client { return c.cc }
+
 func (c *client) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -55,8 +55,8 @@ func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts .
 	} else if spec.Root == nil || spec.Root.Path == "" {
 		return fmt.Errorf("create %s: spec has no root filesystem: set spec.Root.Path to a rootfs directory or use WithImage: %w", id, errdefs.ErrInvalidArgument)
 	}
-	if spec.Process == nil || len(spec.Process.Args) == 0 {
-		return fmt.Errorf("create %s: spec has no command: set spec.Process.Args: %w", id, errdefs.ErrInvalidArgument)
+	if spec.Process == nil || len(spec.Process.Args) == 0 || spec.Process.Args[0] == "" {
+		return fmt.Errorf("create %s: no command (nor one from the image): give the program to run in spec.Process.Args: %w", id, errdefs.ErrInvalidArgument)
 	}
 	if len(cfg.init) > 0 {
 		s, p := *spec, *spec.Process

@@ -67,7 +67,7 @@ func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Proces
 	create, markStarted := c.ioCreator(set, cfg.stdio)
 	proc, err := t.Exec(ctx, execID, spec, func(string) (cio.IO, error) { return create() })
 	if err != nil {
-		return 0, fmt.Errorf("exec %s in %s: %w", execID, id, err)
+		return 0, fmt.Errorf("exec %s in %s: %w", execID, id, classifyCommandError(err))
 	}
 	c.mu.Lock()
 	p.proc = proc
@@ -78,7 +78,7 @@ func (c *client) Exec(ctx context.Context, id, execID string, spec *specs.Proces
 		if _, derr := proc.Delete(cctx, containerd.WithProcessKill); derr != nil {
 			c.log.WithError(derr).WithField("container", id).WithField("exec", execID).Warn("delete exec after failed start")
 		}
-		return 0, fmt.Errorf("exec %s in %s: %w", execID, id, err)
+		return 0, fmt.Errorf("exec %s in %s: %w", execID, id, classifyCommandError(err))
 	}
 	markStarted(proc)
 	pid := proc.Pid()

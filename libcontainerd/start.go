@@ -83,7 +83,7 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		if restore != nil {
 			return 0, restore.error(id, err)
 		}
-		return 0, fmt.Errorf("start %s: %w", id, err)
+		return 0, fmt.Errorf("start %s: %w", id, classifyCommandError(err))
 	}
 	p := &process{id: id, proc: t, fifos: set, pid: t.Pid(), live: true}
 	c.mu.Lock()
@@ -111,7 +111,7 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 		if restore != nil {
 			return 0, restore.error(id, err)
 		}
-		return 0, fmt.Errorf("start %s: %w", id, err)
+		return 0, fmt.Errorf("start %s: %w", id, classifyCommandError(err))
 	}
 	markStarted(t)
 	if restore != nil {

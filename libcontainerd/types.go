@@ -120,6 +120,13 @@ type Client interface {
 	// Close stops the event stream, waits until every queued event has
 	// reached the Backend and closes the connection. Containers keep running.
 	Close() error
+
+	// Containerd returns the containerd client this Client holds, so that
+	// work libcontainerd does not cover (images, content) shares its one
+	// connection. The Client keeps owning it: the caller must not Close it,
+	// and its calls fail with ErrClosed once the Client is closed. Its
+	// default namespace is the Client's.
+	Containerd() *containerd.Client
 }
 
 // Backend receives the task events of a Client. ProcessEvent is called for

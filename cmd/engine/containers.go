@@ -94,7 +94,7 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	o.Restart = api.RestartPolicy{Name: p.Name, MaximumRetryCount: p.MaximumRetryCount}
-	if err := api.CheckRestart(o.Restart); err != nil {
+	if err := backend.CheckRestart(o.Restart); err != nil {
 		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("--restart %s: %w", api.Echo(f.restart), err)}
 	}
 	if f.rm && p.Name != "" && p.Name != "no" {
@@ -116,7 +116,7 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		{"--cpus", api.Resources{CPUs: o.Resources.CPUs}},
 		{"--pids-limit", api.Resources{PidsLimit: o.Resources.PidsLimit}},
 	} {
-		if err := api.CheckResources(c.r, 0); err != nil {
+		if err := backend.CheckResources(c.r, 0); err != nil {
 			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%s: %w", c.flag, err)}
 		}
 	}
@@ -159,7 +159,7 @@ func (f *runFlags) health(cmd *cobra.Command) (*healthcheck.Config, error) {
 		Interval: f.healthInterval, Timeout: f.healthTimeout, StartPeriod: f.healthStartPeriod,
 		StartInterval: f.healthStartInterval, Retries: f.healthRetries, OnUnhealthy: action,
 	}
-	if err := api.CheckHealth(h); err != nil {
+	if err := backend.CheckHealth(h); err != nil {
 		return nil, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	return h, nil
@@ -280,11 +280,11 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 			}
 			defer c.Close()
 			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Stdout: s.Stdout, Stderr: s.Stderr}
-			if timeout >= 0 && timeout <= api.MaxTimeoutSeconds {
+			if timeout >= 0 && timeout <= backend.MaxTimeoutSeconds {
 				d := time.Duration(timeout) * time.Second
 				o.Timeout = &d
 			} else if timeout != -1 {
-				return invalid("invalid --time %d: want a whole number of seconds from 0 to %d", timeout, api.MaxTimeoutSeconds)
+				return invalid("invalid --time %d: want a whole number of seconds from 0 to %d", timeout, backend.MaxTimeoutSeconds)
 			}
 			if name == "kill" {
 				// Exit 1 as when the daemon refuses it (docker's too).

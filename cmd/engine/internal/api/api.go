@@ -6,13 +6,10 @@
 // concept, so a field added to a backend record is on the wire (and in
 // `engine inspect`) with that one edit. Only what the wire adds has a type
 // of its own here (a stream's closing error, the version, request bodies
-// of the API alone). Image, Info and TopProcess are still mirrored because
-// backend's have no JSON tags; they become aliases once it has.
+// of the API alone).
 package api
 
 import (
-	"time"
-
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/io/jsonlog"
 )
@@ -48,6 +45,12 @@ type (
 	// Checkpoint describes a checkpoint; GET
 	// /v1/containers/{ref}/checkpoints answers a list of them, oldest first.
 	Checkpoint = backend.Checkpoint
+	// TopProcess is one process of a container.
+	TopProcess = backend.TopProcess
+	// Image is an image in the engine's namespace.
+	Image = backend.Image
+	// Info summarises the engine.
+	Info = backend.Info
 )
 
 // Container states.
@@ -73,35 +76,6 @@ type EventMessage struct {
 type LogMessage struct {
 	LogRecord
 	Error string `json:"error,omitempty"`
-}
-
-// TopProcess mirrors backend.TopProcess.
-type TopProcess struct {
-	Pid     uint32 `json:"pid"`
-	PPid    uint32 `json:"ppid"`
-	User    string `json:"user"`
-	Command string `json:"command"`
-}
-
-// Image mirrors backend.Image.
-type Image struct {
-	Ref     string    `json:"ref"`
-	Digest  string    `json:"digest"`
-	Size    int64     `json:"size"`
-	Created time.Time `json:"created"`
-}
-
-// Info mirrors backend.Info.
-type Info struct {
-	ContainerdVersion string `json:"containerd_version"`
-	Namespace         string `json:"namespace"`
-	Root              string `json:"root"`
-	Containers        int    `json:"containers"`
-	Running           int    `json:"running"`
-	Paused            int    `json:"paused"`
-	Stopped           int    `json:"stopped"`
-	Images            int    `json:"images"`
-	LiveRestore       bool   `json:"live_restore"`
 }
 
 // VersionInfo is the body of GET /v1/version.

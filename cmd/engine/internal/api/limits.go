@@ -11,106 +11,24 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/signal"
 
-	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/backend"
 )
 
-// Limits of the numbers the API takes. Every number is checked against
-// them at the API and in the CLI, so that none wraps or rounds into
-// something else (an overflowed stop timeout into an immediate SIGKILL, a
-// huge CPU count into "no limit").
+// Limits of the numbers the API takes besides the engine's (backend.MinMemory
+// and the rest, which the API checks with the backend's own checks). Every
+// number is checked at the API and in the CLI, so that none wraps or rounds
+// into something else.
 const (
-	// MinMemory is the smallest memory limit, as Docker's (runc fails
-	// below it, or the container is killed as soon as it starts).
-	MinMemory = 6 << 20
-	// MaxMemory is the largest memory limit: 1 PiB, well past any host,
-	// short of what the kernel rounds to "no limit".
-	MaxMemory = 1 << 50
-	// MinCPUs is the smallest CPU limit: one hundredth of a core.
-	MinCPUs = 0.01
-	// MaxPids is the largest pids limit: the kernel's PID_MAX_LIMIT.
-	MaxPids = 4 << 20
-	// MaxRetries bounds a restart policy's and a health check's counts.
-	MaxRetries = math.MaxInt32
-	// MaxTimeoutSeconds bounds a stop or restart timeout (about 68 years).
-	MaxTimeoutSeconds = math.MaxInt32
-	// MaxHealthDuration bounds the durations of a health check.
-	MaxHealthDuration = 365 * 24 * time.Hour
 	// MaxTerminalSize bounds a terminal's width and height (the kernel's
 	// winsize holds 16 bits).
 	MaxTerminalSize = math.MaxUint16
 	// MaxUnixSeconds is the last second of year 9999, the latest time a
 	// since or until may name.
 	MaxUnixSeconds = 253402300799
-	// MaxSignal is the highest signal number (SIGRTMAX on Linux).
-	MaxSignal = 64
 )
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, errdefs.ErrInvalidArgument)...)
-}
-
-// CheckResources reports resource limits out of range. hostCPUs, when
-// above 0, is the number of CPUs a limit may not exceed.
-func CheckResources(r Resources, hostCPUs int) error {
-	switch m := r.MemoryBytes; {
-	case m < 0:
-		return invalid("invalid memory limit %d: must not be negative (0 is no limit)", m)
-	case m > 0 && m < MinMemory:
-		return invalid("invalid memory limit %d bytes: the minimum is 6MiB (0 is no limit)", m)
-	case m > MaxMemory:
-		return invalid("invalid memory limit %d bytes: the maximum is 1PiB", m)
-	}
-	c := r.CPUs
-	switch {
-	case math.IsNaN(c) || math.IsInf(c, 0):
-		return invalid("invalid CPU limit %v: want a number of CPUs such as 1.5 (0 is no limit)", c)
-	case c < 0:
-		return invalid("invalid CPU limit %v: must not be negative (0 is no limit)", c)
-	case c > 0 && c < MinCPUs:
-		return invalid("invalid CPU limit %v: the minimum is %.2f", c, MinCPUs)
-	case hostCPUs > 0 && c > float64(hostCPUs):
-		return invalid("invalid CPU limit %v: range of CPUs is from %.2f to %d.00, as there are only %d CPUs available", c, MinCPUs, hostCPUs, hostCPUs)
-	case c > float64(MaxPids):
-		// No host has that many; it would overflow the CFS quota.
-		return invalid("invalid CPU limit %v: more CPUs than any host has", c)
-	}
-	switch p := r.PidsLimit; {
-	case p < 0:
-		return invalid("invalid pids limit %d: must not be negative (0 is no limit)", p)
-	case p > MaxPids:
-		return invalid("invalid pids limit %d: the maximum is %d", p, MaxPids)
-	}
-	return nil
-}
-
-// CheckRestart reports a restart policy count out of range.
-func CheckRestart(p RestartPolicy) error {
-	if p.MaximumRetryCount < 0 || p.MaximumRetryCount > MaxRetries {
-		return invalid("invalid restart policy maximum retry count %d: want 0 to %d", p.MaximumRetryCount, MaxRetries)
-	}
-	return nil
-}
-
-// CheckHealth reports health check numbers out of range; the rest is
-// healthcheck.Config.Validate's.
-func CheckHealth(h *healthcheck.Config) error {
-	if h == nil {
-		return nil
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"interval", h.Interval}, {"timeout", h.Timeout}, {"start period", h.StartPeriod}, {"start interval", h.StartInterval},
-	} {
-		if d.v < 0 || d.v > MaxHealthDuration {
-			return invalid("invalid health check %s %v: want 0 (the default) to %v", d.name, d.v, MaxHealthDuration)
-		}
-	}
-	if h.Retries < 0 || h.Retries > MaxRetries {
-		return invalid("invalid health check retries %d: want 0 (the default) to %d", h.Retries, MaxRetries)
-	}
-	return h.Validate()
 }
 
 // CheckCreate reports what in o the API refuses before the engine sees it:
@@ -121,29 +39,27 @@ func CheckCreate(o *CreateOptions, hostCPUs int) error {
 			return err
 		}
 	}
-	for k := range o.Labels {
-		if k == "" {
-			return invalid("invalid label with an empty key: want KEY=VALUE")
-		}
-	}
-	if len(o.Cmd) > 0 && o.Cmd[0] == "" {
-		return invalid("invalid command: its first word is empty: give the program to run")
-	}
-	if err := CheckResources(o.Resources, hostCPUs); err != nil {
+	if err := backend.CheckLabels(o.Labels); err != nil {
 		return err
 	}
-	if err := CheckRestart(o.Restart); err != nil {
+	if err := backend.CheckCmd(o.Cmd); err != nil {
 		return err
 	}
-	return CheckHealth(o.Health)
+	if err := backend.CheckResources(o.Resources, hostCPUs); err != nil {
+		return err
+	}
+	if err := backend.CheckRestart(o.Restart); err != nil {
+		return err
+	}
+	return backend.CheckHealth(o.Health)
 }
 
 // ParseTimeout parses a stop or restart timeout in whole seconds, 0 to
 // MaxTimeoutSeconds.
 func ParseTimeout(v string) (time.Duration, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > MaxTimeoutSeconds {
-		return 0, invalid("invalid timeout %s: want a whole number of seconds from 0 to %d", Echo(v), int64(MaxTimeoutSeconds))
+	if err != nil || n < 0 || n > backend.MaxTimeoutSeconds {
+		return 0, invalid("invalid timeout %s: want a whole number of seconds from 0 to %d", Echo(v), int64(backend.MaxTimeoutSeconds))
 	}
 	return time.Duration(n) * time.Second, nil
 }
@@ -188,10 +104,10 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	}
 	sig, err := signal.ParseSignal(s)
 	if err != nil {
-		return 0, invalid("invalid signal %s: want a name such as TERM, KILL, HUP or a number from 1 to %d", Echo(s), MaxSignal)
+		return 0, invalid("invalid signal %s: want a name such as TERM, KILL, HUP or a number from 1 to %d", Echo(s), backend.MaxSignal)
 	}
-	if sig < 1 || sig > MaxSignal {
-		return 0, invalid("invalid signal %s: numbers go from 1 to %d", Echo(s), MaxSignal)
+	if err := backend.CheckSignal(sig); err != nil {
+		return 0, invalid("invalid signal %s: numbers go from 1 to %d", Echo(s), backend.MaxSignal)
 	}
 	return sig, nil
 }
