@@ -199,9 +199,10 @@ func TestHealthProbeUnhealthyAfterRetries(t *testing.T) {
 //     container's PID 1 (the shim, the exec's real parent, is outside the
 //     PID namespace). PID 1 here is a shell waiting for its jobs
 //     (waitpid(-1)), so the zombie is reaped.
-//   - exec-no-reaper: Init off and PID 1 is sleep, which never waits: the
-//     zombie of the killed orphan stays, as with Docker without --init.
-//     This is what Init is for; nothing is left running.
+//   - exec-no-reaper: Init off and PID 1 is sleep, which never waits. The
+//     probe runs as an exec of tend-init's probe mode (mounted, not PID 1),
+//     whose subreaper kills and reaps the orphan itself: unlike Docker
+//     without --init, no zombie is left either.
 func TestHealthProbeTimeoutKillsProcessTree(t *testing.T) {
 	const initArgs = "/sbin/tend-init --probe-socket /.tend/probe.sock -- "
 	off := false
@@ -214,7 +215,7 @@ func TestHealthProbeTimeoutKillsProcessTree(t *testing.T) {
 	}{
 		{"init", nil, []string{"sleep", "1000"}, []string{initArgs + "sleep 1000", "sleep 1000"}, true},
 		{"exec", &off, []string{"sh", "-c", "sleep 1000 & wait"}, []string{"sh -c sleep 1000 & wait", "sleep 1000"}, true},
-		{"exec-no-reaper", &off, []string{"sleep", "1000"}, []string{"sleep 1000"}, false},
+		{"exec-no-reaper", &off, []string{"sleep", "1000"}, []string{"sleep 1000"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEngineEnv(t, nil)
@@ -735,5 +736,97 @@ func TestHealthExecProbeEscapes(t *testing.T) {
 		if len(live)+len(zombies) > 0 {
 			t.Errorf("processes of the timed-out exec probes left in the container: %q %q\n%s", live, zombies, out)
 		}
+	})
+}
+
+// TestHealthExecProbeEscapesWithoutInit: in a container without tend-init
+// as PID 1 (Init off) whose PID 1 (sleep) reaps nothing, exec probes run
+// under tend-init's probe mode all the same (it is mounted for them):
+// whatever they do with sessions, nothing of them is left, not even a
+// zombie, and a timed-out one is reported at its timeout although escaped
+// processes hold its output.
+func TestHealthExecProbeEscapesWithoutInit(t *testing.T) {
+	off := false
+	main := []string{"sleep 999"}
+	// noLeftovers polls ps in c until nothing but main is in it (a probe
+	// may be running at any look; a leaked process or zombie stays).
+	noLeftovers := func(t *testing.T, env *engineEnv, id, what string) {
+		t.Helper()
+		var out string
+		var live, zombies []string
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			var code int
+			out, code = execOutput(env, id, "ps", "-o", "pid,stat,args")
+			if code != 0 {
+				t.Fatalf("ps: exit %d: %s", code, out)
+			}
+			live, zombies = psLeftovers(out, main)
+			if len(live)+len(zombies) == 0 || time.Now().After(deadline) {
+				break
+			}
+			runtimeYield()
+		}
+		if len(live)+len(zombies) > 0 {
+			t.Errorf("after %s, processes of the probes still in the container: %q %q\n%s", what, live, zombies, out)
+		}
+	}
+	for _, tc := range probeEscapes {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEngineEnv(t, nil)
+			c := env.run(backend.CreateOptions{
+				Name: "escape", Cmd: []string{"sleep", "999"}, Init: &off,
+				Health: &healthcheck.Config{
+					Test:    []string{"CMD-SHELL", tc.cmd},
+					Timeout: 10 * time.Second, Interval: 50 * time.Millisecond, Retries: 3,
+				},
+			})
+			failed := func(st *healthcheck.State) {
+				for _, r := range st.Log {
+					if r.ExitCode != 0 {
+						t.Fatalf("probe %q failed:\n%s", tc.cmd, healthLogString(st))
+					}
+				}
+			}
+			// The log keeps the last 5: once it is full, wait until its
+			// oldest entry is newer than the newest of then, so that at
+			// least 10 probes ran.
+			const probes = 10
+			full := healthWait(env, c.ID, 60*time.Second, "5 probe results", func(st *healthcheck.State) bool {
+				failed(st)
+				return len(st.Log) >= 5
+			})
+			last := full.Health.Log[len(full.Health.Log)-1].Start
+			healthWait(env, c.ID, 60*time.Second, fmt.Sprintf("%d probe results", probes), func(st *healthcheck.State) bool {
+				failed(st)
+				return st.Log[0].Start.After(last)
+			})
+			noLeftovers(t, env, c.ID, fmt.Sprintf("at least %d exec probes %q", probes, tc.cmd))
+		})
+	}
+	t.Run("timeout", func(t *testing.T) {
+		env := newEngineEnv(t, nil)
+		const timeout = time.Second
+		c := env.run(backend.CreateOptions{
+			Name: "held", Cmd: []string{"sleep", "999"}, Init: &off,
+			Health: &healthcheck.Config{
+				Test:    []string{"CMD-SHELL", `setsid sh -c 'sleep 1000 &'; setsid sh -c 'sleep 1000 & exec sleep 1000' & sleep 1000`},
+				Timeout: timeout, Interval: time.Minute, StartInterval: 100 * time.Millisecond, Retries: 5,
+			},
+		})
+		got := healthWait(env, c.ID, 60*time.Second, "a probe result", func(st *healthcheck.State) bool { return len(st.Log) > 0 })
+		r := got.Health.Log[0]
+		t.Logf("%s", healthLogString(got.Health))
+		if r.ExitCode != -1 || !strings.Contains(r.Output, "timed out") {
+			t.Errorf("probe result: exit %d, output %q; want -1 and a timeout", r.ExitCode, r.Output)
+		}
+		// The subreaper kills and reaps the probe's processes within
+		// milliseconds of its SIGTERM, which goes through containerd: two
+		// seconds on a loaded machine. An unguarded exec whose output
+		// escaped processes hold is reported about five seconds late.
+		if d := r.End.Sub(r.Start); d < timeout || d >= timeout+2*time.Second {
+			t.Errorf("timed-out exec probe took %v, want %v and at most the kill's own time", d, timeout)
+		}
+		noLeftovers(t, env, c.ID, "a timed-out exec probe")
 	})
 }
