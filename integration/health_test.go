@@ -747,30 +747,6 @@ func TestHealthExecProbeEscapes(t *testing.T) {
 // processes hold its output.
 func TestHealthExecProbeEscapesWithoutInit(t *testing.T) {
 	off := false
-	main := []string{"sleep 999"}
-	// noLeftovers polls ps in c until nothing but main is in it (a probe
-	// may be running at any look; a leaked process or zombie stays).
-	noLeftovers := func(t *testing.T, env *engineEnv, id, what string) {
-		t.Helper()
-		var out string
-		var live, zombies []string
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			var code int
-			out, code = execOutput(env, id, "ps", "-o", "pid,stat,args")
-			if code != 0 {
-				t.Fatalf("ps: exit %d: %s", code, out)
-			}
-			live, zombies = psLeftovers(out, main)
-			if len(live)+len(zombies) == 0 || time.Now().After(deadline) {
-				break
-			}
-			runtimeYield()
-		}
-		if len(live)+len(zombies) > 0 {
-			t.Errorf("after %s, processes of the probes still in the container: %q %q\n%s", what, live, zombies, out)
-		}
-	}
 	for _, tc := range probeEscapes {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEngineEnv(t, nil)
@@ -801,7 +777,7 @@ func TestHealthExecProbeEscapesWithoutInit(t *testing.T) {
 				failed(st)
 				return st.Log[0].Start.After(last)
 			})
-			noLeftovers(t, env, c.ID, fmt.Sprintf("at least %d exec probes %q", probes, tc.cmd))
+			noProbeLeftovers(t, env, c.ID, []string{"sleep 999"}, fmt.Sprintf("at least %d exec probes %q", probes, tc.cmd))
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
@@ -827,6 +803,70 @@ func TestHealthExecProbeEscapesWithoutInit(t *testing.T) {
 		if d := r.End.Sub(r.Start); d < timeout || d >= timeout+2*time.Second {
 			t.Errorf("timed-out exec probe took %v, want %v and at most the kill's own time", d, timeout)
 		}
-		noLeftovers(t, env, c.ID, "a timed-out exec probe")
+		noProbeLeftovers(t, env, c.ID, []string{"sleep 999"}, "a timed-out exec probe")
 	})
+}
+
+// noProbeLeftovers polls ps in container id until nothing but its own
+// processes (main) is in it, zombies included: a probe may be running at
+// any look, but a leaked process or zombie stays for good.
+func noProbeLeftovers(t *testing.T, env *engineEnv, id string, main []string, what string) {
+	t.Helper()
+	var out string
+	var live, zombies []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var code int
+		out, code = execOutput(env, id, "ps", "-o", "pid,stat,args")
+		if code != 0 {
+			t.Fatalf("ps: exit %d: %s", code, out)
+		}
+		live, zombies = psLeftovers(out, main)
+		if len(live)+len(zombies) == 0 || time.Now().After(deadline) {
+			break
+		}
+		runtimeYield()
+	}
+	if len(live)+len(zombies) > 0 {
+		t.Errorf("after %s, processes of the probes still in the container: %q %q\n%s", what, live, zombies, out)
+	}
+}
+
+// waitProbesSince waits until container id has n probe results that
+// started after since, and fails on any failed one.
+func waitProbesSince(t *testing.T, env *engineEnv, id string, since time.Time, n int) {
+	t.Helper()
+	healthWait(env, id, 60*time.Second, fmt.Sprintf("%d probe results after %s", n, since.Format("15:04:05.000")), func(st *healthcheck.State) bool {
+		k := 0
+		for _, r := range st.Log {
+			if r.ExitCode != 0 {
+				t.Fatalf("probe failed:\n%s", healthLogString(st))
+			}
+			if r.Start.After(since) {
+				k++
+			}
+		}
+		return k >= n
+	})
+}
+
+// TestHealthExecProbeEscapesWithoutInitAfterEngineRestart: the guard of
+// exec probes in a container without tend-init as PID 1 holds for the
+// containers an engine re-attaches to after a restart.
+func TestHealthExecProbeEscapesWithoutInitAfterEngineRestart(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	off := false
+	c := env.run(backend.CreateOptions{
+		Name: "escape", Cmd: []string{"sleep", "999"}, Init: &off,
+		Health: &healthcheck.Config{
+			Test:    []string{"CMD-SHELL", probeEscapes[0].cmd},
+			Timeout: 10 * time.Second, Interval: 100 * time.Millisecond, Retries: 3,
+		},
+	})
+	waitProbesSince(t, env, c.ID, c.StartedAt, 2)
+	env.shutdown()
+	env.open()
+	reopened := time.Now()
+	waitProbesSince(t, env, c.ID, reopened, 5)
+	noProbeLeftovers(t, env, c.ID, []string{"sleep 999"}, "exec probes after an engine restart")
 }
