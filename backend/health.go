@@ -42,7 +42,9 @@ var _ healthcheck.Execer = healthExecer{}
 
 // Start runs the probe through the container's tend-init when it has one
 // (a fork in the container), else, or when tend-init does not answer (not
-// listening yet, or a restored container from before), as a containerd exec.
+// listening yet, or a restored container from before), as a containerd exec:
+// of tend-init's probe mode when the container has this engine's tend-init
+// mounted (PID 1 or not), of the bare probe otherwise.
 func (h healthExecer) Start(ctx context.Context, containerID string, argv []string, out io.Writer) (healthcheck.Process, error) {
 	e := h.e
 	e.mu.Lock()
