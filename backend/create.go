@@ -171,6 +171,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			return nil, fmt.Errorf("create %s: %w", shortID(id), err)
 		}
 		copts = append(copts, opt)
+	} else if e.wantProbeInit(&o) {
+		e.mountInit(spec)
 	}
 	logPath := filepath.Join(e.store.containerDir(id), logFile)
 	w, err := jsonlog.Open(logPath, jsonlog.Options{})

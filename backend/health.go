@@ -42,18 +42,19 @@ var _ healthcheck.Execer = healthExecer{}
 
 // Start runs the probe through the container's tend-init when it has one
 // (a fork in the container), else, or when tend-init does not answer (not
-// listening yet, or a restored container from before), as a containerd exec.
+// listening yet, or a restored container from before), as a containerd exec:
+// of tend-init's probe mode when the container has this engine's tend-init
+// mounted (PID 1 or not), of the bare probe otherwise.
 func (h healthExecer) Start(ctx context.Context, containerID string, argv []string, out io.Writer) (healthcheck.Process, error) {
 	e := h.e
 	e.mu.Lock()
 	c := e.ctrs[containerID]
 	e.mu.Unlock()
-	var hasInit, useInit bool
+	var useInit bool
 	var pid uint32
 	if c != nil {
 		c.mu.Lock()
-		hasInit = c.rec.Config.Init != nil && *c.rec.Config.Init
-		useInit = hasInit && c.rec.State == StateRunning && !c.pending.checkpointing
+		useInit = c.rec.Config.Init != nil && *c.rec.Config.Init && c.rec.State == StateRunning && !c.pending.checkpointing
 		pid = c.rec.Pid
 		if useInit {
 			// Counted from before the connection, and with c.mu held so
@@ -92,16 +93,19 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 		}
 		e.log.WithError(err).WithField("container", containerID).Debug("tend-init does not serve probes: running this one as an exec")
 	}
-	if hasInit && e.runsOwnInit(pid) {
-		// Guarded as tend-init guards the probes it runs: nothing the
-		// probe starts outlives it, and nothing holds its output.
+	// Guarded as tend-init guards the probes it runs: nothing the probe
+	// starts outlives it, and nothing holds its output. Every container
+	// with exec probes has tend-init mounted, PID 1 or not; one created
+	// before that has not, and its probes run bare.
+	guarded := e.mountsOwnInit(pid)
+	if guarded {
 		argv = initprobe.SubreaperArgv(argv)
 	}
 	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
 	if err != nil {
 		return nil, err
 	}
-	return probeProcess{x}, nil
+	return probeProcess{x: x, subreaper: guarded}, nil
 }
 
 // initProbe is a probe run by tend-init as a healthcheck.Process.
@@ -130,21 +134,56 @@ func (p *initProbe) Wait(ctx context.Context) (int, error) {
 func (p *initProbe) Kill() error { return p.p.Kill() }
 
 // probeProcess is a probe's exec as a healthcheck.Process.
-type probeProcess struct{ x *Exec }
+type probeProcess struct {
+	x *Exec
+	// subreaper: the exec is tend-init's probe mode (SubreaperArgv), which
+	// on SIGTERM kills and reaps all the probe started before it exits.
+	subreaper bool
+}
+
+// subreaperKillTimeout bounds the wait for a probe's subreaper to clean up
+// after a SIGTERM, before the kill falls back to the host-side tree kill.
+const subreaperKillTimeout = 2 * time.Second
 
 func (p probeProcess) Wait(ctx context.Context) (int, error) { return p.x.Wait(ctx) }
 
-// Kill kills the probe's process tree from the host, then SIGKILLs the
-// process through containerd in case the tree walk missed it.
+// Kill kills the probe. Under a subreaper it asks the subreaper, which
+// kills and reaps everything below itself (all the probe started, whatever
+// it did with sessions) and exits: killed from the host instead, its
+// orphans' zombies would go to a PID 1 that may never reap them. Otherwise,
+// or when the subreaper does not exit in time, it kills the probe's process
+// tree from the host, which holds everything the subreaper adopted, then
+// SIGKILLs the process through containerd in case the tree walk missed it.
 func (p probeProcess) Kill() error {
 	select {
 	case <-p.x.done:
 		return nil
 	default:
 	}
-	treeErr := healthcheck.KillTree(int(p.x.pid))
 	ctx, cancel := context.WithTimeout(p.x.e.ctx, opTimeout)
 	defer cancel()
+	if p.subreaper {
+		// A SIGTERM before tend-init handles it kills it before it
+		// started the probe: nothing is left then either.
+		err := p.x.e.client.SignalProcess(ctx, p.x.ctrID, p.x.id, syscall.SIGTERM)
+		if err != nil && (errdefs.IsFailedPrecondition(err) || errdefs.IsNotFound(err)) {
+			return nil
+		}
+		l := p.x.e.log.WithField("container", p.x.ctrID)
+		if err != nil {
+			l.WithError(err).Warn("SIGTERM the probe's subreaper: killing its tree from the host")
+		} else {
+			t := time.NewTimer(subreaperKillTimeout)
+			defer t.Stop()
+			select {
+			case <-p.x.done:
+				return nil
+			case <-t.C:
+			}
+			l.Warnf("probe subreaper did not exit within %v of SIGTERM: killing its tree from the host", subreaperKillTimeout)
+		}
+	}
+	treeErr := healthcheck.KillTree(int(p.x.pid))
 	if err := p.x.e.client.SignalProcess(ctx, p.x.ctrID, p.x.id, syscall.SIGKILL); err != nil && !errdefs.IsFailedPrecondition(err) && !errdefs.IsNotFound(err) {
 		if treeErr != nil {
 			return fmt.Errorf("kill probe %s: %w (and %v)", p.x.id, err, treeErr)

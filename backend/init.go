@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -125,27 +124,42 @@ func (e *Engine) withInit(id string, spec *specs.Spec) (libcontainerd.CreateOpti
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create probe socket dir: %w", err)
 	}
+	e.mountInit(spec)
 	spec.Mounts = append(spec.Mounts,
-		specs.Mount{Destination: initprobe.InitPath, Type: "bind", Source: e.initPath, Options: []string{"rbind", "ro", "nosuid", "nodev"}},
 		specs.Mount{Destination: initprobe.SocketDir, Type: "bind", Source: dir, Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
 	)
 	return libcontainerd.WithInit(initprobe.InitPath, "--probe-socket", initprobe.SocketDir+"/"+initprobe.SocketName,
 		"--exit-record", initprobe.SocketDir+"/"+initprobe.ExitRecordName, "--"), nil
 }
 
-// runsOwnInit reports whether the host process pid runs this engine's
-// tend-init: a container started by an older engine keeps the tend-init it
-// started with, which may lack what a newer engine asks of it.
-func (e *Engine) runsOwnInit(pid uint32) bool {
-	if e.initPath == "" || pid == 0 {
+// wantProbeInit reports whether a container that does not run under
+// tend-init still gets it mounted: it has exec probes, which then run
+// under tend-init's probe mode (initprobe.SubreaperArgv), so that nothing
+// a probe starts outlives it whatever PID 1 is. Docker bind-mounts
+// docker-init the same way for --init; here it is only a file, never PID 1.
+func (e *Engine) wantProbeInit(o *CreateOptions) bool {
+	if e.initPath == "" || o.Health == nil {
 		return false
 	}
-	running, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/exe")
-	if err != nil {
-		return false
-	}
-	own, err := os.Stat(e.initPath)
-	return err == nil && os.SameFile(running, own)
+	_, probes := o.Health.Argv()
+	return probes
+}
+
+// mountInit bind-mounts tend-init read-only at initprobe.InitPath; the
+// runtime creates the mount point in the rootfs (and /sbin if the image
+// has none) before it makes the rootfs read-only.
+func (e *Engine) mountInit(spec *specs.Spec) {
+	spec.Mounts = append(spec.Mounts,
+		specs.Mount{Destination: initprobe.InitPath, Type: "bind", Source: e.initPath, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+}
+
+// mountsOwnInit reports whether the container whose task is the host
+// process pid has this engine's tend-init at initprobe.InitPath: one
+// created by an older engine may have none, or one since replaced on the
+// host that may lack what a newer engine asks of it (bind mounts keep the
+// file they were made with; installInit replaces it by rename).
+func (e *Engine) mountsOwnInit(pid uint32) bool {
+	return e.initPath != "" && initprobe.Mounted(int(pid), e.initPath)
 }
 
 // probeSocket is the host path of a container's probe socket.

@@ -133,3 +133,31 @@ func TestWantInit(t *testing.T) {
 		})
 	}
 }
+
+// TestWantProbeInit: a container not run under tend-init still gets it
+// mounted when it has exec probes to guard, and only then.
+func TestWantProbeInit(t *testing.T) {
+	probe := &healthcheck.Config{Test: []string{healthcheck.TestCmd, "true"}}
+	none := &healthcheck.Config{Test: []string{"NONE"}}
+	for _, tc := range []struct {
+		name      string
+		available bool
+		health    *healthcheck.Config
+		want      bool
+	}{
+		{"probes", true, probe, true},
+		{"NONE", true, none, false},
+		{"no health", true, nil, false},
+		{"no tend-init", false, probe, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Engine{}
+			if tc.available {
+				e.initPath = "/x/tend-init"
+			}
+			if got := e.wantProbeInit(&CreateOptions{Health: tc.health}); got != tc.want {
+				t.Errorf("wantProbeInit = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -195,3 +195,35 @@ func TestBackendCheckpoint(t *testing.T) {
 		t.Fatalf("ListCheckpoints after delete: %+v, %v; want cp2", cps, err)
 	}
 }
+
+// TestBackendCheckpointWithoutInit: a container with exec probes but
+// without tend-init as PID 1 has tend-init bind-mounted for its probes;
+// it checkpoints and restores with that mount, and its probes are guarded
+// again after the restore: nothing of them is left, although they escape
+// their session and PID 1 (sleep) reaps nothing.
+func TestBackendCheckpointWithoutInit(t *testing.T) {
+	needCRIU(t)
+	env := newEngineEnv(t, nil)
+	ctx := testCtx(t)
+	off := false
+	c := env.run(backend.CreateOptions{
+		Name: "guarded", Cmd: []string{"sleep", "999"}, Init: &off,
+		Health: &healthcheck.Config{
+			Test:    []string{"CMD-SHELL", probeEscapes[0].cmd},
+			Timeout: 10 * time.Second, Interval: 100 * time.Millisecond, Retries: 3,
+		},
+	})
+	waitProbesSince(t, env, c.ID, c.StartedAt, 3)
+	if err := env.e.CreateCheckpoint(ctx, c.ID, "cp1", false); err != nil {
+		t.Fatalf("CreateCheckpoint with exit: %v", err)
+	}
+	if err := env.e.StartFromCheckpoint(ctx, c.ID, "cp1"); err != nil {
+		t.Fatalf("StartFromCheckpoint: %v", err)
+	}
+	r := env.inspect(c.ID)
+	if r.State != backend.StateRunning {
+		t.Fatalf("after restore: state %s; want running", r.State)
+	}
+	waitProbesSince(t, env, c.ID, r.StartedAt, 5)
+	noProbeLeftovers(t, env, c.ID, []string{"sleep 999"}, "exec probes before a checkpoint and after its restore")
+}
