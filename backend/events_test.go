@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,5 +56,57 @@ func TestEventsDropsStalledSubscriber(t *testing.T) {
 	}
 	if want := 1 + subscriberQueueSize; got != want {
 		t.Errorf("the dropped subscriber got %d events, want the replayed one and its full queue: %d", got, want)
+	}
+}
+
+func TestEventsReplayAndFilter(t *testing.T) {
+	env := newFakeEnv(t)
+	ctx := context.Background()
+	t0 := env.clock.Now()
+	c := env.create(CreateOptions{})
+	env.clock.Advance(time.Second)
+	if err := env.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	env.expectStart(c.ID)
+	var got []string
+	var exiter sync.WaitGroup
+	defer exiter.Wait()
+	stop := errors.New("enough")
+	err := env.e.Events(ctx, t0, func(ev Event) bool { return ev.ContainerID == c.ID }, func(ev Event) error {
+		got = append(got, ev.Type)
+		if ev.Type == "die" {
+			return stop
+		}
+		if ev.Type == "start" {
+			exiter.Go(func() { env.fc.exit(c.ID, 0) })
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("Events: %v", err)
+	}
+	want := []string{"create", "start", "die"}
+	if len(got) != len(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("events %v, want %v", got, want)
+		}
+	}
+	// Replay from later than the create skips it.
+	var later []string
+	lctx, cancel := context.WithCancel(ctx)
+	env.e.Events(lctx, t0.Add(time.Second), nil, func(ev Event) error {
+		later = append(later, ev.Type)
+		if ev.Type == "die" {
+			cancel()
+		}
+		return nil
+	})
+	cancel()
+	if len(later) != 2 || later[0] != "start" {
+		t.Errorf("replay since +1s: %v", later)
 	}
 }

@@ -198,3 +198,46 @@ func TestProbeProcessKillSubreaper(t *testing.T) {
 		}
 	})
 }
+
+func TestUnhealthyRestartCountsAndIsRecorded(t *testing.T) {
+	env := newFakeEnv(t)
+	env.fc.execExit = 1
+	ctx := context.Background()
+	evs := recordEvents(t, env.e)
+	hc := &healthcheck.Config{Test: []string{"CMD", "false"}, Interval: time.Second, Retries: 1, OnUnhealthy: healthcheck.ActionRestart}
+	c := env.create(CreateOptions{Health: hc, Restart: RestartPolicy{Name: "on-failure", MaximumRetryCount: 1}})
+	if err := env.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	env.expectStart(c.ID)
+	// Drive the scheduler until the probe failed and the kill+restart
+	// happened (the clock may also have run the restart itself).
+	deadline := time.Now().Add(10 * time.Second)
+	for env.inspect(c.ID).RestartCount == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no unhealthy restart: %+v", env.inspect(c.ID))
+		}
+		if d := env.clock.Deadlines(); len(d) > 0 {
+			env.clock.Advance(d[0].Sub(env.clock.Now()))
+		}
+		waitBriefly()
+	}
+	r := env.inspect(c.ID)
+	if r.ExitReason != "unhealthy" || r.RestartCount != 1 || r.Health == nil {
+		t.Fatalf("record after unhealthy kill: reason %q count %d health %+v", r.ExitReason, r.RestartCount, r.Health)
+	}
+	if r.State == StateRestarting && r.Health.Status != healthcheck.StatusUnhealthy {
+		t.Fatalf("health while the unhealthy restart is pending: %+v", r.Health)
+	}
+	env.e.Close(ctx)
+	all := evs.all()
+	found := false
+	for _, ev := range all {
+		if ev.Type == "restart" && ev.Attributes["reason"] == "unhealthy" && ev.Attributes["restart_count"] == "1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no restart event with reason unhealthy: %+v", all)
+	}
+}

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
 )
@@ -44,5 +49,149 @@ func TestFailedStartKeepsState(t *testing.T) {
 	}
 	if r := env.inspect(c.ID); r.State != StateExited || r.Error != refused.Error() {
 		t.Fatalf("after a refused restart: state %s, error %q; want exited with the error", r.State, r.Error)
+	}
+}
+
+func TestManualStopAndKillAreNotUndone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		do   func(e *Engine, id string) error
+		code int
+	}{
+		{"stop", func(e *Engine, id string) error { return e.Stop(context.Background(), id, nil) }, 143},
+		{"kill", func(e *Engine, id string) error { return e.Kill(context.Background(), id, syscall.SIGKILL) }, 137},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newFakeEnv(t)
+			evs := recordEvents(t, env.e)
+			c := env.create(CreateOptions{Restart: RestartPolicy{Name: "always"}})
+			if err := env.e.Start(context.Background(), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			env.expectStart(c.ID)
+			if err := tc.do(env.e, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			r := env.waitState(c.ID, StateExited)
+			if !r.ManuallyStopped || r.ExitCode != tc.code {
+				t.Fatalf("record %+v; want manually stopped with exit %d", r, tc.code)
+			}
+			if d := env.clock.Deadlines(); len(d) != 0 {
+				t.Errorf("a restart is pending after a manual %s: %v", tc.name, d)
+			}
+			// Kill of a stopped container is refused; Stop succeeds.
+			if err := env.e.Kill(context.Background(), c.ID, syscall.SIGKILL); !errdefs.IsFailedPrecondition(err) {
+				t.Errorf("Kill of exited container: %v", err)
+			}
+			if err := env.e.Stop(context.Background(), c.ID, nil); err != nil {
+				t.Errorf("Stop of exited container: %v", err)
+			}
+			env.e.Close(context.Background())
+			all := evs.all()
+			var die *Event
+			for i := range all {
+				if all[i].Type == "die" {
+					die = &all[i]
+				}
+			}
+			if die == nil || die.Attributes["exit_code"] != strconv.Itoa(tc.code) {
+				t.Errorf("die event %+v in %+v", die, all)
+			}
+		})
+	}
+}
+
+func TestStopTimeoutEscalates(t *testing.T) {
+	env := newFakeEnv(t)
+	env.fc.ignoreTerm = true
+	c := env.create(CreateOptions{})
+	if err := env.e.Start(context.Background(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	env.expectStart(c.ID)
+	timeout := 3 * time.Second
+	done := make(chan error, 1)
+	t0 := env.clock.Now()
+	go func() { done <- env.e.Stop(context.Background(), c.ID, &timeout) }()
+	env.advanceTo(t0.Add(timeout))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	env.fc.mu.Lock()
+	sigs := append([]syscall.Signal(nil), env.fc.signals...)
+	env.fc.mu.Unlock()
+	if len(sigs) != 2 || sigs[0] != syscall.SIGTERM || sigs[1] != syscall.SIGKILL {
+		t.Errorf("signals %v, want TERM then KILL", sigs)
+	}
+	if r := env.inspect(c.ID); r.State != StateExited || r.ExitCode != 137 {
+		t.Errorf("record %s exit %d", r.State, r.ExitCode)
+	}
+}
+
+func TestStateChecks(t *testing.T) {
+	env := newFakeEnv(t)
+	ctx := context.Background()
+	c := env.create(CreateOptions{Name: "web"})
+	if _, err := env.e.Create(ctx, CreateOptions{Name: "web", Rootfs: env.root, Cmd: []string{"x"}}); !errdefs.IsAlreadyExists(err) {
+		t.Errorf("duplicate name: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		call  func() error
+		class func(error) bool
+	}{
+		{"pause created", func() error { return env.e.Pause(ctx, "web") }, errdefs.IsFailedPrecondition},
+		{"resume created", func() error { return env.e.Resume(ctx, "web") }, errdefs.IsFailedPrecondition},
+		{"kill created", func() error { return env.e.Kill(ctx, "web", syscall.SIGTERM) }, errdefs.IsFailedPrecondition},
+		{"exec created", func() error { _, err := env.e.Exec(ctx, "web", ExecOptions{Cmd: []string{"ls"}}); return err }, errdefs.IsFailedPrecondition},
+		{"unknown", func() error { return env.e.Start(ctx, "nope") }, errdefs.IsNotFound},
+		{"bad wait", func() error { _, err := env.e.Wait(ctx, "web", "soon"); return err }, errdefs.IsInvalidArgument},
+		{"bad filter", func() error {
+			_, err := env.e.List(ctx, ListOptions{Filters: map[string][]string{"color": {"red"}}})
+			return err
+		}, errdefs.IsInvalidArgument},
+		{"bad create", func() error {
+			_, err := env.e.Create(ctx, CreateOptions{Rootfs: "relative", Cmd: []string{"x"}})
+			return err
+		}, errdefs.IsInvalidArgument},
+		{"bad policy", func() error {
+			_, err := env.e.Create(ctx, CreateOptions{Rootfs: env.root, Cmd: []string{"x"}, Restart: RestartPolicy{Name: "always", MaximumRetryCount: 2}})
+			return err
+		}, errdefs.IsInvalidArgument},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !tc.class(err) {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+	if err := env.e.Start(ctx, c.ID[:8]); err != nil {
+		t.Fatal(err)
+	}
+	env.expectStart(c.ID)
+	if err := env.e.Remove(ctx, "web", false); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("remove running: %v", err)
+	}
+	if err := env.e.Pause(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.e.Start(ctx, "web"); !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("start paused: %v", err)
+	}
+	if err := env.e.Resume(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	list, err := env.e.List(ctx, ListOptions{Filters: map[string][]string{"name": {"we"}, "status": {"running"}}})
+	if err != nil || len(list) != 1 || list[0].ID != c.ID {
+		t.Fatalf("List: %v %v", list, err)
+	}
+	if err := env.e.Remove(ctx, "web", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.e.Inspect(ctx, c.ID); !errdefs.IsNotFound(err) {
+		t.Errorf("inspect removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(env.root, "containers", c.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir left after remove: %v", err)
 	}
 }
