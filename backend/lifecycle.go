@@ -132,15 +132,11 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 // pending restart is cancelled. Stopping a stopped container succeeds. A
 // timeout out of range (see CheckStopTimeout) is errdefs.ErrInvalidArgument.
 func (e *Engine) Stop(ctx context.Context, ref string, timeout *time.Duration) error {
-	if err := CheckStopTimeout(timeout); err != nil {
-		return err
-	}
-	c, err := e.lockContainer(ref)
+	c, d, err := e.lockForStop(ref, timeout)
 	if err != nil {
 		return err
 	}
 	defer c.op.Unlock()
-	d := e.stopTimeout(timeout)
 	return e.stopLocked(ctx, c, d)
 }
 
@@ -294,18 +290,27 @@ func (e *Engine) stopTimeout(timeout *time.Duration) time.Duration {
 	return *timeout
 }
 
+// lockForStop checks a stop timeout, then locks the container (as
+// lockContainer) and returns the timeout to use.
+func (e *Engine) lockForStop(ref string, timeout *time.Duration) (*container, time.Duration, error) {
+	if err := CheckStopTimeout(timeout); err != nil {
+		return nil, 0, err
+	}
+	c, err := e.lockContainer(ref)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, e.stopTimeout(timeout), nil
+}
+
 // Restart stops the container (as Stop, with timeout, checked as Stop does)
 // and starts it again.
 func (e *Engine) Restart(ctx context.Context, ref string, timeout *time.Duration) error {
-	if err := CheckStopTimeout(timeout); err != nil {
-		return err
-	}
-	c, err := e.lockContainer(ref)
+	c, d, err := e.lockForStop(ref, timeout)
 	if err != nil {
 		return err
 	}
 	defer c.op.Unlock()
-	d := e.stopTimeout(timeout)
 	if err := e.stopLocked(ctx, c, d); err != nil {
 		return err
 	}

@@ -14,10 +14,7 @@ func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if cps == nil {
-		cps = []api.Checkpoint{}
-	}
-	writeJSON(w, http.StatusOK, cps)
+	writeList(w, cps)
 	return nil
 }
 

@@ -26,10 +26,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if cs == nil {
-		cs = []*api.Container{}
-	}
-	writeJSON(w, http.StatusOK, cs)
+	writeList(w, cs)
 	return nil
 }
 
@@ -251,9 +248,6 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ps == nil {
-		ps = []api.TopProcess{}
-	}
-	writeJSON(w, http.StatusOK, ps)
+	writeList(w, ps)
 	return nil
 }

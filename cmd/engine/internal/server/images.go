@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
-
-	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
 func (s *Server) images(w http.ResponseWriter, r *http.Request) error {
@@ -21,10 +19,7 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if imgs == nil {
-		imgs = []api.Image{}
-	}
-	writeJSON(w, http.StatusOK, imgs)
+	writeList(w, imgs)
 	return nil
 }
 
@@ -59,10 +54,7 @@ func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if imgs == nil {
-		imgs = []api.Image{}
-	}
-	writeJSON(w, http.StatusOK, imgs)
+	writeList(w, imgs)
 	return nil
 }
 

@@ -267,6 +267,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeList answers 200 with items as a JSON array, [] rather than null
+// when there are none.
+func writeList[T any](w http.ResponseWriter, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, items)
+}
+
 // decodeJSON reads a JSON body of at most api.MaxJSONBody bytes into v,
 // within the body deadline ServeHTTP set.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
