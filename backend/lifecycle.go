@@ -98,6 +98,10 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 			c.io = nil
 		}
 		c.rec.Error = err.Error()
+		if code := libcontainerd.CommandExitCode(c.rec.Error); code != 0 {
+			// As docker records it: the command never ran.
+			c.rec.ExitCode = code
+		}
 		snap := e.snapLocked(c)
 		e.notifyLocked(c)
 		c.mu.Unlock()

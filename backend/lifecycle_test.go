@@ -29,8 +29,8 @@ func TestFailedStartKeepsState(t *testing.T) {
 	if err := env.e.Start(ctx, c.ID); !errors.Is(err, refused) || !errdefs.IsInvalidArgument(err) {
 		t.Fatalf("Start = %v, want the runtime's invalid argument", err)
 	}
-	if r := env.inspect(c.ID); r.State != StateCreated || r.Error != refused.Error() || r.Pid != 0 {
-		t.Fatalf("after a refused start: state %s, error %q, pid %d; want created with the error", r.State, r.Error, r.Pid)
+	if r := env.inspect(c.ID); r.State != StateCreated || r.Error != refused.Error() || r.Pid != 0 || r.ExitCode != 127 {
+		t.Fatalf("after a refused start: state %s, error %q, pid %d, exit code %d; want created with the error and 127, as docker records it", r.State, r.Error, r.Pid, r.ExitCode)
 	}
 
 	// Started, exited, then restarted into a refused start: exited.

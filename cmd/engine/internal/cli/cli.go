@@ -13,19 +13,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/libcontainerd"
 )
 
 // Exit codes besides a container's own.
 const (
-	ExitEngineError = 125 // the engine or the flags were wrong
-	ExitCannotRun   = 126 // the command was found but could not be run
-	ExitNotFound    = 127 // the command was not found
+	ExitEngineError = 125                               // the engine or the flags were wrong
+	ExitCannotRun   = libcontainerd.ExitCommandNotRun   // the command was found but could not be run
+	ExitNotFound    = libcontainerd.ExitCommandNotFound // the command was not found
 )
 
 // StatusError ends the CLI with Code; Err (may be nil for a plain
@@ -47,12 +47,8 @@ func (e *StatusError) Unwrap() error { return e.Err }
 // startErrorCode maps the runtime's complaint about a command to docker's
 // exit codes: 127 not found, 126 not runnable, else 125.
 func startErrorCode(msg string) int {
-	m := strings.ToLower(msg)
-	switch {
-	case strings.Contains(m, "executable file not found"), strings.Contains(m, "no such file"), strings.Contains(m, "not found in $path"):
-		return ExitNotFound
-	case strings.Contains(m, "permission denied"), strings.Contains(m, "is a directory"), strings.Contains(m, "exec format error"):
-		return ExitCannotRun
+	if code := libcontainerd.CommandExitCode(msg); code != 0 {
+		return code
 	}
 	return ExitEngineError
 }
