@@ -2,6 +2,7 @@ package libcontainerd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,7 +94,7 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	pio := t.IO().(*procIO) // made by create
 	pio.hold()
 	err = t.Start(ctx)
-	if err != nil && errdefs.IsUnavailable(err) && c.startedAnyway(ctx, t) {
+	if startInDoubt(err) && c.startedAnyway(ctx, t, errdefs.IsUnavailable(err)) {
 		err = nil
 	}
 	pio.release(err != nil)
@@ -123,8 +124,8 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 	return p.pid, nil
 }
 
-// startedAnyway finds out, once containerd is back, whether a task whose
-// Start failed because containerd went away did start. It did if it runs or
+// startedAnyway finds out, once containerd answers, whether a task whose
+// Start failed in doubt (startInDoubt) did start. It did if it runs or
 // ran: then it is kept, and the reconcile after the reconnect delivers its
 // exit. One that never started is started now.
 //
@@ -139,7 +140,14 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 // whose pid query fails for any reason is removed as well
 // (containerd/containerd#13784), killing what it runs: a task removed that
 // way while still created is the one case counted as a run it was not.
-func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
+//
+// A task still created is started again only when retry is set (the Start
+// failed because containerd went away, not because the caller gave up).
+func (c *client) startedAnyway(ctx context.Context, t containerd.Task, retry bool) bool {
+	// The caller's context may be what ended the Start: the questions
+	// get their own time.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
 	st, err := statusWhenBack(ctx, t)
 	if errdefs.IsNotFound(err) {
 		c.log.WithField("container", t.ID()).Info("containerd went away during Start and removed the task when it came back: it ran and exited")
@@ -155,9 +163,30 @@ func (c *client) startedAnyway(ctx context.Context, t containerd.Task) bool {
 		c.log.WithField("container", t.ID()).Info("containerd went away during Start, but the task started")
 		return true
 	case containerd.Created:
-		return t.Start(ctx) == nil
+		if !retry {
+			return false
+		}
+		if t.Start(ctx) == nil {
+			return true
+		}
+		// A Start whose answer was lost may still have reached the shim.
+		st, err := statusWhenBack(ctx, t)
+		if err == nil && st.Status != containerd.Created && st.Status != containerd.Unknown && st.Status != "" {
+			c.log.WithField("container", t.ID()).Info("a Start whose answer was lost started the task")
+			return true
+		}
+		c.log.WithError(err).WithField("container", t.ID()).Warn("containerd went away during Start and the task did not start: deleting it")
 	}
 	return false
+}
+
+// startInDoubt reports whether a failed Start may still have started the
+// task: containerd went away, or the call's context ended while it was in
+// flight (the shim may have run the command without the answer coming
+// back). Deleting such a task would kill a run nobody counts.
+func startInDoubt(err error) bool {
+	return err != nil && (errdefs.IsUnavailable(err) || errdefs.IsDeadlineExceeded(err) || errdefs.IsCanceled(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
 }
 
 // statusWhenBack asks for the status of t until containerd answers, for at
