@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -749,3 +750,131 @@ func BenchmarkWriteLine(b *testing.B) {
 }
 
 var _ io.WriteCloser = (*stream)(nil)
+
+// rotationFixture builds log files by hand so a test can stop a rotation
+// half-way, where a Writer would do it all under its lock.
+type rotationFixture struct {
+	t    *testing.T
+	path string
+}
+
+func newRotationFixture(t *testing.T) *rotationFixture {
+	return &rotationFixture{t: t, path: filepath.Join(t.TempDir(), "ctr-json.log")}
+}
+
+// name is path for 0 and path.i otherwise.
+func (fx *rotationFixture) name(i int) string {
+	if i == 0 {
+		return fx.path
+	}
+	return rotatedName(fx.path, i)
+}
+
+// create writes a new file at path holding one entry with text log.
+func (fx *rotationFixture) create(log string) {
+	fx.t.Helper()
+	var b bytes.Buffer
+	appendEntry(&b, []byte(log+"\n"), encodeString("stdout"), time.Unix(0, 0).UTC())
+	if err := os.WriteFile(fx.path, b.Bytes(), 0o600); err != nil {
+		fx.t.Fatal(err)
+	}
+}
+
+// shift renames file i to i+1, one step of a rotation.
+func (fx *rotationFixture) shift(i int) {
+	fx.t.Helper()
+	if err := os.Rename(fx.name(i), fx.name(i+1)); err != nil {
+		fx.t.Fatal(err)
+	}
+}
+
+// follower returns a reader that has read the whole file now at name(i)
+// as its cur, and the list its entries go to.
+func (fx *rotationFixture) follower(i int) (*reader, *[]string) {
+	fx.t.Helper()
+	got := new([]string)
+	r := &reader{ctx: context.Background(), path: fx.path, fn: func(e Entry) error {
+		*got = append(*got, strings.TrimSuffix(e.Log, "\n"))
+		return nil
+	}}
+	f, err := os.Open(fx.name(i))
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	fx.t.Cleanup(func() { r.cur.Close() })
+	r.cur = f
+	if _, err := r.readNew(); err != nil {
+		fx.t.Fatal(err)
+	}
+	*got = nil
+	return r, got
+}
+
+// catchUp runs the follower's read and rotation steps until neither finds
+// anything, as follow does between wake-ups.
+func catchUp(t *testing.T, r *reader) {
+	t.Helper()
+	for range 100 {
+		progressed, err := r.readNew()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switched, err := r.checkRotation()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !progressed && !switched {
+			return
+		}
+	}
+	t.Fatal("follower did not settle")
+}
+
+// A follower that looks for its rotated file while a rotation is renaming
+// the files must not take the gap left by a rename for the end of the
+// rotated files and jump to the current file, skipping the ones between.
+func TestFollowRotationGap(t *testing.T) {
+	fx := newRotationFixture(t)
+	fx.create("x")
+	fx.shift(0)
+	fx.create("y")
+	fx.shift(1)
+	fx.shift(0)
+	fx.create("z")
+	// x at path.2, y at path.1, z at path.
+	r, got := fx.follower(2)
+
+	fx.shift(2) // a rotation has begun: x at path.3, nothing at path.2
+	catchUp(t, r)
+	fx.shift(1)
+	fx.shift(0)
+	fx.create("w")
+	catchUp(t, r)
+	if want := []string{"y", "z", "w"}; !slices.Equal(*got, want) {
+		t.Fatalf("followed %q, want %q", *got, want)
+	}
+}
+
+// A rotation between finding where the follower's file went and opening
+// the file after it must not make the follower open the newer file that
+// now has that name.
+func TestFollowRotationBeforeOpen(t *testing.T) {
+	fx := newRotationFixture(t)
+	fx.create("x")
+	fx.shift(0)
+	fx.create("y")
+	// x at path.1, y at path.
+	r, got := fx.follower(1)
+
+	r.beforeOpenSuccessor = func() {
+		r.beforeOpenSuccessor = nil
+		fx.shift(1)
+		fx.shift(0)
+		fx.create("z")
+	}
+	catchUp(t, r)
+	catchUp(t, r) // woken by the rotation
+	if want := []string{"y", "z"}; !slices.Equal(*got, want) {
+		t.Fatalf("followed %q, want %q", *got, want)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -182,6 +183,13 @@ type reader struct {
 	cur     *os.File // the file at path being followed, nil if none yet
 	off     int64    // read offset in cur
 	pending []byte   // partial line at the end of cur
+
+	missed bool // the rotated cur was not found last time it was looked for
+
+	// beforeOpenSuccessor, if set, runs between finding where the rotated
+	// cur is now and opening its successor: tests rotate there to order
+	// a rotation that races the follower.
+	beforeOpenSuccessor func()
 }
 
 // decode parses one line; corrupt lines are logged and reported as !ok.
@@ -367,14 +375,12 @@ func (r *reader) checkRotation() (bool, error) {
 		if len(r.pending) > 0 {
 			log.G(r.ctx).WithField("file", r.path).Warn("jsonlog: skipping incomplete last line of a rotated log")
 		}
-		next := r.successor(st)
-		f, err := os.Open(next)
-		if err != nil {
-			// Rotated away meanwhile; the next check finds the way on.
-			if errors.Is(err, os.ErrNotExist) {
-				return false, nil
-			}
-			return false, fmt.Errorf("open log %s: %w", next, err)
+		f, err := r.openSuccessor(st)
+		if err != nil || f == nil {
+			// f == nil: a rotation is moving the files right now; it
+			// wakes the follower when done (or the next tick finds the
+			// way on).
+			return false, err
 		}
 		r.cur.Close()
 		r.cur, r.off, r.pending = f, 0, r.pending[:0]
@@ -391,26 +397,101 @@ func (r *reader) checkRotation() (bool, error) {
 	return true, nil
 }
 
-// successor names the file written after old, which has been rotated: if old
-// is now path.k, that is path.(k-1) (path for k 1). If old is gone (removed
-// as the oldest), the files in between are lost to this follower and it goes
-// on with path.
-func (r *reader) successor(old os.FileInfo) string {
-	for k := 1; ; k++ {
-		name := rotatedName(r.path, k)
-		fi, err := os.Stat(name)
-		if err != nil {
-			break
+// openSuccessor opens the file written after old, which has been rotated:
+// if old is now path.k, that is path.(k-1) (path for k 1). It returns a nil
+// file when that cannot be told yet because a rotation is renaming the files
+// right now; the caller retries on the next wake-up.
+//
+// A rotation renames path.(n-1) to path.n, ..., path to path.1, in that
+// order, so old moves away from path.k before path.(k-1) is replaced. Hence
+// the file opened at path.(k-1) is old's successor if old is still at path.k
+// after the open; without that check a rotation between the look-up and the
+// open would make the follower skip a whole file. For the same reason a gap
+// in the numbering is not the end of the rotated files: it is a rename in
+// progress.
+//
+// If old is gone (removed as the oldest, or not found twice in a row), the
+// files in between are lost to this follower and it goes on with path.
+func (r *reader) openSuccessor(old os.FileInfo) (*os.File, error) {
+	k, err := r.rotatedIndex(old)
+	if err != nil {
+		return nil, err
+	}
+	if k > 0 {
+		r.missed = false
+	}
+	next := r.path
+	switch {
+	case k > 1:
+		next = rotatedName(r.path, k-1)
+	case k == 0 && linked(old) && !r.missed:
+		// Renamed, but not found under a rotated name: the scan
+		// likely raced a rename, so look again on the next wake-up.
+		// A second miss means it was renamed out of the scheme.
+		r.missed = true
+		return nil, nil
+	case k == 0:
+		r.missed = false
+		log.G(r.ctx).WithField("file", r.path).Warn("jsonlog: follower fell behind rotation; some entries were skipped")
+	}
+	if r.beforeOpenSuccessor != nil {
+		r.beforeOpenSuccessor()
+	}
+	f, err := os.Open(next)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil // between a rename and the next one, or the create
 		}
-		if os.SameFile(fi, old) {
-			if k == 1 {
-				return r.path
-			}
-			return rotatedName(r.path, k-1)
+		return nil, fmt.Errorf("open log %s: %w", next, err)
+	}
+	if k == 0 {
+		return f, nil
+	}
+	fi, err := os.Stat(rotatedName(r.path, k))
+	if err != nil || !os.SameFile(fi, old) {
+		// old moved on while next was opened: next may already hold a
+		// newer file.
+		f.Close()
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("stat log %s: %w", rotatedName(r.path, k), err)
+		}
+		return nil, nil
+	}
+	return f, nil
+}
+
+// rotatedIndex returns k if old is now path.k, or 0 if it is not found. It
+// looks at every path.k in the directory, past gaps.
+func (r *reader) rotatedIndex(old os.FileInfo) (int, error) {
+	dir, base := filepath.Split(r.path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("list logs of %s: %w", r.path, err)
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), base+".")
+		if !ok {
+			continue
+		}
+		k, err := strconv.Atoi(rest)
+		if err != nil || k <= 0 || strconv.Itoa(k) != rest {
+			continue
+		}
+		if fi, err := os.Stat(rotatedName(r.path, k)); err == nil && os.SameFile(fi, old) {
+			return k, nil
 		}
 	}
-	log.G(r.ctx).WithField("file", r.path).Warn("jsonlog: follower fell behind rotation; some entries were skipped")
-	return r.path
+	return 0, nil
+}
+
+// linked reports whether the file of fi, stated through an open descriptor,
+// still has a name.
+func linked(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Nlink > 0
 }
 
 // scanLines calls fn for each line of rd without its "\n", including a last
