@@ -527,44 +527,9 @@ func TestHealthProbeEscapesLeaveNothing(t *testing.T) {
 					Timeout: 10 * time.Second, Interval: 50 * time.Millisecond, Retries: 3,
 				},
 			})
-			// The log keeps the last 5: once it is full, wait until its
-			// oldest entry is newer than the newest of then, so that at
-			// least 10 probes ran.
-			failed := func(st *healthcheck.State) {
-				for _, r := range st.Log {
-					if r.ExitCode != 0 {
-						t.Fatalf("probe %q failed:\n%s", tc.cmd, healthLogString(st))
-					}
-				}
-			}
 			const probes = 10
-			full := healthWait(env, c.ID, 30*time.Second, "5 probe results", func(st *healthcheck.State) bool {
-				failed(st)
-				return len(st.Log) >= 5
-			})
-			last := full.Health.Log[len(full.Health.Log)-1].Start
-			healthWait(env, c.ID, 30*time.Second, fmt.Sprintf("%d probe results", probes), func(st *healthcheck.State) bool {
-				failed(st)
-				return st.Log[0].Start.After(last)
-			})
-			var out string
-			var live []string
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				var code int
-				out, code = execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
-				if code != 0 {
-					t.Fatalf("ps: exit %d: %s", code, out)
-				}
-				live, _ = psLeftovers(out, main)
-				if len(live) == 0 || time.Now().After(deadline) {
-					break
-				}
-				runtimeYield()
-			}
-			if len(live) > 0 {
-				t.Errorf("after at least %d probes %q, %d processes of the probes still in the container, first %q", probes, tc.cmd, len(live), live[:min(len(live), 5)])
-			}
+			waitTenPassingProbes(t, env, c.ID, tc.cmd, 30*time.Second)
+			noProbeLeftovers(t, env, c.ID, main, fmt.Sprintf("at least %d probes %q", probes, tc.cmd))
 		})
 	}
 }
@@ -657,24 +622,7 @@ func TestHealthExecProbeEscapes(t *testing.T) {
 				}
 				return len(st.Log) >= 5 && st.Log[0].Start.After(removed)
 			})
-			var out string
-			var live []string
-			deadline := time.Now().Add(20 * time.Second)
-			for {
-				var code int
-				out, code = execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
-				if code != 0 {
-					t.Fatalf("ps: exit %d: %s", code, out)
-				}
-				live, _ = psLeftovers(out, main)
-				if len(live) == 0 || time.Now().After(deadline) {
-					break
-				}
-				runtimeYield()
-			}
-			if len(live) > 0 {
-				t.Errorf("after 5 exec probes %q, %d processes of the probes still in the container, first %q", tc.cmd, len(live), live[:min(len(live), 5)])
-			}
+			noProbeLeftovers(t, env, c.ID, main, fmt.Sprintf("5 exec probes %q", tc.cmd))
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
@@ -749,26 +697,8 @@ func TestHealthExecProbeEscapesWithoutInit(t *testing.T) {
 					Timeout: 10 * time.Second, Interval: 50 * time.Millisecond, Retries: 3,
 				},
 			})
-			failed := func(st *healthcheck.State) {
-				for _, r := range st.Log {
-					if r.ExitCode != 0 {
-						t.Fatalf("probe %q failed:\n%s", tc.cmd, healthLogString(st))
-					}
-				}
-			}
-			// The log keeps the last 5: once it is full, wait until its
-			// oldest entry is newer than the newest of then, so that at
-			// least 10 probes ran.
 			const probes = 10
-			full := healthWait(env, c.ID, 60*time.Second, "5 probe results", func(st *healthcheck.State) bool {
-				failed(st)
-				return len(st.Log) >= 5
-			})
-			last := full.Health.Log[len(full.Health.Log)-1].Start
-			healthWait(env, c.ID, 60*time.Second, fmt.Sprintf("%d probe results", probes), func(st *healthcheck.State) bool {
-				failed(st)
-				return st.Log[0].Start.After(last)
-			})
+			waitTenPassingProbes(t, env, c.ID, tc.cmd, 60*time.Second)
 			noProbeLeftovers(t, env, c.ID, []string{"sleep 999"}, fmt.Sprintf("at least %d exec probes %q", probes, tc.cmd))
 		})
 	}
@@ -796,6 +726,29 @@ func TestHealthExecProbeEscapesWithoutInit(t *testing.T) {
 			t.Errorf("timed-out exec probe took %v, want %v and at most the kill's own time", d, timeout)
 		}
 		noProbeLeftovers(t, env, c.ID, []string{"sleep 999"}, "a timed-out exec probe")
+	})
+}
+
+// waitTenPassingProbes waits until at least 10 probes of container id ran,
+// failing on any that failed. The log keeps the last 5: once it is full, it
+// waits until its oldest entry is newer than the newest of then.
+func waitTenPassingProbes(t *testing.T, env *engineEnv, id, cmd string, timeout time.Duration) {
+	t.Helper()
+	failed := func(st *healthcheck.State) {
+		for _, r := range st.Log {
+			if r.ExitCode != 0 {
+				t.Fatalf("probe %q failed:\n%s", cmd, healthLogString(st))
+			}
+		}
+	}
+	full := healthWait(env, id, timeout, "5 probe results", func(st *healthcheck.State) bool {
+		failed(st)
+		return len(st.Log) >= 5
+	})
+	last := full.Health.Log[len(full.Health.Log)-1].Start
+	healthWait(env, id, timeout, "10 probe results", func(st *healthcheck.State) bool {
+		failed(st)
+		return st.Log[0].Start.After(last)
 	})
 }
 
