@@ -658,24 +658,7 @@ func TestHealthExecProbeEscapes(t *testing.T) {
 		}
 		// The next probe may be running at any look; a leaked process
 		// stays for good.
-		var out string
-		var live, zombies []string
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			var code int
-			out, code = execOutput(env, c.ID, "ps", "-o", "pid,stat,args")
-			if code != 0 {
-				t.Fatalf("ps: exit %d: %s", code, out)
-			}
-			live, zombies = psLeftovers(out, main)
-			if len(live)+len(zombies) == 0 || time.Now().After(deadline) {
-				break
-			}
-			runtimeYield()
-		}
-		if len(live)+len(zombies) > 0 {
-			t.Errorf("processes of the timed-out exec probes left in the container: %q %q\n%s", live, zombies, out)
-		}
+		noProbeLeftovers(t, env, c.ID, main, "the timed-out exec probes")
 	})
 }
 

@@ -162,15 +162,26 @@ func TestInitReapsOrphans(t *testing.T) {
 	}
 }
 
-// childrenOf lists "state comm" of pid's children.
-func childrenOf(t testing.TB, pid int) []string {
+// procInfo is what the tests read of a process in /proc/<pid>/stat.
+type procInfo struct {
+	ppid  int
+	comm  string
+	state string
+}
+
+// readProcs reads every process of the host's /proc.
+func readProcs(t testing.TB) map[int]procInfo {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	procs := map[int]procInfo{}
 	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
 		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
 			continue
@@ -180,8 +191,22 @@ func childrenOf(t testing.TB, pid int) []string {
 			continue
 		}
 		f := strings.Fields(string(b[j+1:]))
-		if len(f) > 2 && f[1] == strconv.Itoa(pid) {
-			out = append(out, f[0]+" "+string(b[i+1:j]))
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		procs[p] = procInfo{ppid, string(b[i+1 : j]), f[0]}
+	}
+	return procs
+}
+
+// childrenOf lists "state comm" of pid's children.
+func childrenOf(t testing.TB, pid int) []string {
+	t.Helper()
+	var out []string
+	for _, info := range readProcs(t) {
+		if info.ppid == pid {
+			out = append(out, info.state+" "+info.comm)
 		}
 	}
 	return out
@@ -359,36 +384,7 @@ var escapes = []struct {
 // liveBelow lists the live processes below pid, by "pid comm".
 func liveBelow(t testing.TB, pid int) []string {
 	t.Helper()
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	type proc struct {
-		ppid  int
-		comm  string
-		state string
-	}
-	procs := map[int]proc{}
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i, j := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if i < 0 || j < i {
-			continue
-		}
-		f := strings.Fields(string(b[j+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		procs[p] = proc{ppid, string(b[i+1 : j]), f[0]}
-	}
+	procs := readProcs(t)
 	var out []string
 	for p, info := range procs {
 		for a, hops := info.ppid, 0; a > 1 && hops < 64; a, hops = procs[a].ppid, hops+1 {
