@@ -30,6 +30,7 @@ type runFlags struct {
 	healthInterval, healthTimeout               time.Duration
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
+	confine                                     confineFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -125,6 +126,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		return o, err
 	}
 	o.Health = health
+	if err := f.confine.apply(cmd, &o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -218,6 +222,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.StringVar(&f.rootfs, "rootfs", "", "run from this root filesystem directory instead of an image")
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
+	f.confine.register(fl)
 	return cmd
 }
 
@@ -388,6 +393,8 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE)")
 	cmd.Flags().StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	cmd.Flags().StringVarP(&o.User, "user", "u", "", "username or UID (format: name|uid[:group|gid])")
+	cmd.Flags().BoolVarP(&o.Detach, "detach", "d", false, "detached mode: run the command in the background")
 	return cmd
 }
 
