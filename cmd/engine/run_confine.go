@@ -61,7 +61,12 @@ func (f *confineFlags) apply(cmd *cobra.Command, o *api.CreateOptions) error {
 	}
 	if o.StopSignal != "" {
 		if _, err := backend.ParseStopSignal(o.StopSignal); err != nil {
-			return engineErr(err)
+			return engineErr(fmt.Errorf("--stop-signal: %w", err))
+		}
+	}
+	for _, c := range append(append([]string{}, f.capAdd...), f.capDrop...) {
+		if _, err := backend.NormalizeCapability(c); err != nil {
+			return engineErr(fmt.Errorf("--cap-add/--cap-drop: %w", err))
 		}
 	}
 	var env []string
