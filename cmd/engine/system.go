@@ -152,5 +152,6 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
 	fl.StringVar(&maxImport, "max-import-size", "8g", "largest image archive `engine image import` may send (larger: 413)")
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
+	registerNetworkDaemonFlags(fl, &o)
 	return cmd
 }
