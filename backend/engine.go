@@ -69,6 +69,9 @@ type Config struct {
 	// Clock is the source of time for restart backoff, stop timeouts and
 	// probes; nil is the real clock.
 	Clock healthcheck.Clock
+
+	// registry: how registries are reached (insecure hosts, TLS).
+	Registry RegistryConfig
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -105,6 +108,9 @@ type Engine struct {
 	ctrs  map[string]*container // (mu)
 	names map[string]string     // (mu) name -> id, including reservations
 	execs map[string]*Exec      // (mu)
+
+	// registry: pulls in flight, one per reference (its own lock).
+	pulls pullGroup
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
