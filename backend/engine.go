@@ -75,6 +75,8 @@ type Config struct {
 	// backend/network.go); nil: no networking, every container in a
 	// namespace of its own with lo only (down).
 	Network *network.Manager
+	// registry: how registries are reached (insecure hosts, TLS).
+	Registry RegistryConfig
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -116,6 +118,8 @@ type Engine struct {
 	net     *network.Manager
 	netMu   sync.RWMutex // creates (read) against network removals (write)
 	hostsMu sync.Mutex   // serialises /etc/hosts rewrites
+	// registry: pulls in flight, one per reference (its own lock).
+	pulls pullGroup
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
