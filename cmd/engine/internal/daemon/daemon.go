@@ -43,6 +43,9 @@ type Options struct {
 	MaxImportBytes int64
 	// Ready, when set, is called once the API serves.
 	Ready func()
+	// DockerSocket is the Docker Engine API socket (package dockerapi);
+	// empty: none. `engine daemon` sets DefaultDockerSocket.
+	DockerSocket string
 }
 
 // Run runs the daemon until ctx ends.
@@ -74,6 +77,13 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		return err
 	}
 	defer l.Close()
+	dl, err := listenDocker(opts)
+	if err != nil {
+		return err
+	}
+	if dl != nil {
+		defer dl.Close()
+	}
 
 	// Shutdown work must finish even though ctx has ended.
 	cleanupCtx := func() (context.Context, context.CancelFunc) {
@@ -142,10 +152,12 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	logger.WithFields(log.Fields{
 		"socket": opts.Socket, "containerd": address, "namespace": opts.Namespace, "live-restore": opts.LiveRestore,
 	}).Info("engine API serving")
+	dockerDone := serveDocker(ctx, be, opts, root, dl)
 	if opts.Ready != nil {
 		opts.Ready()
 	}
 	err = srv.Serve(ctx, l)
+	err = errors.Join(err, <-dockerDone)
 	logger.Info("engine API stopped")
 	return err
 }
