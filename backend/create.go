@@ -73,6 +73,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := CheckHealth(o.Health); err != nil {
 		return err
 	}
+	if err := checkMounts(o); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
@@ -156,6 +159,15 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	mounts, undoMounts, err := e.setupMounts(ctx, id, &o, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			undoMounts()
+		}
+	}()
 	if err := e.store.create(id); err != nil {
 		return nil, err
 	}
@@ -193,6 +205,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
+			Mounts: mounts,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

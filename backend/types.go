@@ -50,6 +50,19 @@ type CreateOptions struct {
 	// on for a container with a health check when tend-init is available
 	// (Config.InitPath). Create records the decision here.
 	Init *bool `json:"init,omitempty"`
+
+	// Mounts and volumes (issue 12).
+	// Binds are -v/--volume values, docker's HostConfig.Binds:
+	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
+	// or CONTAINER-PATH (an anonymous volume); see ParseVolumeSpec.
+	Binds []string `json:"binds,omitempty"`
+	// Mounts are --mount values, docker's HostConfig.Mounts (types bind,
+	// volume and tmpfs).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Privileged (docker run --privileged) also allows a bind mount of the
+	// host's root or of the engine's state. (Same field as the confinement
+	// work's; keep one.)
+	Privileged bool `json:"privileged,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is
@@ -81,6 +94,10 @@ type Container struct {
 	Health *healthcheck.State `json:"health,omitempty"`
 	// LogPath is the container's json-file log.
 	LogPath string `json:"log_path"`
+
+	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
+	// Create resolved them (issue 12).
+	Mounts []MountPoint `json:"mounts,omitempty"`
 }
 
 // Event is an engine event, as `engine events` shows it.
