@@ -407,6 +407,13 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 // container is refused with errdefs.ErrFailedPrecondition unless force, which
 // kills it first. A pending restart is cancelled for good.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.RemoveContainer(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveContainer is Remove with docker's options: opts.Volumes also
+// removes the container's anonymous volumes (docker rm -v).
+func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOptions) error {
+	force := opts.Force
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
@@ -437,7 +444,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	snap := e.snapLocked(c)
 	c.mu.Unlock()
 	e.save(c, snap)
-	return e.finishRemove(ctx, c)
+	if err := e.finishRemove(ctx, c); err != nil {
+		return err
+	}
+	if opts.Volumes {
+		e.removeAnonymousVolumes(c.rec.Mounts)
+	}
+	return nil
 }
 
 // finishRemove deletes a container in state removing from containerd, the
@@ -477,5 +490,6 @@ func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.logw.Close()
+	e.releaseVolumes(id, c.rec.Mounts)
 	return e.store.remove(id)
 }
