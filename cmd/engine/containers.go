@@ -218,6 +218,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.StringVar(&f.rootfs, "rootfs", "", "run from this root filesystem directory instead of an image")
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
+	addPullFlag(cmd, g, s)
 	return cmd
 }
 

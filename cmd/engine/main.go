@@ -142,6 +142,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newVersionCommand(g, s),
 		newInfoCommand(g, s),
 	)
+	root.AddCommand(registryCommands(g, s)...)
 	return root
 }
 

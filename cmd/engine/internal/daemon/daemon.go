@@ -43,6 +43,9 @@ type Options struct {
 	MaxImportBytes int64
 	// Ready, when set, is called once the API serves.
 	Ready func()
+
+	// registry: how registries are reached (--insecure-registry, certs).
+	Registry backend.RegistryConfig
 }
 
 // Run runs the daemon until ctx ends.
@@ -118,6 +121,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		Registry:           opts.Registry,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
