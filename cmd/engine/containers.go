@@ -228,6 +228,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
 	f.net.register(cmd)
 	f.volumes.Register(cmd)
+	addPullFlag(cmd, g, s)
 	return cmd
 }
 
