@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/network"
 )
 
 // State is the state of a container as the engine sees it.
@@ -51,6 +52,30 @@ type CreateOptions struct {
 	// (Config.InitPath). Create records the decision here.
 	Init *bool `json:"init,omitempty"`
 
+	// Networking (issue 13; see backend/network.go).
+	// NetworkMode is "bridge" (the default), "none", "host" or the name
+	// of a user network.
+	NetworkMode string `json:"network_mode,omitempty"`
+	// Publish lists ports to publish; HostPort 0 is a free port picked at
+	// every start. Create adds the image's exposed ports for PublishAll.
+	Publish    []network.PortMapping `json:"publish,omitempty"`
+	PublishAll bool                  `json:"publish_all,omitempty"`
+	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
+	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
+	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
+	// Mounts and volumes (issue 12).
+	// Binds are -v/--volume values, docker's HostConfig.Binds:
+	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
+	// or CONTAINER-PATH (an anonymous volume); see ParseVolumeSpec.
+	Binds []string `json:"binds,omitempty"`
+	// Mounts are --mount values, docker's HostConfig.Mounts (types bind,
+	// volume and tmpfs).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Privileged (docker run --privileged) also allows a bind mount of the
+	// host's root or of the engine's state. (Same field as the confinement
+	// work's; keep one.)
+	Privileged bool `json:"privileged,omitempty"`
+
 	// Image config and confinement (docker run -u, --entrypoint,
 	// --stop-signal, --stop-timeout, --privileged, --cap-add, --cap-drop,
 	// --security-opt, --read-only, --tmpfs, --ulimit, --shm-size).
@@ -66,12 +91,11 @@ type CreateOptions struct {
 	// StopTimeout is Stop's default wait in seconds before SIGKILL; nil:
 	// the engine's; -1: forever.
 	StopTimeout *int `json:"stop_timeout,omitempty"`
-	// Privileged gives all capabilities and host devices, no seccomp
-	// filter and no masked paths; it also lets a bind mount use any host
-	// path.
-	Privileged bool     `json:"privileged,omitempty"`
-	CapAdd     []string `json:"cap_add,omitempty"`  // "NET_ADMIN", "CAP_NET_ADMIN" or "ALL"
-	CapDrop    []string `json:"cap_drop,omitempty"` // as CapAdd
+	// Privileged is the field of the mounts block below: it also gives
+	// all capabilities and host devices, no seccomp filter and no masked
+	// paths.
+	CapAdd  []string `json:"cap_add,omitempty"`  // "NET_ADMIN", "CAP_NET_ADMIN" or "ALL"
+	CapDrop []string `json:"cap_drop,omitempty"` // as CapAdd
 	// SecurityOpt: "no-new-privileges", "seccomp=unconfined", "seccomp=<profile JSON>"
 	// or "seccomp=<absolute path>", "apparmor=<profile>".
 	SecurityOpt    []string `json:"security_opt,omitempty"`
@@ -112,6 +136,21 @@ type Container struct {
 	Health *healthcheck.State `json:"health,omitempty"`
 	// LogPath is the container's json-file log.
 	LogPath string `json:"log_path"`
+
+	// Networking (issue 13): the network of the current run, from its
+	// start until the CNI DEL after its exit.
+	Network *NetworkSettings `json:"network,omitempty"`
+	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
+	// Create resolved them (issue 12).
+	Mounts []MountPoint `json:"mounts,omitempty"`
+}
+
+// NetworkSettings is a container's network while it runs: its namespace
+// and what CNI ADD gave it (nil for none and host).
+type NetworkSettings struct {
+	Mode       string              `json:"mode"`
+	NetNS      string              `json:"netns,omitempty"`
+	Attachment *network.Attachment `json:"attachment,omitempty"`
 }
 
 // Event is an engine event, as `engine events` shows it.
