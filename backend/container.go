@@ -161,6 +161,7 @@ func cloneRecord(r Container) Container {
 		h := r.Health.Clone()
 		r.Health = &h
 	}
+	cloneNetworkConfig(&r)
 	return r
 }
 

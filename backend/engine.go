@@ -16,6 +16,7 @@ import (
 	"github.com/tendhq/tend/healthcheck"
 	"github.com/tendhq/tend/internal/crashtest"
 	"github.com/tendhq/tend/libcontainerd"
+	"github.com/tendhq/tend/network"
 )
 
 // ErrClosed is returned by calls on an Engine after Close.
@@ -69,6 +70,13 @@ type Config struct {
 	// Clock is the source of time for restart backoff, stop timeouts and
 	// probes; nil is the real clock.
 	Clock healthcheck.Clock
+
+	// Network gives containers their networks (issue 13; see
+	// backend/network.go); nil: no networking, every container in a
+	// namespace of its own with lo only (down).
+	Network *network.Manager
+	// registry: how registries are reached (insecure hosts, TLS).
+	Registry RegistryConfig
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -105,6 +113,13 @@ type Engine struct {
 	ctrs  map[string]*container // (mu)
 	names map[string]string     // (mu) name -> id, including reservations
 	execs map[string]*Exec      // (mu)
+
+	// Networking (issue 13).
+	net     *network.Manager
+	netMu   sync.RWMutex // creates (read) against network removals (write)
+	hostsMu sync.Mutex   // serialises /etc/hosts rewrites
+	// registry: pulls in flight, one per reference (its own lock).
+	pulls pullGroup
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
@@ -158,6 +173,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		execs:   make(map[string]*Exec),
 
 		initProbes: make(map[string]int),
+		net:        cfg.Network,
 	}
 	e.ctx, e.cancel = context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), cfg.Namespace))
 	defer func() {
@@ -204,6 +220,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 	}
 	e.client = client
 	e.boot(ctx)
+	e.reconcileNetwork(ctx)
 	return e, nil
 }
 

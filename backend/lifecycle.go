@@ -75,7 +75,11 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		opts = append(opts, libcontainerd.WithCheckpointDir(cp.dir))
 		startAttrs = map[string]string{"checkpoint": cp.name}
 	}
-	pid, err := e.startClientTask(ctx, id, opts...)
+	var pid uint32
+	err := e.netUp(ctx, c)
+	if err == nil {
+		pid, err = e.startClientTask(ctx, id, opts...)
+	}
 	// A failed restore is no task in the way: recoverTask would start the
 	// command afresh.
 	if errdefs.IsFailedPrecondition(err) && cp == nil {
@@ -84,6 +88,9 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		} else {
 			err = fmt.Errorf("%w (recovering the task in the way: %v)", err, rerr)
 		}
+	}
+	if err != nil {
+		e.netDown(ctx, c)
 	}
 	// The exit handler of the new task waits for starting, which is
 	// closed only once the start is on disk: an exit handled (its task
@@ -438,6 +445,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	id := c.rec.ID
 	e.health.Remove(id)
+	defer e.netDown(ctx, c) // a dead or created container may hold one
 	// The exit handler deletes the exited task, but may have failed to
 	// (containerd slow or restarting): a task left would block the delete.
 	if _, _, err := e.client.DeleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
