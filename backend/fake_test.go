@@ -296,6 +296,16 @@ func (f *fakeClient) Exec(ctx context.Context, id, execID string, _ *specs.Proce
 	return pid, nil
 }
 
+// ProcessSpec is the container's process as a default spec has it.
+func (f *fakeClient) ProcessSpec(_ context.Context, id, _ string) (*specs.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctrs[id] == nil {
+		return nil, errdefs.ErrNotFound
+	}
+	return &specs.Process{Cwd: "/", Env: []string{"PATH=/bin"}}, nil
+}
+
 // --- harness ---------------------------------------------------------------
 
 type fakeEnv struct {

@@ -114,6 +114,10 @@ busybox=/bin/busybox
 [ -n "$busybox" ] || die "no busybox binary after installing busybox-static"
 say "building test image build/busybox.tar and build/rootfs from $busybox"
 go run ./tools/mkimage -busybox "$busybox" -o build/busybox.tar -rootfs build/rootfs
+# The application image: several layers, ENTRYPOINT+CMD, ENV, WORKDIR, a
+# non-root USER, VOLUME, STOPSIGNAL (the image-config and confinement tests).
+say "building test image build/app.tar"
+go run ./tools/mkimage -busybox "$busybox" -app build/app.tar
 
 # --- criu -----------------------------------------------------------------------
 criu_path=""
@@ -176,6 +180,7 @@ fi
 	[ -n "${GOTOOLCHAIN:-}" ] && printf 'export GOTOOLCHAIN=%q\n' "$GOTOOLCHAIN"
 	printf 'export TEND_TEST_IMAGE=%q\n' "$repo/build/busybox.tar"
 	printf 'export TEND_TEST_ROOTFS=%q\n' "$repo/build/rootfs"
+	printf 'export TEND_TEST_APP_IMAGE=%q\n' "$repo/build/app.tar"
 	printf 'export TEND_BUSYBOX=%q\n' "$busybox"
 	[ -n "$criu_path" ] && printf 'export TEND_CRIU_PATH=%q\n' "$criu_path"
 	printf 'export TEND_CONTAINERD_ALT=%q\n' "${alt_paths[*]}"
