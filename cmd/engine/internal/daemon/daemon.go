@@ -118,6 +118,8 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		// No container binds the daemon's root (containerd's too) unless privileged.
+		ProtectedPaths: []string{root},
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
