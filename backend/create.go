@@ -125,6 +125,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := validateCreate(&o); err != nil {
 		return nil, err
 	}
+	e.netMu.RLock() // the network stays until the container exists
+	defer e.netMu.RUnlock()
+	if err := e.validateNetwork(ctx, &o); err != nil {
+		return nil, err
+	}
 	o.Name = strings.TrimPrefix(o.Name, "/")
 	id := newID()
 	e.mu.Lock()
@@ -159,6 +164,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	for _, opt := range e.networkSpecOpts(id, &o) {
+		if err := opt(e.ctx, nil, &containers.Container{ID: id}, spec); err != nil {
+			return nil, fmt.Errorf("create %s: network spec: %w", shortID(id), err)
+		}
+	}
 	mounts, undoMounts, err := e.setupMounts(ctx, id, &o, spec)
 	if err != nil {
 		return nil, err
@@ -176,6 +186,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			e.store.remove(id)
 		}
 	}()
+	if err := e.writeNetworkFiles(id, &o); err != nil {
+		return nil, fmt.Errorf("create %s: %w", shortID(id), err)
+	}
 	copts := []libcontainerd.CreateOption{libcontainerd.WithLabels(o.Labels)}
 	if useInit {
 		opt, err := e.withInit(id, spec)

@@ -74,6 +74,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	if !owed {
 		return
 	}
+	e.netDown(ctx, c) // before a restart can ask for a new one
 	info = withExitRecord(info, e.takeExitRecord(id))
 
 	c.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/network"
 )
 
 // State is the state of a container as the engine sees it.
@@ -51,6 +52,17 @@ type CreateOptions struct {
 	// (Config.InitPath). Create records the decision here.
 	Init *bool `json:"init,omitempty"`
 
+	// Networking (issue 13; see backend/network.go).
+	// NetworkMode is "bridge" (the default), "none", "host" or the name
+	// of a user network.
+	NetworkMode string `json:"network_mode,omitempty"`
+	// Publish lists ports to publish; HostPort 0 is a free port picked at
+	// every start. Create adds the image's exposed ports for PublishAll.
+	Publish    []network.PortMapping `json:"publish,omitempty"`
+	PublishAll bool                  `json:"publish_all,omitempty"`
+	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
+	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
+	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
 	// Mounts and volumes (issue 12).
 	// Binds are -v/--volume values, docker's HostConfig.Binds:
 	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
@@ -95,9 +107,20 @@ type Container struct {
 	// LogPath is the container's json-file log.
 	LogPath string `json:"log_path"`
 
+	// Networking (issue 13): the network of the current run, from its
+	// start until the CNI DEL after its exit.
+	Network *NetworkSettings `json:"network,omitempty"`
 	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
 	// Create resolved them (issue 12).
 	Mounts []MountPoint `json:"mounts,omitempty"`
+}
+
+// NetworkSettings is a container's network while it runs: its namespace
+// and what CNI ADD gave it (nil for none and host).
+type NetworkSettings struct {
+	Mode       string              `json:"mode"`
+	NetNS      string              `json:"netns,omitempty"`
+	Attachment *network.Attachment `json:"attachment,omitempty"`
 }
 
 // Event is an engine event, as `engine events` shows it.

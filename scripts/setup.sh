@@ -23,6 +23,9 @@ mkdir -p build
 # --- Debian packages -------------------------------------------------------
 # gcc and libc6-dev: go test -race needs cgo.
 packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-dev)
+# networking (issue 13): the CNI plugins (bridge, host-local, portmap, firewall,
+# loopback, tuning) in /usr/lib/cni, driven by go-cni.
+packages+=(containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")

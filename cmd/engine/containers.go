@@ -30,6 +30,7 @@ type runFlags struct {
 	healthInterval, healthTimeout               time.Duration
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
+	net                                         netFlags
 	volumes                                     cli.VolumeFlags
 }
 
@@ -126,6 +127,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		return o, err
 	}
 	o.Health = health
+	if err := f.net.apply(cmd, &o); err != nil {
+		return o, err
+	}
 	if err := f.volumes.Apply(&o); err != nil {
 		return o, err
 	}
@@ -222,6 +226,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.StringVar(&f.rootfs, "rootfs", "", "run from this root filesystem directory instead of an image")
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
+	f.net.register(cmd)
 	f.volumes.Register(cmd)
 	return cmd
 }

@@ -142,6 +142,8 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newCheckpointCommand(g, s),
 		newVersionCommand(g, s),
 		newInfoCommand(g, s),
+		newNetworkCommand(g, s),
+		newPortCommand(g, s),
 	)
 	return root
 }
@@ -199,6 +201,8 @@ func namedArgs(pa cobra.PositionalArgs, rest bool, kinds ...string) cobra.Positi
 				err = api.ValidateName(kind, a)
 			case argImage:
 				err = api.ValidateImageRef(a)
+			case argNetwork:
+				err = api.ValidateName(kind, a)
 			}
 			if err != nil {
 				return &cli.StatusError{Code: 1, Err: err}
