@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -14,6 +15,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/platforms"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // engineMount is a mount of a container record, docker's MountPoint.
@@ -283,4 +292,104 @@ func TestEngineVolumes(t *testing.T) {
 			t.Errorf("a refused name made a directory: %v", err)
 		}
 	})
+}
+
+// makeVolumeImage stores in the daemon's namespace a copy of the test
+// image whose config declares VOLUME /etc, as a Dockerfile's VOLUME would,
+// and returns its reference. A lease keeps its blobs until the test ends.
+func makeVolumeImage(t *testing.T, d *engineDaemon) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), d.ns), time.Minute)
+	defer cancel()
+	c, err := client.New(testEnv.Address, client.WithDefaultNamespace(d.ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	lctx, done, err := c.WithLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), d.ns), time.Minute)
+		defer cancel()
+		_ = done(dctx)
+	})
+	img, err := c.GetImage(lctx, testEnv.ImageRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := c.ContentStore()
+	mf, err := images.Manifest(lctx, cs, img.Target(), platforms.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := content.ReadBlob(lctx, cs, mf.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg ocispec.Image
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Config.Volumes = map[string]struct{}{"/etc": {}}
+	write := func(mediaType string, v any) ocispec.Descriptor {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
+		if err := content.WriteBlob(lctx, cs, desc.Digest.String(), bytes.NewReader(b), desc); err != nil {
+			t.Fatal(err)
+		}
+		return desc
+	}
+	mf.Config = write(ocispec.MediaTypeImageConfig, cfg)
+	target := write(ocispec.MediaTypeImageManifest, mf)
+	ref := "docker.io/library/volimg:latest"
+	if _, err := c.ImageService().Create(lctx, images.Image{Name: ref, Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.NewImage(c, images.Image{Name: ref, Target: target}).Unpack(lctx, "overlayfs"); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// TestEngineImageVolume checks that an image's VOLUME gets an anonymous
+// volume filled from the image, removed with rm -v and with --rm, and
+// that a -v at the same place replaces it.
+func TestEngineImageVolume(t *testing.T) {
+	root, err := os.MkdirTemp(testEnv.Root, "engimgvol-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startEngine(t, root, testEnv.Namespace+"-imgvol")
+	t.Cleanup(func() { cleanupEngine(t, d) })
+	d.must(t, "image", "import", engineImage(t))
+	img := makeVolumeImage(t, d)
+	t.Cleanup(func() { d.run(t, nil, "image", "rm", img) })
+
+	d.must(t, "create", "--name", "vi", img, "true")
+	ms := d.mounts(t, "vi")
+	if len(ms) != 1 || ms[0].Type != "volume" || ms[0].Destination != "/etc" || len(ms[0].Name) != 64 {
+		t.Fatalf("mounts %+v, want an anonymous volume at /etc", ms)
+	}
+	if b, err := os.ReadFile(filepath.Join(ms[0].Source, "passwd")); err != nil || !strings.HasPrefix(string(b), "root:") {
+		t.Errorf("the image's /etc was not copied into its volume: %q %v", b, err)
+	}
+	d.must(t, "rm", "-v", "vi")
+	if vols := d.volumeNames(t); len(vols) != 0 {
+		t.Errorf("volumes %v after rm -v", vols)
+	}
+	if out := d.must(t, "run", "--rm", img, "grep", "-c", "^root:", "/etc/passwd"); out != "1\n" {
+		t.Errorf("a container of the image reads %q from its /etc volume", out)
+	}
+	enginePoll(t, 30*time.Second, "--rm to remove the image's anonymous volume", func() bool { return len(d.volumeNames(t)) == 0 })
+	d.must(t, "create", "--name", "vi2", "-v", "myetc:/etc", img, "true")
+	if ms := d.mounts(t, "vi2"); len(ms) != 1 || ms[0].Name != "myetc" {
+		t.Errorf("mounts %+v, want the named volume in place of the image's", ms)
+	}
+	d.must(t, "rm", "vi2")
+	d.must(t, "volume", "rm", "myetc")
 }
