@@ -99,7 +99,7 @@ func Run(ctx context.Context, c *client.Client, opts RunOptions) error {
 		// container is left behind, as with docker.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_ = c.Remove(rctx, ct.ID, true)
+		_ = c.RemoveContainer(rctx, ct.ID, api.RemoveOptions{Force: true, Volumes: true})
 	}
 	return err
 }
