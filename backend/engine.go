@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/apparmor"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -37,7 +38,8 @@ const (
 // Config configures an Engine. Only ContainerdAddress and Root are required.
 type Config struct {
 	// Root holds the engine state: containers/<id>/ (record file, log,
-	// checkpoints/<name>/), fifo/ and checkpoints/. Created 0700.
+	// checkpoints/<name>/), fifo/, checkpoints/ and volumes/<name>/_data.
+	// Created 0700.
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
@@ -77,6 +79,11 @@ type Config struct {
 	Network *network.Manager
 	// registry: how registries are reached (insecure hosts, TLS).
 	Registry RegistryConfig
+	// ProtectedPaths are more directories of the engine's own (the
+	// daemon's root, containerd's root) that a container may not bind
+	// mount, nor any directory holding them, unless privileged; Root and
+	// ContainerdStateDir always are.
+	ProtectedPaths []string
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -87,6 +94,7 @@ type Engine struct {
 	clock   healthcheck.Clock
 	backoff Backoff
 	store   store
+	volumes *volumeStore
 	client  libcontainerd.Client
 	health  *healthcheck.Scheduler
 	log     *log.Entry
@@ -96,6 +104,7 @@ type Engine struct {
 	initPath   string         // installed tend-init; "" when not available
 	initErr    error          // why not
 	initProbes map[string]int // (mu) probes tend-init runs, by container
+	apparmor   bool           // the host enforces AppArmor profiles
 
 	loadErrors []error
 	events     eventLog
@@ -175,12 +184,19 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		initProbes: make(map[string]int),
 		net:        cfg.Network,
 	}
+	e.volumes = newVolumeStore(filepath.Join(cfg.Root, volumesDir), e.log)
+	if err := e.volumes.load(); err != nil {
+		return nil, err
+	}
 	e.ctx, e.cancel = context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), cfg.Namespace))
 	defer func() {
 		if retErr != nil {
 			e.cancel()
 		}
 	}()
+	if e.apparmor = apparmor.HostSupports(); !e.apparmor {
+		e.log.Info("AppArmor is not enabled on this host: containers run without an AppArmor profile (seccomp, capabilities and masked paths still apply)")
+	}
 	if src, err := findInit(cfg.InitPath); err != nil {
 		if cfg.InitPath != "" {
 			return nil, fmt.Errorf("engine init: %w", err)
@@ -208,6 +224,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		}
 		e.ctrs[r.ID] = c
 		e.names[r.Name] = r.ID
+		e.refVolumes(r)
 	}
 
 	e.health = healthcheck.NewScheduler(healthExecer{e}, healthcheck.WithClock(e.clock),

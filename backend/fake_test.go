@@ -62,6 +62,7 @@ type fakeCtr struct {
 	pid     uint32
 	stdio   libcontainerd.StdioCallback
 	deleted bool
+	spec    *specs.Spec // as Create got it
 	// exitedAt is the time of the stopped task's exit.
 	exitedAt time.Time
 }
@@ -104,7 +105,7 @@ func (f *fakeClient) Create(_ context.Context, id string, spec *specs.Spec, _ ..
 	if _, ok := f.ctrs[id]; ok {
 		return errdefs.ErrAlreadyExists
 	}
-	f.ctrs[id] = &fakeCtr{task: libcontainerd.StatusNoTask}
+	f.ctrs[id] = &fakeCtr{task: libcontainerd.StatusNoTask, spec: spec}
 	return nil
 }
 
@@ -293,6 +294,16 @@ func (f *fakeClient) Exec(ctx context.Context, id, execID string, _ *specs.Proce
 		})
 	}
 	return pid, nil
+}
+
+// ProcessSpec is the container's process as a default spec has it.
+func (f *fakeClient) ProcessSpec(_ context.Context, id, _ string) (*specs.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctrs[id] == nil {
+		return nil, errdefs.ErrNotFound
+	}
+	return &specs.Process{Cwd: "/", Env: []string{"PATH=/bin"}}, nil
 }
 
 // --- harness ---------------------------------------------------------------

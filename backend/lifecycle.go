@@ -221,7 +221,7 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 		}
 		return e.waitChange(ctx, c, exited, nil)
 	}
-	if err := signalled(e.signal(ctx, c, syscall.SIGTERM)); err != nil {
+	if err := signalled(e.signal(ctx, c, stopSignal(c))); err != nil {
 		return err
 	}
 	if exited() {
@@ -243,6 +243,22 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 		return err
 	}
 	return e.waitChange(ctx, c, exited, nil)
+}
+
+// stopSignal is the first signal Stop sends c: its recorded stop signal,
+// or SIGTERM.
+func stopSignal(c *container) syscall.Signal {
+	c.mu.Lock()
+	name := c.rec.Config.StopSignal
+	c.mu.Unlock()
+	if name == "" {
+		return syscall.SIGTERM
+	}
+	sig, err := ParseStopSignal(name)
+	if err != nil {
+		return syscall.SIGTERM
+	}
+	return sig
 }
 
 // signal sends sig to c's init process and emits a kill event.
@@ -315,6 +331,18 @@ func (e *Engine) lockForStop(ref string, timeout *time.Duration) (*container, ti
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return nil, 0, err
+	}
+	if timeout == nil {
+		c.mu.Lock()
+		t := c.rec.Config.StopTimeout
+		c.mu.Unlock()
+		if t != nil {
+			d := time.Duration(*t) * time.Second
+			if *t < 0 {
+				d = MaxTimeoutSeconds * time.Second // -1: wait for the exit
+			}
+			timeout = &d
+		}
 	}
 	return c, e.stopTimeout(timeout), nil
 }
@@ -407,6 +435,13 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 // container is refused with errdefs.ErrFailedPrecondition unless force, which
 // kills it first. A pending restart is cancelled for good.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.RemoveContainer(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveContainer is Remove with docker's options: opts.Volumes also
+// removes the container's anonymous volumes (docker rm -v).
+func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOptions) error {
+	force := opts.Force
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
@@ -437,7 +472,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	snap := e.snapLocked(c)
 	c.mu.Unlock()
 	e.save(c, snap)
-	return e.finishRemove(ctx, c)
+	if err := e.finishRemove(ctx, c); err != nil {
+		return err
+	}
+	if opts.Volumes {
+		e.removeAnonymousVolumes(c.rec.Mounts)
+	}
+	return nil
 }
 
 // finishRemove deletes a container in state removing from containerd, the
@@ -477,5 +518,6 @@ func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.logw.Close()
+	e.releaseVolumes(id, c.rec.Mounts)
 	return e.store.remove(id)
 }

@@ -31,6 +31,8 @@ type runFlags struct {
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
 	net                                         netFlags
+	volumes                                     cli.VolumeFlags
+	confine                                     confineFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -129,6 +131,12 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.net.apply(cmd, &o); err != nil {
 		return o, err
 	}
+	if err := f.volumes.Apply(&o); err != nil {
+		return o, err
+	}
+	if err := f.confine.apply(cmd, &o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -223,6 +231,9 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
 	f.net.register(cmd)
+	f.volumes.Register(cmd)
+	addPullFlag(cmd, g, s)
+	f.confine.register(fl)
 	return cmd
 }
 
@@ -273,6 +284,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 		timeout = -1
 		signal  string
 		force   bool
+		volumes bool
 	)
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
@@ -284,7 +296,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 				return err
 			}
 			defer c.Close()
-			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Stdout: s.Stdout, Stderr: s.Stderr}
+			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Volumes: volumes, Stdout: s.Stdout, Stderr: s.Stderr}
 			if timeout >= 0 && timeout <= backend.MaxTimeoutSeconds {
 				d := time.Duration(timeout) * time.Second
 				o.Timeout = &d
@@ -307,6 +319,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 		cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send to the container")
 	case "rm":
 		cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+		cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove the anonymous volumes of the container")
 	}
 	return cmd
 }
@@ -393,6 +406,8 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE)")
 	cmd.Flags().StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	cmd.Flags().StringVarP(&o.User, "user", "u", "", "username or UID (format: name|uid[:group|gid])")
+	cmd.Flags().BoolVarP(&o.Detach, "detach", "d", false, "detached mode: run the command in the background")
 	return cmd
 }
 
