@@ -114,6 +114,10 @@ busybox=/bin/busybox
 [ -n "$busybox" ] || die "no busybox binary after installing busybox-static"
 say "building test image build/busybox.tar and build/rootfs from $busybox"
 go run ./tools/mkimage -busybox "$busybox" -o build/busybox.tar -rootfs build/rootfs
+# The application image: several layers, ENTRYPOINT+CMD, ENV, WORKDIR, a
+# non-root USER, VOLUME, STOPSIGNAL (the image-config and confinement tests).
+say "building test image build/app.tar"
+go run ./tools/mkimage -busybox "$busybox" -app build/app.tar
 
 # --- criu -----------------------------------------------------------------------
 criu_path=""
@@ -156,11 +160,12 @@ if [ -d cmd/engine ]; then
 		say "WARNING: building build/engine failed (see above)"
 	fi
 fi
-if [ -d cmd/tend-init ]; then
-	# The containers' PID 1: static, it runs in images of any kind. The
+if [ -f cmd/tend-init/tend-init.c ]; then
+	# The containers' PID 1: C (one runs per container, and a Go runtime
+	# costs ~10x its memory), static: it runs in images of any kind. The
 	# engine looks for it next to itself, then in PATH (for embedders).
 	say "building build/tend-init, installing /usr/local/bin/tend-init"
-	if CGO_ENABLED=0 go build -o build/tend-init ./cmd/tend-init; then
+	if gcc -static -Os -Wall -o build/tend-init cmd/tend-init/tend-init.c; then
 		cmp -s build/tend-init /usr/local/bin/tend-init || install -m 0755 build/tend-init /usr/local/bin/tend-init
 	else
 		rm -f build/tend-init
@@ -175,6 +180,7 @@ fi
 	[ -n "${GOTOOLCHAIN:-}" ] && printf 'export GOTOOLCHAIN=%q\n' "$GOTOOLCHAIN"
 	printf 'export TEND_TEST_IMAGE=%q\n' "$repo/build/busybox.tar"
 	printf 'export TEND_TEST_ROOTFS=%q\n' "$repo/build/rootfs"
+	printf 'export TEND_TEST_APP_IMAGE=%q\n' "$repo/build/app.tar"
 	printf 'export TEND_BUSYBOX=%q\n' "$busybox"
 	[ -n "$criu_path" ] && printf 'export TEND_CRIU_PATH=%q\n' "$criu_path"
 	printf 'export TEND_CONTAINERD_ALT=%q\n' "${alt_paths[*]}"

@@ -145,6 +145,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newNetworkCommand(g, s),
 		newPortCommand(g, s),
 	)
+	root.AddCommand(registryCommands(g, s)...)
 	return root
 }
 

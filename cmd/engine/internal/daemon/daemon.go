@@ -54,6 +54,8 @@ type Options struct {
 	// DockerSocket is the Docker Engine API socket (package dockerapi);
 	// empty: none. `engine daemon` sets DefaultDockerSocket.
 	DockerSocket string
+	// registry: how registries are reached (--insecure-registry, certs).
+	Registry backend.RegistryConfig
 }
 
 // Run runs the daemon until ctx ends.
@@ -141,6 +143,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		Registry:           opts.Registry,
 		// No container binds the daemon's root (containerd's too) unless privileged.
 		ProtectedPaths: []string{root},
 	})

@@ -146,6 +146,7 @@ func (s *Server) routes() {
 	h("DELETE "+p+"/images/{image...}", s.removeImage)
 	s.networkRoutes(h)
 	s.volumeRoutes(h)
+	s.registryRoutes(h)
 }
 
 // checkPathValues refuses a route whose object is not one that can exist:
