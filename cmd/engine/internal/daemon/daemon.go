@@ -51,6 +51,9 @@ type Options struct {
 	Bridge        string
 	BridgeSubnet  string
 	CNIPluginDirs []string
+	// DockerSocket is the Docker Engine API socket (package dockerapi);
+	// empty: none. `engine daemon` sets DefaultDockerSocket.
+	DockerSocket string
 }
 
 // Run runs the daemon until ctx ends.
@@ -82,6 +85,13 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		return err
 	}
 	defer l.Close()
+	dl, err := listenDocker(opts)
+	if err != nil {
+		return err
+	}
+	if dl != nil {
+		defer dl.Close()
+	}
 
 	// Shutdown work must finish even though ctx has ended.
 	cleanupCtx := func() (context.Context, context.CancelFunc) {
@@ -155,10 +165,12 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	logger.WithFields(log.Fields{
 		"socket": opts.Socket, "containerd": address, "namespace": opts.Namespace, "live-restore": opts.LiveRestore,
 	}).Info("engine API serving")
+	dockerDone := serveDocker(ctx, be, opts, root, dl)
 	if opts.Ready != nil {
 		opts.Ready()
 	}
 	err = srv.Serve(ctx, l)
+	err = errors.Join(err, <-dockerDone)
 	logger.Info("engine API stopped")
 	return err
 }

@@ -42,6 +42,13 @@ type Engine interface {
 	Images(ctx context.Context) ([]api.Image, error)
 	RemoveImage(ctx context.Context, ref string) error
 	Info(ctx context.Context) (api.Info, error)
+	// Mounts and volumes (issue 12).
+	RemoveContainer(ctx context.Context, ref string, opts api.RemoveOptions) error
+	CreateVolume(ctx context.Context, req api.VolumeCreateRequest) (*api.Volume, error)
+	Volumes(ctx context.Context) ([]api.Volume, error)
+	InspectVolume(ctx context.Context, name string) (*api.Volume, error)
+	RemoveVolume(ctx context.Context, name string, force bool) error
+	PruneVolumes(ctx context.Context, all bool) (api.VolumePruneReport, error)
 }
 
 // ExecOptions say what to run and where its stdio goes.
