@@ -389,4 +389,3 @@ func (l *progressLog) has(prefix string) bool {
 	}
 	return false
 }
-
