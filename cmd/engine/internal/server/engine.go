@@ -51,6 +51,13 @@ type Engine interface {
 	LoadImages(ctx context.Context, r io.Reader, progress backend.ProgressFunc) ([]api.Image, error)
 	Login(ctx context.Context, server, user, secret string) error
 	Info(ctx context.Context) (api.Info, error)
+	// Mounts and volumes (issue 12).
+	RemoveContainer(ctx context.Context, ref string, opts api.RemoveOptions) error
+	CreateVolume(ctx context.Context, req api.VolumeCreateRequest) (*api.Volume, error)
+	Volumes(ctx context.Context) ([]api.Volume, error)
+	InspectVolume(ctx context.Context, name string) (*api.Volume, error)
+	RemoveVolume(ctx context.Context, name string, force bool) error
+	PruneVolumes(ctx context.Context, all bool) (api.VolumePruneReport, error)
 }
 
 // ExecOptions say what to run and where its stdio goes.
