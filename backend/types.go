@@ -63,6 +63,14 @@ type CreateOptions struct {
 	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
 	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
 	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
+
+	// Shared shims (issue 16; see backend/shimgroup.go).
+	// ShimGroup puts the container in the containerd shim of that group
+	// (the runc v2 shim's io.containerd.runc.v2.group annotation): one
+	// shim process for all of them. Empty: the engine packs it into a
+	// group of Config.ContainersPerShim, or a shim of its own. Create
+	// records the group here; restarts and live-restore keep it.
+	ShimGroup string `json:"shim_group,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is

@@ -31,6 +31,7 @@ type runFlags struct {
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
 	net                                         netFlags
+	shim                                        shimFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -129,6 +130,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.net.apply(cmd, &o); err != nil {
 		return o, err
 	}
+	if err := f.shim.apply(&o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -223,6 +227,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
 	f.net.register(cmd)
+	f.shim.register(cmd)
 	return cmd
 }
 

@@ -54,6 +54,9 @@ type Options struct {
 	// DockerSocket is the Docker Engine API socket (package dockerapi);
 	// empty: none. `engine daemon` sets DefaultDockerSocket.
 	DockerSocket string
+	// ContainersPerShim packs containers into shared shims (issue 16;
+	// backend.Config.ContainersPerShim).
+	ContainersPerShim int
 }
 
 // Run runs the daemon until ctx ends.
@@ -141,6 +144,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		ContainersPerShim:  opts.ContainersPerShim,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
