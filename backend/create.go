@@ -73,6 +73,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := CheckHealth(o.Health); err != nil {
 		return err
 	}
+	if err := checkMounts(o); err != nil {
+		return err
+	}
 	if err := CheckShimGroup(o.ShimGroup); err != nil {
 		return err
 	}
@@ -171,6 +174,15 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			return nil, fmt.Errorf("create %s: network spec: %w", shortID(id), err)
 		}
 	}
+	mounts, undoMounts, err := e.setupMounts(ctx, id, &o, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			undoMounts()
+		}
+	}()
 	if err := e.store.create(id); err != nil {
 		return nil, err
 	}
@@ -211,6 +223,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
+			Mounts: mounts,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

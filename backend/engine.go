@@ -37,7 +37,8 @@ const (
 // Config configures an Engine. Only ContainerdAddress and Root are required.
 type Config struct {
 	// Root holds the engine state: containers/<id>/ (record file, log,
-	// checkpoints/<name>/), fifo/ and checkpoints/. Created 0700.
+	// checkpoints/<name>/), fifo/, checkpoints/ and volumes/<name>/_data.
+	// Created 0700.
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
@@ -77,6 +78,11 @@ type Config struct {
 	Network *network.Manager
 	// registry: how registries are reached (insecure hosts, TLS).
 	Registry RegistryConfig
+	// ProtectedPaths are more directories of the engine's own (the
+	// daemon's root, containerd's root) that a container may not bind
+	// mount, nor any directory holding them, unless privileged; Root and
+	// ContainerdStateDir always are.
+	ProtectedPaths []string
 
 	// ContainersPerShim packs new containers without a ShimGroup into
 	// shared shims of up to this many (issue 16; see backend/shimgroup.go);
@@ -92,6 +98,7 @@ type Engine struct {
 	clock   healthcheck.Clock
 	backoff Backoff
 	store   store
+	volumes *volumeStore
 	client  libcontainerd.Client
 	health  *healthcheck.Scheduler
 	log     *log.Entry
@@ -186,6 +193,10 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		initProbes: make(map[string]int),
 		net:        cfg.Network,
 	}
+	e.volumes = newVolumeStore(filepath.Join(cfg.Root, volumesDir), e.log)
+	if err := e.volumes.load(); err != nil {
+		return nil, err
+	}
 	e.ctx, e.cancel = context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), cfg.Namespace))
 	defer func() {
 		if retErr != nil {
@@ -219,6 +230,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		}
 		e.ctrs[r.ID] = c
 		e.names[r.Name] = r.ID
+		e.refVolumes(r)
 	}
 
 	e.health = healthcheck.NewScheduler(healthExecer{e}, healthcheck.WithClock(e.clock),

@@ -133,7 +133,8 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 		e.spawn(func() {
 			rctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 			defer cancel()
-			if err := e.Remove(rctx, id, true); err != nil && !errdefs.IsNotFound(err) {
+			// As docker's --rm, with the container's anonymous volumes.
+			if err := e.RemoveContainer(rctx, id, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 				e.log.WithError(err).WithField("container", id).Warn("auto-remove")
 			}
 		})

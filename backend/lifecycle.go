@@ -92,13 +92,20 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	if err != nil {
 		e.netDown(ctx, c)
 	}
-	c.mu.Lock()
-	started := func() { // with c.mu held: the exit handler may go on
+	// The exit handler of the new task waits for starting, which is
+	// closed only once the start is on disk: an exit handled (its task
+	// deleted, its exit record taken) before the record says running
+	// would leave, to an engine that dies before the save, a record that
+	// says restarting and nothing that shows the run happened.
+	started := func() {
+		c.mu.Lock()
 		c.starting = nil
 		close(starting)
+		c.mu.Unlock()
 	}
+	defer started()
+	c.mu.Lock()
 	if err != nil {
-		started()
 		c.taskLive = false
 		if c.io != nil {
 			c.io.close()
@@ -118,7 +125,6 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	if terr := transition(&c.rec, StateRunning); terr != nil {
 		// Only a concurrent removal can get here; the exit handler
 		// cleans the task up.
-		started()
 		c.mu.Unlock()
 		e.log.WithError(terr).WithField("container", id).Warn("started task of a container that changed state")
 		return terr
@@ -130,7 +136,6 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	c.rec.NextRestartAt = time.Time{}
 	e.emitLocked(c, "start", startAttrs)
 	e.healthStartLocked(c, true)
-	started()
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
 	c.mu.Unlock()
@@ -402,6 +407,13 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 // container is refused with errdefs.ErrFailedPrecondition unless force, which
 // kills it first. A pending restart is cancelled for good.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.RemoveContainer(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveContainer is Remove with docker's options: opts.Volumes also
+// removes the container's anonymous volumes (docker rm -v).
+func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOptions) error {
+	force := opts.Force
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
@@ -432,7 +444,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	snap := e.snapLocked(c)
 	c.mu.Unlock()
 	e.save(c, snap)
-	return e.finishRemove(ctx, c)
+	if err := e.finishRemove(ctx, c); err != nil {
+		return err
+	}
+	if opts.Volumes {
+		e.removeAnonymousVolumes(c.rec.Mounts)
+	}
+	return nil
 }
 
 // finishRemove deletes a container in state removing from containerd, the
@@ -472,5 +490,6 @@ func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.logw.Close()
+	e.releaseVolumes(id, c.rec.Mounts)
 	return e.store.remove(id)
 }

@@ -63,6 +63,18 @@ type CreateOptions struct {
 	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
 	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
 	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
+	// Mounts and volumes (issue 12).
+	// Binds are -v/--volume values, docker's HostConfig.Binds:
+	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
+	// or CONTAINER-PATH (an anonymous volume); see ParseVolumeSpec.
+	Binds []string `json:"binds,omitempty"`
+	// Mounts are --mount values, docker's HostConfig.Mounts (types bind,
+	// volume and tmpfs).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Privileged (docker run --privileged) also allows a bind mount of the
+	// host's root or of the engine's state. (Same field as the confinement
+	// work's; keep one.)
+	Privileged bool `json:"privileged,omitempty"`
 
 	// Shared shims (issue 16; see backend/shimgroup.go).
 	// ShimGroup puts the container in the containerd shim of that group
@@ -106,6 +118,9 @@ type Container struct {
 	// Networking (issue 13): the network of the current run, from its
 	// start until the CNI DEL after its exit.
 	Network *NetworkSettings `json:"network,omitempty"`
+	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
+	// Create resolved them (issue 12).
+	Mounts []MountPoint `json:"mounts,omitempty"`
 }
 
 // NetworkSettings is a container's network while it runs: its namespace

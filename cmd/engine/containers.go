@@ -31,6 +31,7 @@ type runFlags struct {
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
 	net                                         netFlags
+	volumes                                     cli.VolumeFlags
 	shim                                        shimFlags
 }
 
@@ -130,6 +131,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.net.apply(cmd, &o); err != nil {
 		return o, err
 	}
+	if err := f.volumes.Apply(&o); err != nil {
+		return o, err
+	}
 	if err := f.shim.apply(&o); err != nil {
 		return o, err
 	}
@@ -227,6 +231,8 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
 	f.net.register(cmd)
+	f.volumes.Register(cmd)
+	addPullFlag(cmd, g, s)
 	f.shim.register(cmd)
 	return cmd
 }
@@ -278,6 +284,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 		timeout = -1
 		signal  string
 		force   bool
+		volumes bool
 	)
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
@@ -289,7 +296,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 				return err
 			}
 			defer c.Close()
-			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Stdout: s.Stdout, Stderr: s.Stderr}
+			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Volumes: volumes, Stdout: s.Stdout, Stderr: s.Stderr}
 			if timeout >= 0 && timeout <= backend.MaxTimeoutSeconds {
 				d := time.Duration(timeout) * time.Second
 				o.Timeout = &d
@@ -312,6 +319,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 		cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send to the container")
 	case "rm":
 		cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+		cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove the anonymous volumes of the container")
 	}
 	return cmd
 }

@@ -138,12 +138,14 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newStatsCommand(g, s),
 		newEventsCommand(g, s),
 		newImageCommand(g, s),
+		newVolumeCommand(g, s),
 		newCheckpointCommand(g, s),
 		newVersionCommand(g, s),
 		newInfoCommand(g, s),
 		newNetworkCommand(g, s),
 		newPortCommand(g, s),
 	)
+	root.AddCommand(registryCommands(g, s)...)
 	return root
 }
 

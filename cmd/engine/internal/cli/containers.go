@@ -22,6 +22,7 @@ type RefsOptions struct {
 	Timeout *time.Duration // stop, restart
 	Signal  string         // kill
 	Force   bool           // rm
+	Volumes bool           // rm: its anonymous volumes too
 	Stdout  io.Writer
 	Stderr  io.Writer
 }
@@ -53,7 +54,9 @@ func Unpause(ctx context.Context, c *client.Client, opts RefsOptions) error {
 
 // Remove removes containers and prints each ref.
 func Remove(ctx context.Context, c *client.Client, opts RefsOptions) error {
-	return forEachPrint(opts, func(ref string) error { return c.Remove(ctx, ref, opts.Force) })
+	return forEachPrint(opts, func(ref string) error {
+		return c.RemoveContainer(ctx, ref, api.RemoveOptions{Force: opts.Force, Volumes: opts.Volumes})
+	})
 }
 
 // Wait waits for containers to stop and prints each exit code.

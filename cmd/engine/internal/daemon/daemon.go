@@ -54,6 +54,8 @@ type Options struct {
 	// DockerSocket is the Docker Engine API socket (package dockerapi);
 	// empty: none. `engine daemon` sets DefaultDockerSocket.
 	DockerSocket string
+	// registry: how registries are reached (--insecure-registry, certs).
+	Registry backend.RegistryConfig
 	// ContainersPerShim packs containers into shared shims (issue 16;
 	// backend.Config.ContainersPerShim).
 	ContainersPerShim int
@@ -144,6 +146,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		Registry:           opts.Registry,
 		ContainersPerShim:  opts.ContainersPerShim,
 	})
 	if err != nil {
