@@ -84,6 +84,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := checkMounts(o); err != nil {
 		return err
 	}
+	if err := CheckShimGroup(o.ShimGroup); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
@@ -229,10 +232,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	o.Init = &useInit
+	defer e.assignShimGroup(id, &o)()
 	spec, err := e.buildSpec(id, &o)
 	if err != nil {
 		return nil, err
 	}
+	withShimGroup(spec, o.ShimGroup)
 	for _, opt := range e.networkSpecOpts(id, &o) {
 		if err := opt(e.ctx, nil, &containers.Container{ID: id}, spec); err != nil {
 			return nil, fmt.Errorf("create %s: network spec: %w", shortID(id), err)

@@ -105,6 +105,13 @@ type CreateOptions struct {
 	Tmpfs   map[string]string `json:"tmpfs,omitempty"`
 	Ulimits []Ulimit          `json:"ulimits,omitempty"`
 	ShmSize int64             `json:"shm_size,omitempty"` // /dev/shm in bytes; 0: 64MiB
+	// Shared shims (issue 16; see backend/shimgroup.go).
+	// ShimGroup puts the container in the containerd shim of that group
+	// (the runc v2 shim's io.containerd.runc.v2.group annotation): one
+	// shim process for all of them. Empty: the engine packs it into a
+	// group of Config.ContainersPerShim, or a shim of its own. Create
+	// records the group here; restarts and live-restore keep it.
+	ShimGroup string `json:"shim_group,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is

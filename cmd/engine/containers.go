@@ -33,6 +33,7 @@ type runFlags struct {
 	net                                         netFlags
 	volumes                                     cli.VolumeFlags
 	confine                                     confineFlags
+	shim                                        shimFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -137,6 +138,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.confine.apply(cmd, &o); err != nil {
 		return o, err
 	}
+	if err := f.shim.apply(&o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -234,6 +238,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	f.volumes.Register(cmd)
 	addPullFlag(cmd, g, s)
 	f.confine.register(fl)
+	f.shim.register(cmd)
 	return cmd
 }
 
