@@ -119,6 +119,7 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 // must be unique (errdefs.ErrAlreadyExists otherwise).
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	o := cloneRecord(Container{Config: opts}).Config
+	typedImage := o.Image
 	if err := validateCreate(&o); err != nil {
 		return nil, err
 	}
@@ -193,6 +194,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
+			ImageName: typedImage,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

@@ -88,3 +88,13 @@ func (t *terminal) watchResize(ctx context.Context, resize func(ctx context.Cont
 		<-done
 	}
 }
+
+// isTerminal reports whether w is a terminal (a redrawn table makes sense).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := console.ConsoleFromFile(f)
+	return err == nil
+}

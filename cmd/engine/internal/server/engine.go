@@ -42,6 +42,9 @@ type Engine interface {
 	Images(ctx context.Context) ([]api.Image, error)
 	RemoveImage(ctx context.Context, ref string) error
 	Info(ctx context.Context) (api.Info, error)
+
+	// The docker CLI's everyday commands (issue 17).
+	Size(ctx context.Context, ref string) (backend.Usage, error)
 }
 
 // ExecOptions say what to run and where its stdio goes.
