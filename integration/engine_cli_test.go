@@ -138,7 +138,7 @@ func TestEngine(t *testing.T) {
 		needWeb(t)
 		out := d.must(t, "ps")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if !regexp.MustCompile(`^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+RESTARTS\s+NAMES$`).MatchString(lines[0]) {
+		if !regexp.MustCompile(`^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+RESTARTS\s+PORTS\s+NAMES$`).MatchString(lines[0]) {
 			t.Fatalf("ps header %q", lines[0])
 		}
 		row := ""

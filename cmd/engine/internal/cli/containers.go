@@ -22,6 +22,7 @@ type RefsOptions struct {
 	Timeout *time.Duration // stop, restart
 	Signal  string         // kill
 	Force   bool           // rm
+	Volumes bool           // rm: its anonymous volumes too
 	Stdout  io.Writer
 	Stderr  io.Writer
 }
@@ -53,7 +54,9 @@ func Unpause(ctx context.Context, c *client.Client, opts RefsOptions) error {
 
 // Remove removes containers and prints each ref.
 func Remove(ctx context.Context, c *client.Client, opts RefsOptions) error {
-	return forEachPrint(opts, func(ref string) error { return c.Remove(ctx, ref, opts.Force) })
+	return forEachPrint(opts, func(ref string) error {
+		return c.RemoveContainer(ctx, ref, api.RemoveOptions{Force: opts.Force, Volumes: opts.Volumes})
+	})
 }
 
 // Wait waits for containers to stop and prints each exit code.
@@ -133,7 +136,7 @@ var psHeader = format.Header{
 
 // psTable is ps's default table; -s adds the SIZE column.
 func psTable(size bool) string {
-	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Restarts}}\t{{.Names}}"
+	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Restarts}}\t{{.Ports}}\t{{.Names}}"
 	if size {
 		t += "\t{{.Size}}"
 	}
@@ -148,7 +151,7 @@ func NewPsEntry(ct *api.Container, now time.Time, trunc bool) PsEntry {
 		CreatedAt: ct.Created.Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: format.Ago(now, ct.Created),
 		State: string(ct.State), Status: format.Status(ct, now), Names: ct.Name, Labels: format.Labels(ct.Config.Labels),
 		Restarts: ct.RestartCount, RestartCount: ct.RestartCount, Pid: ct.Pid, ExitCode: ct.ExitCode,
-		Size: format.ContainerSize(ct.SizeRw, ct.SizeRootFs), labels: ct.Config.Labels,
+		Size: format.ContainerSize(ct.SizeRw, ct.SizeRootFs), Ports: format.Ports(ct), labels: ct.Config.Labels,
 	}
 	if trunc {
 		e.ID = format.ShortID(ct.ID)

@@ -281,7 +281,7 @@ func Stats(ctx context.Context, c *client.Client, opts StatsOptions) error {
 		return rows, nil
 	}
 	// On a terminal the table is redrawn in place, as docker's.
-	redraw := !opts.NoStream && isTerminal(opts.Stdout)
+	redraw := !opts.NoStream && writerIsTerminal(opts.Stdout)
 	print := func(rows []StatsEntry) error {
 		items := make([]any, 0, len(rows))
 		for _, r := range rows {

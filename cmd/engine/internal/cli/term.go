@@ -89,12 +89,9 @@ func (t *terminal) watchResize(ctx context.Context, resize func(ctx context.Cont
 	}
 }
 
-// isTerminal reports whether w is a terminal (a redrawn table makes sense).
-func isTerminal(w io.Writer) bool {
+// writerIsTerminal reports whether w is a terminal (a redrawn table makes
+// sense).
+func writerIsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := console.ConsoleFromFile(f)
-	return err == nil
+	return ok && isTerminal(f)
 }

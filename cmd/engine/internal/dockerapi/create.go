@@ -1,0 +1,231 @@
+package dockerapi
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/healthcheck"
+)
+
+// unsupportedField is a request field tend cannot honour yet.
+type unsupportedField struct {
+	name string
+	set  bool
+}
+
+func refuseUnsupported(fields []unsupportedField) error {
+	var names []string
+	for _, f := range fields {
+		if f.set {
+			names = append(names, f.name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: not supported by tend's Docker API yet; create the container without it: %w", strings.Join(names, ", "), errdefs.ErrInvalidArgument)
+}
+
+// isDefaultNetwork says whether mode is the default network: tend gives
+// every container a network namespace of its own with loopback only until
+// networking lands, which is what "default" and "bridge" get.
+func isDefaultNetwork(mode container.NetworkMode) bool {
+	switch mode {
+	case "", "default", "bridge":
+		return true
+	}
+	return false
+}
+
+// toCreateOptions maps a Docker create request onto the engine's options,
+// refusing with 400 each field the engine cannot honour.
+func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateOptions, error) {
+	var o backend.CreateOptions
+	cfg := req.Config
+	if cfg == nil {
+		return o, fmt.Errorf("config cannot be empty in order to create a container: %w", errdefs.ErrInvalidArgument)
+	}
+	hc := req.HostConfig
+	if hc == nil {
+		hc = &container.HostConfig{}
+	}
+	if cfg.Image == "" {
+		return o, fmt.Errorf("no image was given: set Image: %w", errdefs.ErrInvalidArgument)
+	}
+	endpointsOK := true
+	if req.NetworkingConfig != nil {
+		for k := range req.NetworkingConfig.EndpointsConfig {
+			endpointsOK = endpointsOK && isDefaultNetwork(container.NetworkMode(k))
+		}
+	}
+	stopSignalSet := cfg.StopSignal != "" && cfg.StopSignal != "SIGTERM" && cfg.StopSignal != "TERM" && cfg.StopSignal != "15"
+	r := hc.Resources
+	if err := refuseUnsupported([]unsupportedField{
+		{"Config.User", cfg.User != ""},
+		{"Config.Hostname", cfg.Hostname != ""},
+		{"Config.Domainname", cfg.Domainname != ""},
+		{"Config.ExposedPorts", len(cfg.ExposedPorts) > 0},
+		{"Config.Volumes", len(cfg.Volumes) > 0},
+		{"Config.StopSignal", stopSignalSet},
+		{"Config.StopTimeout", cfg.StopTimeout != nil},
+		{"Config.NetworkDisabled", cfg.NetworkDisabled},
+		{"HostConfig.Binds", len(hc.Binds) > 0},
+		{"HostConfig.Mounts", len(hc.Mounts) > 0},
+		{"HostConfig.VolumesFrom", len(hc.VolumesFrom) > 0},
+		{"HostConfig.VolumeDriver", hc.VolumeDriver != ""},
+		{"HostConfig.Tmpfs", len(hc.Tmpfs) > 0},
+		{"HostConfig.PortBindings", len(hc.PortBindings) > 0},
+		{"HostConfig.PublishAllPorts", hc.PublishAllPorts},
+		{"HostConfig.NetworkMode " + string(hc.NetworkMode), !isDefaultNetwork(hc.NetworkMode)},
+		{"NetworkingConfig.EndpointsConfig", !endpointsOK},
+		{"HostConfig.Dns", len(hc.DNS) > 0},
+		{"HostConfig.DnsOptions", len(hc.DNSOptions) > 0},
+		{"HostConfig.DnsSearch", len(hc.DNSSearch) > 0},
+		{"HostConfig.ExtraHosts", len(hc.ExtraHosts) > 0},
+		{"HostConfig.Links", len(hc.Links) > 0},
+		{"HostConfig.CapAdd", len(hc.CapAdd) > 0},
+		{"HostConfig.CapDrop", len(hc.CapDrop) > 0},
+		{"HostConfig.Privileged", hc.Privileged},
+		{"HostConfig.ReadonlyRootfs", hc.ReadonlyRootfs},
+		{"HostConfig.SecurityOpt", len(hc.SecurityOpt) > 0},
+		{"HostConfig.GroupAdd", len(hc.GroupAdd) > 0},
+		{"HostConfig.IpcMode", hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable"},
+		{"HostConfig.PidMode", hc.PidMode != ""},
+		{"HostConfig.UTSMode", hc.UTSMode != ""},
+		{"HostConfig.UsernsMode", hc.UsernsMode != ""},
+		{"HostConfig.CgroupnsMode", hc.CgroupnsMode != "" && hc.CgroupnsMode != "private"},
+		{"HostConfig.Cgroup", hc.Cgroup != ""},
+		{"HostConfig.Sysctls", len(hc.Sysctls) > 0},
+		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0},
+		{"HostConfig.OomScoreAdj", hc.OomScoreAdj != 0},
+		{"HostConfig.ShmSize", hc.ShmSize != 0},
+		{"HostConfig.Runtime", hc.Runtime != "" && hc.Runtime != "runc"},
+		{"HostConfig.LogConfig.Type " + hc.LogConfig.Type, hc.LogConfig.Type != "" && hc.LogConfig.Type != "json-file"},
+		{"HostConfig.LogConfig.Config", len(hc.LogConfig.Config) > 0},
+		{"HostConfig.Annotations", len(hc.Annotations) > 0},
+		{"HostConfig.MaskedPaths", len(hc.MaskedPaths) > 0},
+		{"HostConfig.ReadonlyPaths", len(hc.ReadonlyPaths) > 0},
+		{"HostConfig.Isolation", hc.Isolation != "" && hc.Isolation != "default"},
+		{"HostConfig.CpuShares", r.CPUShares != 0},
+		{"HostConfig.CgroupParent", r.CgroupParent != ""},
+		{"HostConfig.BlkioWeight", r.BlkioWeight != 0 || len(r.BlkioWeightDevice) > 0},
+		{"HostConfig.BlkioDevice*", len(r.BlkioDeviceReadBps)+len(r.BlkioDeviceWriteBps)+len(r.BlkioDeviceReadIOps)+len(r.BlkioDeviceWriteIOps) > 0},
+		{"HostConfig.CpuRealtime*", r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0},
+		{"HostConfig.CpusetCpus", r.CpusetCpus != ""},
+		{"HostConfig.CpusetMems", r.CpusetMems != ""},
+		{"HostConfig.Devices", len(r.Devices) > 0},
+		{"HostConfig.DeviceCgroupRules", len(r.DeviceCgroupRules) > 0},
+		{"HostConfig.DeviceRequests", len(r.DeviceRequests) > 0},
+		{"HostConfig.MemoryReservation", r.MemoryReservation != 0},
+		{"HostConfig.MemorySwap", r.MemorySwap != 0 && r.MemorySwap != -1 && r.MemorySwap != r.Memory},
+		{"HostConfig.MemorySwappiness", r.MemorySwappiness != nil && *r.MemorySwappiness != -1},
+		{"HostConfig.OomKillDisable", r.OomKillDisable != nil && *r.OomKillDisable},
+		{"HostConfig.Ulimits", len(r.Ulimits) > 0},
+		{"HostConfig.CpuCount", r.CPUCount != 0 || r.CPUPercent != 0},
+		{"HostConfig.IOMaximum*", r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0},
+		{"HostConfig.NanoCpus with CpuQuota", r.NanoCPUs != 0 && r.CPUQuota != 0},
+	}); err != nil {
+		return o, err
+	}
+	o.Name = strings.TrimPrefix(name, "/")
+	o.Image = cfg.Image
+	if len(cfg.Entrypoint) > 0 {
+		// An explicit entrypoint replaces the image's command too.
+		o.Cmd = append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...)
+	} else {
+		o.Cmd = append([]string(nil), cfg.Cmd...)
+	}
+	o.Env = cfg.Env
+	o.WorkingDir = cfg.WorkingDir
+	o.Labels = cfg.Labels
+	o.Tty = cfg.Tty
+	o.OpenStdin = cfg.OpenStdin
+	o.AutoRemove = hc.AutoRemove
+	o.Init = hc.Init
+	mode := string(hc.RestartPolicy.Name)
+	if mode == "" {
+		mode = backend.RestartNo
+	}
+	o.Restart = backend.RestartPolicy{Name: mode, MaximumRetryCount: hc.RestartPolicy.MaximumRetryCount}
+	if hc.RestartPolicy.MaximumRetryCount != 0 && mode != backend.RestartOnFailure {
+		return o, fmt.Errorf("invalid restart policy: maximum retry count can only be used with 'on-failure': %w", errdefs.ErrInvalidArgument)
+	}
+	if hc.RestartPolicy.MaximumRetryCount < 0 {
+		return o, fmt.Errorf("invalid restart policy: maximum retry count cannot be negative: %w", errdefs.ErrInvalidArgument)
+	}
+	if h := cfg.Healthcheck; h != nil && len(h.Test) > 0 {
+		for _, d := range []struct {
+			name string
+			v    int64
+		}{{"Interval", int64(h.Interval)}, {"Timeout", int64(h.Timeout)}, {"StartPeriod", int64(h.StartPeriod)}, {"StartInterval", int64(h.StartInterval)}, {"Retries", int64(h.Retries)}} {
+			if d.v < 0 {
+				return o, fmt.Errorf("Healthcheck.%s cannot be negative: %w", d.name, errdefs.ErrInvalidArgument)
+			}
+		}
+		o.Health = &healthcheck.Config{
+			Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
+		}
+	}
+	if r.Memory < 0 || r.NanoCPUs < 0 || r.CPUQuota < 0 || r.CPUPeriod < 0 {
+		return o, fmt.Errorf("HostConfig.Memory, NanoCpus, CpuQuota and CpuPeriod cannot be negative: %w", errdefs.ErrInvalidArgument)
+	}
+	o.Resources.MemoryBytes = r.Memory
+	switch {
+	case r.NanoCPUs > 0:
+		o.Resources.CPUs = float64(r.NanoCPUs) / 1e9
+	case r.CPUQuota > 0:
+		period := r.CPUPeriod
+		if period == 0 {
+			period = 100000
+		}
+		o.Resources.CPUs = float64(r.CPUQuota) / float64(period)
+	case r.CPUPeriod != 0:
+		return o, fmt.Errorf("HostConfig.CpuPeriod without CpuQuota: not supported by tend's Docker API yet: %w", errdefs.ErrInvalidArgument)
+	}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		o.Resources.PidsLimit = *r.PidsLimit
+	}
+	if err := api.CheckCreate(&o, runtime.NumCPU()); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func (s *Server) createContainer(w http.ResponseWriter, r *http.Request) error {
+	var req container.CreateRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if p := r.URL.Query().Get("platform"); p != "" && p != "linux" && p != "linux/"+runtime.GOARCH {
+		return fmt.Errorf("platform %s: tend runs linux/%s images only: %w", api.Echo(p), runtime.GOARCH, errdefs.ErrInvalidArgument)
+	}
+	opts, err := toCreateOptions(r.URL.Query().Get("name"), &req)
+	if err != nil {
+		return err
+	}
+	c, err := s.engine.Create(r.Context(), opts)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("No such image: %s: %w", familiarImage(mustNormalize(opts.Image)), errdefs.ErrNotFound)
+		}
+		return err
+	}
+	writeJSON(w, http.StatusCreated, container.CreateResponse{ID: c.ID, Warnings: []string{}})
+	return nil
+}
+
+func mustNormalize(ref string) string {
+	n, err := backend.NormalizeImageRef(ref)
+	if err != nil {
+		return ref
+	}
+	return n
+}
