@@ -184,6 +184,7 @@ func (e *Engine) imageStopSignal(ctx context.Context, ref string) (string, error
 // must be unique (errdefs.ErrAlreadyExists otherwise).
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	o := cloneRecord(Container{Config: opts}).Config
+	typedImage := o.Image
 	if err := validateCreate(&o); err != nil {
 		return nil, err
 	}
@@ -298,7 +299,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
-			Mounts: mounts,
+			Mounts:    mounts,
+			ImageName: typedImage,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

@@ -150,6 +150,17 @@ type Container struct {
 	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
 	// Create resolved them (issue 12).
 	Mounts []MountPoint `json:"mounts,omitempty"`
+
+	// docker CLI (issue 17): what docker shows of a container.
+	// ImageName is the image as the user gave it ("busybox"), as docker
+	// shows it in ps and .Config.Image; Config.Image is its normalized
+	// reference. Empty in records older than it: read Config.Image.
+	ImageName string `json:"image_name,omitempty"`
+	// SizeRw and SizeRootFs are the size of the files the container
+	// changed and of its whole root filesystem, filled in on request
+	// (List with Size); never stored.
+	SizeRw     int64 `json:"size_rw,omitempty"`
+	SizeRootFs int64 `json:"size_root_fs,omitempty"`
 }
 
 // NetworkSettings is a container's network while it runs: its namespace
@@ -163,8 +174,20 @@ type NetworkSettings struct {
 // Event is an engine event, as `engine events` shows it.
 type Event struct {
 	Time        time.Time         `json:"time"`
-	Type        string            `json:"type"` // create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
+	Type        string            `json:"type"` // the action: create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
 	ContainerID string            `json:"container_id"`
 	Name        string            `json:"name"`
-	Attributes  map[string]string `json:"attributes,omitempty"` // exit_code, reason, health_status, restart_count, ...
+	Attributes  map[string]string `json:"attributes,omitempty"` // as docker's: name, image, exitCode, the container's labels; reason, health_status, restart_count, ...
+
+	// Kind is the type of object the event is about, as docker's event
+	// Type: "container" (also when empty), "image", ... (issue 17).
+	Kind string `json:"kind,omitempty"`
+}
+
+// EventKind is e's object type: "container" unless set.
+func (e Event) EventKind() string {
+	if e.Kind == "" {
+		return "container"
+	}
+	return e.Kind
 }
