@@ -50,8 +50,8 @@ func importAppImage(t *testing.T, e *backend.Engine) {
 	}
 }
 
-// execOut runs opts in ref and returns its stdout and exit code.
-func (env *engineEnv) execOut(ref string, opts backend.ExecOptions) (string, int) {
+// execWith runs opts in ref and returns its stdout and exit code.
+func (env *engineEnv) execWith(ref string, opts backend.ExecOptions) (string, int) {
 	env.t.Helper()
 	var out, errb bytes.Buffer
 	opts.Stdout, opts.Stderr = &out, &errb
@@ -72,7 +72,7 @@ func (env *engineEnv) execOut(ref string, opts backend.ExecOptions) (string, int
 // non-zero exit fails the test.
 func (env *engineEnv) sh(ref, cmd string) string {
 	env.t.Helper()
-	out, code := env.execOut(ref, backend.ExecOptions{Cmd: []string{"sh", "-c", cmd}})
+	out, code := env.execWith(ref, backend.ExecOptions{Cmd: []string{"sh", "-c", cmd}})
 	if code != 0 {
 		env.t.Fatalf("exec %q in %s: exit %d: %s", cmd, ref, code, out)
 	}
@@ -157,7 +157,7 @@ func TestConfineAppImageConfig(t *testing.T) {
 	if got := env.sh(c.ID, "echo $(id -u) $(pwd) $APP_MODE"); got != "1000 /app last" {
 		t.Errorf("exec inherits %q, want user 1000, /app and APP_MODE=last", got)
 	}
-	out, code := env.execOut(c.ID, backend.ExecOptions{Cmd: []string{"sh", "-c", "echo $(id -u):$(id -g) $(pwd) $APP_MODE; env"},
+	out, code := env.execWith(c.ID, backend.ExecOptions{Cmd: []string{"sh", "-c", "echo $(id -u):$(id -g) $(pwd) $APP_MODE; env"},
 		User: "root", WorkingDir: "/tmp", Env: []string{"APP_MODE=exec", "APP_MODE=exec2"}})
 	if code != 0 || !strings.HasPrefix(out, "0:0 /tmp exec2\n") || countVar(out, "APP_MODE") != 1 {
 		t.Errorf("exec -u root -w /tmp -e APP_MODE=exec2: exit %d, output %q", code, out)
@@ -283,7 +283,7 @@ func TestConfineReadOnlyTmpfsLimits(t *testing.T) {
 	c := env.run(backend.CreateOptions{Name: testID(t), Image: testEnv.ImageRef, Cmd: []string{"sleep", "100000"},
 		ReadonlyRootfs: true, Tmpfs: map[string]string{"/run": "size=1m,mode=1777"},
 		Ulimits: []backend.Ulimit{{Name: "nofile", Soft: 100, Hard: 200}, {Name: "nproc", Soft: 500, Hard: 600}}, ShmSize: 8 << 20})
-	out, code := env.execOut(c.ID, backend.ExecOptions{Cmd: []string{"touch", "/written"}})
+	out, code := env.execWith(c.ID, backend.ExecOptions{Cmd: []string{"touch", "/written"}})
 	if code == 0 || !strings.Contains(out, "Read-only file system") {
 		t.Errorf("write to the read-only rootfs: exit %d, %q; want refused", code, out)
 	}
