@@ -23,6 +23,8 @@ mkdir -p build
 # --- Debian packages -------------------------------------------------------
 # gcc and libc6-dev: go test -race needs cgo.
 packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-dev)
+# docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd is never started
+packages+=(docker.io)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
@@ -70,6 +72,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 else
 	say "packages present: ${packages[*]}"
+fi
+# docker.io ships dockerd's units: tend's Docker API tests talk to tend's own socket, so a dockerd
+# (and the system containerd it wants) must not run; systemd would start them at the next boot.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+	systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true
 fi
 
 # --- Go ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
@@ -355,6 +357,13 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if err := s.engine.Start(r.Context(), c.ID); err != nil {
+		if c.Config.AutoRemove {
+			// As dockerd: a container that was to be removed on exit is
+			// removed when it cannot start (docker run --rm waits for it).
+			if rerr := s.engine.Remove(context.WithoutCancel(r.Context()), c.ID, true); rerr != nil && !errdefs.IsNotFound(rerr) {
+				log.G(r.Context()).WithError(rerr).WithField("container", c.ID).Warn("remove an auto-remove container that did not start")
+			}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
