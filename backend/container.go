@@ -161,6 +161,10 @@ func cloneRecord(r Container) Container {
 		h := r.Health.Clone()
 		r.Health = &h
 	}
+	cloneNetworkConfig(&r)
+	r.Config.Binds = append([]string(nil), r.Config.Binds...)
+	r.Config.Mounts = append([]Mount(nil), r.Config.Mounts...) // options behind pointers never change
+	r.Mounts = append([]MountPoint(nil), r.Mounts...)
 	return r
 }
 

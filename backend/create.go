@@ -73,6 +73,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := CheckHealth(o.Health); err != nil {
 		return err
 	}
+	if err := checkMounts(o); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
@@ -122,6 +125,11 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err := validateCreate(&o); err != nil {
 		return nil, err
 	}
+	e.netMu.RLock() // the network stays until the container exists
+	defer e.netMu.RUnlock()
+	if err := e.validateNetwork(ctx, &o); err != nil {
+		return nil, err
+	}
 	o.Name = strings.TrimPrefix(o.Name, "/")
 	id := newID()
 	e.mu.Lock()
@@ -156,6 +164,20 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	if err != nil {
 		return nil, err
 	}
+	for _, opt := range e.networkSpecOpts(id, &o) {
+		if err := opt(e.ctx, nil, &containers.Container{ID: id}, spec); err != nil {
+			return nil, fmt.Errorf("create %s: network spec: %w", shortID(id), err)
+		}
+	}
+	mounts, undoMounts, err := e.setupMounts(ctx, id, &o, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			undoMounts()
+		}
+	}()
 	if err := e.store.create(id); err != nil {
 		return nil, err
 	}
@@ -164,6 +186,9 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 			e.store.remove(id)
 		}
 	}()
+	if err := e.writeNetworkFiles(id, &o); err != nil {
+		return nil, fmt.Errorf("create %s: %w", shortID(id), err)
+	}
 	copts := []libcontainerd.CreateOption{libcontainerd.WithLabels(o.Labels)}
 	if useInit {
 		opt, err := e.withInit(id, spec)
@@ -193,6 +218,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
+			Mounts: mounts,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

@@ -16,6 +16,7 @@ import (
 	"github.com/tendhq/tend/healthcheck"
 	"github.com/tendhq/tend/internal/crashtest"
 	"github.com/tendhq/tend/libcontainerd"
+	"github.com/tendhq/tend/network"
 )
 
 // ErrClosed is returned by calls on an Engine after Close.
@@ -36,7 +37,8 @@ const (
 // Config configures an Engine. Only ContainerdAddress and Root are required.
 type Config struct {
 	// Root holds the engine state: containers/<id>/ (record file, log,
-	// checkpoints/<name>/), fifo/ and checkpoints/. Created 0700.
+	// checkpoints/<name>/), fifo/, checkpoints/ and volumes/<name>/_data.
+	// Created 0700.
 	Root string
 	// ContainerdAddress is containerd's socket.
 	ContainerdAddress string
@@ -69,6 +71,18 @@ type Config struct {
 	// Clock is the source of time for restart backoff, stop timeouts and
 	// probes; nil is the real clock.
 	Clock healthcheck.Clock
+
+	// Network gives containers their networks (issue 13; see
+	// backend/network.go); nil: no networking, every container in a
+	// namespace of its own with lo only (down).
+	Network *network.Manager
+	// registry: how registries are reached (insecure hosts, TLS).
+	Registry RegistryConfig
+	// ProtectedPaths are more directories of the engine's own (the
+	// daemon's root, containerd's root) that a container may not bind
+	// mount, nor any directory holding them, unless privileged; Root and
+	// ContainerdStateDir always are.
+	ProtectedPaths []string
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -79,6 +93,7 @@ type Engine struct {
 	clock   healthcheck.Clock
 	backoff Backoff
 	store   store
+	volumes *volumeStore
 	client  libcontainerd.Client
 	health  *healthcheck.Scheduler
 	log     *log.Entry
@@ -105,6 +120,13 @@ type Engine struct {
 	ctrs  map[string]*container // (mu)
 	names map[string]string     // (mu) name -> id, including reservations
 	execs map[string]*Exec      // (mu)
+
+	// Networking (issue 13).
+	net     *network.Manager
+	netMu   sync.RWMutex // creates (read) against network removals (write)
+	hostsMu sync.Mutex   // serialises /etc/hosts rewrites
+	// registry: pulls in flight, one per reference (its own lock).
+	pulls pullGroup
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
@@ -158,6 +180,11 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		execs:   make(map[string]*Exec),
 
 		initProbes: make(map[string]int),
+		net:        cfg.Network,
+	}
+	e.volumes = newVolumeStore(filepath.Join(cfg.Root, volumesDir), e.log)
+	if err := e.volumes.load(); err != nil {
+		return nil, err
 	}
 	e.ctx, e.cancel = context.WithCancel(namespaces.WithNamespace(context.WithoutCancel(ctx), cfg.Namespace))
 	defer func() {
@@ -192,6 +219,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		}
 		e.ctrs[r.ID] = c
 		e.names[r.Name] = r.ID
+		e.refVolumes(r)
 	}
 
 	e.health = healthcheck.NewScheduler(healthExecer{e}, healthcheck.WithClock(e.clock),
@@ -204,6 +232,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 	}
 	e.client = client
 	e.boot(ctx)
+	e.reconcileNetwork(ctx)
 	return e, nil
 }
 

@@ -74,6 +74,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	if !owed {
 		return
 	}
+	e.netDown(ctx, c) // before a restart can ask for a new one
 	info = withExitRecord(info, e.takeExitRecord(id))
 
 	c.mu.Lock()
@@ -132,7 +133,8 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 		e.spawn(func() {
 			rctx, cancel := context.WithTimeout(e.ctx, opTimeout)
 			defer cancel()
-			if err := e.Remove(rctx, id, true); err != nil && !errdefs.IsNotFound(err) {
+			// As docker's --rm, with the container's anonymous volumes.
+			if err := e.RemoveContainer(rctx, id, RemoveOptions{Force: true, Volumes: true}); err != nil && !errdefs.IsNotFound(err) {
 				e.log.WithError(err).WithField("container", id).Warn("auto-remove")
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/tendhq/tend/healthcheck/initprobe"
 	"github.com/tendhq/tend/libcontainerd"
@@ -35,11 +36,13 @@ func (e *Engine) takeExitRecord(id string) *initprobe.ExitRecord {
 	return rec
 }
 
-// hasExitRecord tells whether tend-init left an exit record that no exit
-// has taken yet: the container's last run ended.
-func (e *Engine) hasExitRecord(id string) bool {
+// hasExitRecordAfter tells whether tend-init left an exit record that no
+// exit has taken yet, of a run that ended after finished (the exit the
+// container's record shows): the container's last run ended and its exit
+// is not counted.
+func (e *Engine) hasExitRecordAfter(id string, finished time.Time) bool {
 	rec, _ := initprobe.ReadExitRecord(e.exitRecord(id))
-	return rec != nil
+	return rec != nil && rec.ExitedAt.After(finished)
 }
 
 // withExitRecord fills in an exit whose status containerd lost from the

@@ -60,6 +60,7 @@ type fakeCtr struct {
 	pid     uint32
 	stdio   libcontainerd.StdioCallback
 	deleted bool
+	spec    *specs.Spec // as Create got it
 }
 
 func newFakeClient() *fakeClient {
@@ -100,7 +101,7 @@ func (f *fakeClient) Create(_ context.Context, id string, spec *specs.Spec, _ ..
 	if _, ok := f.ctrs[id]; ok {
 		return errdefs.ErrAlreadyExists
 	}
-	f.ctrs[id] = &fakeCtr{task: libcontainerd.StatusNoTask}
+	f.ctrs[id] = &fakeCtr{task: libcontainerd.StatusNoTask, spec: spec}
 	return nil
 }
 

@@ -75,7 +75,11 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		opts = append(opts, libcontainerd.WithCheckpointDir(cp.dir))
 		startAttrs = map[string]string{"checkpoint": cp.name}
 	}
-	pid, err := e.startClientTask(ctx, id, opts...)
+	var pid uint32
+	err := e.netUp(ctx, c)
+	if err == nil {
+		pid, err = e.startClientTask(ctx, id, opts...)
+	}
 	// A failed restore is no task in the way: recoverTask would start the
 	// command afresh.
 	if errdefs.IsFailedPrecondition(err) && cp == nil {
@@ -85,13 +89,23 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 			err = fmt.Errorf("%w (recovering the task in the way: %v)", err, rerr)
 		}
 	}
-	c.mu.Lock()
-	started := func() { // with c.mu held: the exit handler may go on
+	if err != nil {
+		e.netDown(ctx, c)
+	}
+	// The exit handler of the new task waits for starting, which is
+	// closed only once the start is on disk: an exit handled (its task
+	// deleted, its exit record taken) before the record says running
+	// would leave, to an engine that dies before the save, a record that
+	// says restarting and nothing that shows the run happened.
+	started := func() {
+		c.mu.Lock()
 		c.starting = nil
 		close(starting)
+		c.mu.Unlock()
 	}
+	defer started()
+	c.mu.Lock()
 	if err != nil {
-		started()
 		c.taskLive = false
 		if c.io != nil {
 			c.io.close()
@@ -111,7 +125,6 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	if terr := transition(&c.rec, StateRunning); terr != nil {
 		// Only a concurrent removal can get here; the exit handler
 		// cleans the task up.
-		started()
 		c.mu.Unlock()
 		e.log.WithError(terr).WithField("container", id).Warn("started task of a container that changed state")
 		return terr
@@ -123,7 +136,6 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 	c.rec.NextRestartAt = time.Time{}
 	e.emitLocked(c, "start", startAttrs)
 	e.healthStartLocked(c, true)
-	started()
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
 	c.mu.Unlock()
@@ -395,6 +407,13 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 // container is refused with errdefs.ErrFailedPrecondition unless force, which
 // kills it first. A pending restart is cancelled for good.
 func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	return e.RemoveContainer(ctx, ref, RemoveOptions{Force: force})
+}
+
+// RemoveContainer is Remove with docker's options: opts.Volumes also
+// removes the container's anonymous volumes (docker rm -v).
+func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOptions) error {
+	force := opts.Force
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return err
@@ -425,7 +444,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	snap := e.snapLocked(c)
 	c.mu.Unlock()
 	e.save(c, snap)
-	return e.finishRemove(ctx, c)
+	if err := e.finishRemove(ctx, c); err != nil {
+		return err
+	}
+	if opts.Volumes {
+		e.removeAnonymousVolumes(c.rec.Mounts)
+	}
+	return nil
 }
 
 // finishRemove deletes a container in state removing from containerd, the
@@ -433,6 +458,7 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	id := c.rec.ID
 	e.health.Remove(id)
+	defer e.netDown(ctx, c) // a dead or created container may hold one
 	// The exit handler deletes the exited task, but may have failed to
 	// (containerd slow or restarting): a task left would block the delete.
 	if _, _, err := e.client.DeleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
@@ -464,5 +490,6 @@ func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.logw.Close()
+	e.releaseVolumes(id, c.rec.Mounts)
 	return e.store.remove(id)
 }

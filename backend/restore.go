@@ -40,7 +40,7 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 	id := c.rec.ID
 	lg := e.log.WithField("container", id)
 	c.mu.Lock()
-	state := c.rec.State
+	state, finished := c.rec.State, c.rec.FinishedAt
 	c.mu.Unlock()
 	if state == StateRemoving {
 		if err := e.finishRemove(ctx, c); err != nil {
@@ -85,7 +85,7 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 			c.mu.Unlock()
 			e.handleExit(ctx, c, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, ExitCode: libcontainerd.ExitCodeUnknown, ExitedAt: e.clock.Now(), Reason: unknownExitReason})
 		case StateRestarting:
-			if e.hasExitRecord(id) {
+			if e.hasExitRecordAfter(id, finished) {
 				// The engine died inside the start it had cleared the
 				// record for, and the run it began has ended since:
 				// its exit is owed, or the run goes uncounted.
@@ -146,19 +146,30 @@ func (e *Engine) bootOne(ctx context.Context, c *container) {
 		if c.rec.State == StatePaused {
 			e.health.Pause(id)
 		}
+	case state == StateRestarting && !res.ExitedAt.IsZero() && !c.rec.FinishedAt.IsZero() && !res.ExitedAt.After(c.rec.FinishedAt):
+		// The exit the record counts already: the engine recorded it but
+		// could not delete the task (containerd 1.6 keeps a stopped task
+		// across its restarts). Counting it again would count one run
+		// twice; the exit handler only deletes the task.
+		lg.WithField("exited_at", res.ExitedAt).Info("the stopped task left is the exit already recorded")
+		c.taskLive = false
 	default:
 		// Stopped: the exit is delivered through processEvent; when no
 		// exit was owed (the record already shows one) it only deletes
 		// the task.
 	}
 	exits := c.exits
-	waitExit := err == nil && !res.Alive && owed
-	c.starting = nil
-	close(starting)
+	waitExit := err == nil && !res.Alive && c.taskLive
 	snap := e.snapLocked(c)
 	e.notifyLocked(c)
 	c.mu.Unlock()
 	e.save(c, snap)
+	// The exit handler waits for the record above to be on disk (see
+	// startTaskFrom).
+	c.mu.Lock()
+	c.starting = nil
+	close(starting)
+	c.mu.Unlock()
 	if waitExit {
 		// The task died while no engine watched: New returns only once
 		// its exit is recorded, so that no caller sees the container

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/network"
 )
 
 // State is the state of a container as the engine sees it.
@@ -50,6 +51,30 @@ type CreateOptions struct {
 	// on for a container with a health check when tend-init is available
 	// (Config.InitPath). Create records the decision here.
 	Init *bool `json:"init,omitempty"`
+
+	// Networking (issue 13; see backend/network.go).
+	// NetworkMode is "bridge" (the default), "none", "host" or the name
+	// of a user network.
+	NetworkMode string `json:"network_mode,omitempty"`
+	// Publish lists ports to publish; HostPort 0 is a free port picked at
+	// every start. Create adds the image's exposed ports for PublishAll.
+	Publish    []network.PortMapping `json:"publish,omitempty"`
+	PublishAll bool                  `json:"publish_all,omitempty"`
+	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
+	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
+	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
+	// Mounts and volumes (issue 12).
+	// Binds are -v/--volume values, docker's HostConfig.Binds:
+	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
+	// or CONTAINER-PATH (an anonymous volume); see ParseVolumeSpec.
+	Binds []string `json:"binds,omitempty"`
+	// Mounts are --mount values, docker's HostConfig.Mounts (types bind,
+	// volume and tmpfs).
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Privileged (docker run --privileged) also allows a bind mount of the
+	// host's root or of the engine's state. (Same field as the confinement
+	// work's; keep one.)
+	Privileged bool `json:"privileged,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is
@@ -81,6 +106,21 @@ type Container struct {
 	Health *healthcheck.State `json:"health,omitempty"`
 	// LogPath is the container's json-file log.
 	LogPath string `json:"log_path"`
+
+	// Networking (issue 13): the network of the current run, from its
+	// start until the CNI DEL after its exit.
+	Network *NetworkSettings `json:"network,omitempty"`
+	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
+	// Create resolved them (issue 12).
+	Mounts []MountPoint `json:"mounts,omitempty"`
+}
+
+// NetworkSettings is a container's network while it runs: its namespace
+// and what CNI ADD gave it (nil for none and host).
+type NetworkSettings struct {
+	Mode       string              `json:"mode"`
+	NetNS      string              `json:"netns,omitempty"`
+	Attachment *network.Attachment `json:"attachment,omitempty"`
 }
 
 // Event is an engine event, as `engine events` shows it.

@@ -13,7 +13,7 @@ bash scripts/setup.sh
 # shellcheck source=/dev/null
 source build/env.sh
 go build -o build/engine ./cmd/engine
-CGO_ENABLED=0 go build -o build/tend-init ./cmd/tend-init
+gcc -static -Os -o build/tend-init cmd/tend-init/tend-init.c
 
 work=$(mktemp -d /tmp/tend-demo-XXXXXX)
 root=$work/root

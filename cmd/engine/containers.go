@@ -30,6 +30,8 @@ type runFlags struct {
 	healthInterval, healthTimeout               time.Duration
 	healthStartPeriod, healthStartInterval      time.Duration
 	healthRetries                               int
+	net                                         netFlags
+	volumes                                     cli.VolumeFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -125,6 +127,12 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		return o, err
 	}
 	o.Health = health
+	if err := f.net.apply(cmd, &o); err != nil {
+		return o, err
+	}
+	if err := f.volumes.Apply(&o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -218,6 +226,9 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.StringVar(&f.rootfs, "rootfs", "", "run from this root filesystem directory instead of an image")
 	fl.BoolVar(&f.rm, "rm", false, "automatically remove the container when it exits")
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
+	f.net.register(cmd)
+	f.volumes.Register(cmd)
+	addPullFlag(cmd, g, s)
 	return cmd
 }
 
@@ -268,6 +279,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 		timeout = -1
 		signal  string
 		force   bool
+		volumes bool
 	)
 	cmd := &cobra.Command{
 		Use:   name + " [OPTIONS] CONTAINER [CONTAINER...]",
@@ -279,7 +291,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 				return err
 			}
 			defer c.Close()
-			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Stdout: s.Stdout, Stderr: s.Stderr}
+			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Volumes: volumes, Stdout: s.Stdout, Stderr: s.Stderr}
 			if timeout >= 0 && timeout <= backend.MaxTimeoutSeconds {
 				d := time.Duration(timeout) * time.Second
 				o.Timeout = &d
@@ -302,6 +314,7 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 		cmd.Flags().StringVarP(&signal, "signal", "s", "KILL", "signal to send to the container")
 	case "rm":
 		cmd.Flags().BoolVarP(&force, "force", "f", false, "force the removal of a running container (uses SIGKILL)")
+		cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove the anonymous volumes of the container")
 	}
 	return cmd
 }

@@ -138,10 +138,14 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newStatsCommand(g, s),
 		newEventsCommand(g, s),
 		newImageCommand(g, s),
+		newVolumeCommand(g, s),
 		newCheckpointCommand(g, s),
 		newVersionCommand(g, s),
 		newInfoCommand(g, s),
+		newNetworkCommand(g, s),
+		newPortCommand(g, s),
 	)
+	root.AddCommand(registryCommands(g, s)...)
 	return root
 }
 
@@ -198,6 +202,8 @@ func namedArgs(pa cobra.PositionalArgs, rest bool, kinds ...string) cobra.Positi
 				err = api.ValidateName(kind, a)
 			case argImage:
 				err = api.ValidateImageRef(a)
+			case argNetwork:
+				err = api.ValidateName(kind, a)
 			}
 			if err != nil {
 				return &cli.StatusError{Code: 1, Err: err}

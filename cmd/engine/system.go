@@ -19,10 +19,9 @@ import (
 func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images", Args: exactArgs(0)}
 	imp := &cobra.Command{
-		Use:     "import FILE|-",
-		Aliases: []string{"load"},
-		Short:   "Import an image from an OCI layout or docker-archive tar (- reads stdin)",
-		Args:    exactArgs(1),
+		Use:   "import FILE|-",
+		Short: "Import an image from an OCI layout or docker-archive tar (- reads stdin)",
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in io.Reader = s.Stdin
 			if args[0] != "-" {
@@ -62,6 +61,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(imp, ls, rm)
+	cmd.AddCommand(imageRegistryCommands(g, s)...)
 	return cmd
 }
 
@@ -140,6 +140,7 @@ func newDaemonCommand() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
+	addRegistryDaemonFlags(cmd, &o)
 	fl.StringVar(&o.Root, "root", "/var/lib/tend", "engine state directory")
 	fl.StringVar(&o.Socket, "socket", "/run/tend/engine.sock", "API socket path")
 	fl.StringVar(&o.Namespace, "namespace", "tend", "containerd namespace")
@@ -153,5 +154,6 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&maxImport, "max-import-size", "8g", "largest image archive `engine image import` may send (larger: 413)")
 	addDockerFlags(fl, &o)
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
+	registerNetworkDaemonFlags(fl, &o)
 	return cmd
 }

@@ -51,6 +51,20 @@ type (
 	Image = backend.Image
 	// Info summarises the engine.
 	Info = backend.Info
+
+	// RemoveOptions are the query of DELETE /v1/containers/{ref}
+	// (?force=1&v=1).
+	RemoveOptions = backend.RemoveOptions
+	// Volume is a volume (docker's shape); GET /v1/volumes answers a list.
+	Volume = backend.Volume
+	// VolumeCreateRequest is the body of POST /v1/volumes (docker's shape).
+	VolumeCreateRequest = backend.VolumeCreateRequest
+	// VolumePruneReport answers POST /v1/volumes/prune (docker's shape).
+	VolumePruneReport = backend.VolumePruneReport
+	// Mount is a --mount value in CreateOptions.Mounts (docker's shape).
+	Mount = backend.Mount
+	// MountPoint is a mount in a container record (docker's shape).
+	MountPoint = backend.MountPoint
 )
 
 // Container states.

@@ -22,6 +22,7 @@ type RefsOptions struct {
 	Timeout *time.Duration // stop, restart
 	Signal  string         // kill
 	Force   bool           // rm
+	Volumes bool           // rm: its anonymous volumes too
 	Stdout  io.Writer
 	Stderr  io.Writer
 }
@@ -53,7 +54,9 @@ func Unpause(ctx context.Context, c *client.Client, opts RefsOptions) error {
 
 // Remove removes containers and prints each ref.
 func Remove(ctx context.Context, c *client.Client, opts RefsOptions) error {
-	return forEachPrint(opts, func(ref string) error { return c.Remove(ctx, ref, opts.Force) })
+	return forEachPrint(opts, func(ref string) error {
+		return c.RemoveContainer(ctx, ref, api.RemoveOptions{Force: opts.Force, Volumes: opts.Volumes})
+	})
 }
 
 // Wait waits for containers to stop and prints each exit code.
@@ -106,6 +109,7 @@ type PsEntry struct {
 	Pid          uint32            `json:"Pid,omitempty"`
 	ExitCode     int               `json:"ExitCode"`
 	RestartCount int               `json:"RestartCount"`
+	Ports        string            `json:"Ports"`
 }
 
 func checkFormat(f string) error {
@@ -147,7 +151,7 @@ func Ps(ctx context.Context, c *client.Client, opts PsOptions) error {
 				Command: format.Command(ct.Config.Cmd), CreatedAt: ct.Created.Format("2006-01-02 15:04:05 -0700 MST"),
 				RunningFor: format.Ago(now, ct.Created), State: string(ct.State), Status: format.Status(ct, now),
 				Restarts: ct.RestartCount, RestartCount: ct.RestartCount, Names: ct.Name, Labels: ct.Config.Labels,
-				Pid: ct.Pid, ExitCode: ct.ExitCode,
+				Pid: ct.Pid, ExitCode: ct.ExitCode, Ports: format.Ports(ct),
 			}
 			if ct.Health != nil {
 				e.Health = ct.Health.Status
@@ -159,14 +163,14 @@ func Ps(ctx context.Context, c *client.Client, opts PsOptions) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tRESTARTS\tNAMES")
+	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tRESTARTS\tPORTS\tNAMES")
 	for _, ct := range cs {
 		id, cmd := format.ShortID(ct.ID), format.Command(ct.Config.Cmd)
 		if opts.NoTrunc {
 			id, cmd = ct.ID, fmt.Sprintf("%q", strings.Join(ct.Config.Cmd, " "))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", id, format.Image(ct), cmd,
-			format.Ago(now, ct.Created), format.Status(ct, now), ct.RestartCount, ct.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, format.Image(ct), cmd,
+			format.Ago(now, ct.Created), format.Status(ct, now), ct.RestartCount, format.Ports(ct), ct.Name)
 	}
 	return tw.Flush()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/server"
 	"github.com/tendhq/tend/libcontainerd/supervisor"
+	"github.com/tendhq/tend/network"
 )
 
 // Options configure the daemon; the flags of `engine daemon`.
@@ -43,9 +44,18 @@ type Options struct {
 	MaxImportBytes int64
 	// Ready, when set, is called once the API serves.
 	Ready func()
+
+	// Networking (issue 13): the default bridge device ("none": no
+	// networking), its subnet (empty: recorded or picked) and the CNI
+	// plugin dirs (empty: network.DefaultPluginDirs).
+	Bridge        string
+	BridgeSubnet  string
+	CNIPluginDirs []string
 	// DockerSocket is the Docker Engine API socket (package dockerapi);
 	// empty: none. `engine daemon` sets DefaultDockerSocket.
 	DockerSocket string
+	// registry: how registries are reached (--insecure-registry, certs).
+	Registry backend.RegistryConfig
 }
 
 // Run runs the daemon until ctx ends.
@@ -120,7 +130,12 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		address, stateDir = d.Address(), d.StateDir()
 	}
 
+	netm, err := newNetworkManager(root, opts)
+	if err != nil {
+		return err
+	}
 	be, err := backend.New(ctx, backend.Config{
+		Network:            netm,
 		Root:               filepath.Join(root, "engine"),
 		ContainerdAddress:  address,
 		ContainerdStateDir: stateDir,
@@ -128,6 +143,7 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		Registry:           opts.Registry,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
@@ -160,4 +176,19 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 	err = errors.Join(err, <-dockerDone)
 	logger.Info("engine API stopped")
 	return err
+}
+
+// newNetworkManager sets up the engine's networks under root/network; nil
+// with --bridge none.
+func newNetworkManager(root string, opts Options) (*network.Manager, error) {
+	if opts.Bridge == "none" {
+		return nil, nil
+	}
+	m, err := network.New(network.Config{
+		Root: filepath.Join(root, "network"), PluginDirs: opts.CNIPluginDirs, Bridge: opts.Bridge, Subnet: opts.BridgeSubnet,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("networking: %w (or run without it: --bridge none)", err)
+	}
+	return m, nil
 }

@@ -79,7 +79,9 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) remove(w http.ResponseWriter, r *http.Request) error {
-	if err := s.engine.Remove(r.Context(), r.PathValue("ref"), boolParam(r.URL.Query().Get("force"))); err != nil {
+	q := r.URL.Query()
+	opts := api.RemoveOptions{Force: boolParam(q.Get("force")), Volumes: boolParam(q.Get("v"))}
+	if err := s.engine.RemoveContainer(r.Context(), r.PathValue("ref"), opts); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -41,7 +41,23 @@ type Engine interface {
 	ImportImage(ctx context.Context, r io.Reader) ([]api.Image, error)
 	Images(ctx context.Context) ([]api.Image, error)
 	RemoveImage(ctx context.Context, ref string) error
+	// registry and image archives
+	PullImage(ctx context.Context, ref string, opts backend.PullOptions, progress backend.ProgressFunc) (api.Image, error)
+	PushImage(ctx context.Context, ref string, opts backend.PushOptions, progress backend.ProgressFunc) error
+	TagImage(ctx context.Context, src, dst string) (string, error)
+	InspectImage(ctx context.Context, ref string) (*api.ImageInspect, error)
+	PruneImages(ctx context.Context, all bool) (api.PruneReport, error)
+	SaveImages(ctx context.Context, refs []string, w io.Writer) error
+	LoadImages(ctx context.Context, r io.Reader, progress backend.ProgressFunc) ([]api.Image, error)
+	Login(ctx context.Context, server, user, secret string) error
 	Info(ctx context.Context) (api.Info, error)
+	// Mounts and volumes (issue 12).
+	RemoveContainer(ctx context.Context, ref string, opts api.RemoveOptions) error
+	CreateVolume(ctx context.Context, req api.VolumeCreateRequest) (*api.Volume, error)
+	Volumes(ctx context.Context) ([]api.Volume, error)
+	InspectVolume(ctx context.Context, name string) (*api.Volume, error)
+	RemoveVolume(ctx context.Context, name string, force bool) error
+	PruneVolumes(ctx context.Context, all bool) (api.VolumePruneReport, error)
 }
 
 // ExecOptions say what to run and where its stdio goes.

@@ -28,6 +28,7 @@ import (
 	"github.com/containerd/log"
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
@@ -143,6 +144,9 @@ func (s *Server) routes() {
 	h("GET "+p+"/images", s.images)
 	h("POST "+p+"/images/import", s.importImage)
 	h("DELETE "+p+"/images/{image...}", s.removeImage)
+	s.networkRoutes(h)
+	s.volumeRoutes(h)
+	s.registryRoutes(h)
 }
 
 // checkPathValues refuses a route whose object is not one that can exist:
@@ -155,6 +159,11 @@ func checkPathValues(r *http.Request) error {
 			if err := api.ValidateName(v.what, val); err != nil {
 				return err
 			}
+		}
+	}
+	if v := r.PathValue("volume"); v != "" {
+		if err := backend.ValidateVolumeName(v); err != nil {
+			return err
 		}
 	}
 	if img := r.PathValue("image"); img != "" {

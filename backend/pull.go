@@ -1,0 +1,236 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
+)
+
+// ProgressEvent is one step of a pull, push or load, in the shape of
+// docker's jsonmessage: ID is a layer's short digest (or the tag), Status
+// says what happens to it ("Downloading", "Extracting", "Pull complete"),
+// Detail counts bytes.
+type ProgressEvent struct {
+	ID     string          `json:"id,omitempty"`
+	Status string          `json:"status,omitempty"`
+	Detail *ProgressDetail `json:"progressDetail,omitempty"`
+}
+
+// ProgressDetail counts the bytes of one layer.
+type ProgressDetail struct {
+	Current int64 `json:"current"`
+	Total   int64 `json:"total"`
+}
+
+// ProgressFunc receives progress events; it is called from one goroutine
+// at a time and must not block for long.
+type ProgressFunc func(ProgressEvent)
+
+// PullOptions configure PullImage.
+type PullOptions struct {
+	// Platform is the platform to pull ("linux/amd64"); empty: the host's.
+	Platform string
+	// Credentials for the registry; nil: anonymous.
+	Credentials Credentials
+}
+
+// pullLeaseExpiry bounds how long the content of a pull that the engine
+// did not finish (killed mid-pull) is kept from containerd's GC.
+const pullLeaseExpiry = time.Hour
+
+// pullGroup runs one pull per reference at a time: a second PullImage of
+// a reference being pulled joins the first, sharing its download and its
+// progress. Its zero value is ready.
+type pullGroup struct {
+	mu      sync.Mutex
+	flights map[string]*pullFlight
+}
+
+// pullFlight is one pull in progress and the callers waiting for it. The
+// pull runs on a goroutine of the engine with a context that ends when
+// the last waiter leaves (or the engine closes).
+type pullFlight struct {
+	done   chan struct{}
+	img    Image
+	err    error
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	waiters int
+	subs    map[int]ProgressFunc
+	nextSub int
+	last    map[string]ProgressEvent // the latest event per id, for a late joiner
+	order   []string
+}
+
+func (f *pullFlight) publish(ev ProgressEvent) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.last[ev.ID]; !ok {
+		f.order = append(f.order, ev.ID)
+	}
+	f.last[ev.ID] = ev
+	for _, fn := range f.subs {
+		fn(ev)
+	}
+}
+
+// subscribe sends progress to fn, replaying what the flight showed so
+// far, for a waiter already counted; leave removes the waiter and cancels
+// the pull when no one waits.
+func (f *pullFlight) subscribe(fn ProgressFunc) (leave func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := f.nextSub
+	f.nextSub++
+	if fn != nil {
+		for _, k := range f.order {
+			fn(f.last[k])
+		}
+		f.subs[id] = fn
+	}
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.subs, id)
+		f.waiters--
+		if f.waiters == 0 {
+			f.cancel()
+		}
+	}
+}
+
+// PullImage pulls ref from its registry and unpacks it into the engine's
+// snapshotter, reporting per-layer progress to progress (may be nil).
+// Concurrent pulls of one reference share one download; the credentials
+// of the first are used. Content is held by a lease while the pull runs:
+// a cancelled pull leaves nothing that containerd's GC does not remove.
+// Errors: errdefs.ErrUnauthenticated (log in), errdefs.ErrNotFound,
+// errdefs.ErrUnavailable (registry unreachable).
+func (e *Engine) PullImage(ctx context.Context, ref string, opts PullOptions, progress ProgressFunc) (Image, error) {
+	ref, err := NormalizeImageRef(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	platform := opts.Platform
+	if platform != "" {
+		p, err := platforms.Parse(platform)
+		if err != nil {
+			return Image{}, fmt.Errorf("invalid platform %q: %v: %w", platform, err, errdefs.ErrInvalidArgument)
+		}
+		platform = platforms.Format(p)
+	}
+	if e.isClosed() {
+		return Image{}, ErrClosed
+	}
+	key := ref + "|" + platform
+	e.pulls.mu.Lock()
+	if e.pulls.flights == nil {
+		e.pulls.flights = make(map[string]*pullFlight)
+	}
+	f, joined := e.pulls.flights[key]
+	if !joined {
+		f = &pullFlight{done: make(chan struct{}), subs: make(map[int]ProgressFunc), last: make(map[string]ProgressEvent)}
+		var fctx context.Context
+		fctx, f.cancel = context.WithCancel(e.ctx)
+		e.pulls.flights[key] = f
+		started := e.spawn(func() {
+			defer func() {
+				e.pulls.mu.Lock()
+				delete(e.pulls.flights, key)
+				e.pulls.mu.Unlock()
+				f.cancel()
+				close(f.done)
+			}()
+			f.img, f.err = e.pull(fctx, ref, platform, opts.Credentials, f.publish)
+		})
+		if !started {
+			delete(e.pulls.flights, key)
+			e.pulls.mu.Unlock()
+			f.cancel()
+			return Image{}, ErrClosed
+		}
+	}
+	f.mu.Lock()
+	f.waiters++
+	f.mu.Unlock()
+	e.pulls.mu.Unlock()
+	leave := f.subscribe(progress)
+	defer leave()
+	select {
+	case <-f.done:
+		return f.img, f.err
+	case <-ctx.Done():
+		return Image{}, fmt.Errorf("pull %s: %w", ref, ctx.Err())
+	}
+}
+
+// pull does one pull under its own lease.
+func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentials, progress ProgressFunc) (_ Image, retErr error) {
+	cc := e.imageClient()
+	ctx = e.nsCtx(ctx)
+	ctx, done, err := cc.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(pullLeaseExpiry))
+	if err != nil {
+		return Image{}, fmt.Errorf("pull %s: lease: %w", ref, err)
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+		defer cancel()
+		if err := done(dctx); err != nil {
+			e.log.WithError(err).WithField("image", ref).Warn("release pull lease")
+		}
+	}()
+	var before *images.Image
+	if img, err := cc.ImageService().Get(ctx, ref); err == nil {
+		before = &img
+	}
+
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		progress(ProgressEvent{ID: tagOf(ref), Status: "Pulling from " + reference.Path(named)})
+	}
+	tr := newPullTracker(cc, e.snapshotterName(), progress)
+	stop := tr.run(ctx)
+	opts := []containerd.RemoteOpt{
+		containerd.WithResolver(e.resolver(ctx, creds)),
+		containerd.WithPullUnpack,
+		containerd.WithPullSnapshotter(e.snapshotterName()),
+		containerd.WithImageHandlerWrapper(tr.wrap),
+	}
+	if platform != "" {
+		opts = append(opts, containerd.WithPlatform(platform))
+	}
+	img, err := cc.Pull(ctx, ref, opts...)
+	stop(err == nil)
+	if err != nil {
+		return Image{}, fmt.Errorf("pull %s: %w", ref, classifyRegistryError(ref, err))
+	}
+	progress(ProgressEvent{Status: "Digest: " + img.Target().Digest.String()})
+	if before != nil && before.Target.Digest == img.Target().Digest {
+		progress(ProgressEvent{Status: "Status: Image is up to date for " + ref})
+	} else {
+		progress(ProgressEvent{Status: "Status: Downloaded newer image for " + ref})
+	}
+	return e.describe(ctx, img, img.Metadata()), nil
+}
+
+func (e *Engine) snapshotterName() string { return snapshotter }
+
+// tagOf is the tag of a normalized reference ("latest"), or its digest.
+func tagOf(ref string) string {
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		return ref[i+1:]
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return ref[i+1:]
+	}
+	return "latest"
+}

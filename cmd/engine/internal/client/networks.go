@@ -1,0 +1,53 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/network"
+)
+
+func netPath(name string) string { return "/networks/" + url.PathEscape(name) }
+
+// CreateNetwork creates a user network.
+func (c *Client) CreateNetwork(ctx context.Context, opts network.CreateOptions) (*network.Network, error) {
+	var n network.Network
+	if err := c.call(ctx, http.MethodPost, "/networks", nil, opts, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// Networks lists the networks.
+func (c *Client) Networks(ctx context.Context) ([]backend.NetworkInfo, error) {
+	var ns []backend.NetworkInfo
+	return ns, c.call(ctx, http.MethodGet, "/networks", nil, nil, &ns)
+}
+
+// InspectNetwork returns a network and its containers.
+func (c *Client) InspectNetwork(ctx context.Context, name string) (*backend.NetworkInfo, error) {
+	var n backend.NetworkInfo
+	if err := c.call(ctx, http.MethodGet, netPath(name), nil, nil, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// RemoveNetwork removes a user network.
+func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, netPath(name), nil, nil, nil)
+}
+
+// PruneNetworks removes the unused user networks.
+func (c *Client) PruneNetworks(ctx context.Context) ([]string, error) {
+	var names []string
+	return names, c.call(ctx, http.MethodPost, "/networks/prune", nil, nil, &names)
+}
+
+// Ports lists the ports a container publishes.
+func (c *Client) Ports(ctx context.Context, r string) ([]network.PortMapping, error) {
+	var ps []network.PortMapping
+	return ps, c.call(ctx, http.MethodGet, ref(r)+"/port", nil, nil, &ps)
+}
