@@ -226,11 +226,26 @@ func testDockerCLI(t *testing.T, d *engineDaemon, c *dockerCLI) {
 	}
 
 	c.expect(t, 1, "No such container", "rm", "nosuch")
-	c.expect(t, 1, "not supported", "image", "save", "-o", filepath.Join(t.TempDir(), "x.tar"), "busybox")
 	c.must(t, "rm", "-f", "web", "crasher", "talker", "att")
 	if out := c.must(t, "ps", "-aq"); out != "" {
 		t.Errorf("rm -f left %q", out)
 	}
+
+	// image tag, save, rm and load back.
+	c.must(t, "tag", "busybox", "mybox:1")
+	archive := filepath.Join(t.TempDir(), "x.tar")
+	c.must(t, "image", "save", "-o", archive, "mybox:1")
+	c.must(t, "image", "rm", "mybox:1")
+	if out := c.must(t, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"); strings.Contains(out, "mybox") {
+		t.Errorf("image ls after rm: %q", out)
+	}
+	if out := c.must(t, "image", "load", "-i", archive); !strings.Contains(out, "mybox:1") {
+		t.Errorf("image load of the saved archive: %q", out)
+	}
+	if out := c.must(t, "run", "--rm", "mybox:1", "echo", "from-mybox"); out != "from-mybox\n" {
+		t.Errorf("run from the loaded image: %q", out)
+	}
+	c.must(t, "image", "rm", "mybox:1")
 }
 
 // testDockerTTY runs docker (exec -it or run -it with sh) on a terminal,
