@@ -165,6 +165,10 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 // tar, answered with docker's progress messages.
 func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
+	// The progress answer starts before the archive is read to its end.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		return fmt.Errorf("stream the load: %w", err)
+	}
 	progressStream(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
 		imgs, err := s.engine.LoadImages(ctx, body, nil)
 		for _, img := range imgs {
