@@ -154,7 +154,7 @@ func (d *engineDaemon) run(t testing.TB, stdin io.Reader, args ...string) (strin
 }
 
 // must runs the CLI and fails the test unless it exits 0.
-func (d *engineDaemon) must(t *testing.T, args ...string) string {
+func (d *engineDaemon) must(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errs, code := d.run(t, nil, args...)
 	if code != 0 {
@@ -164,7 +164,7 @@ func (d *engineDaemon) must(t *testing.T, args ...string) string {
 }
 
 // expectFail runs the CLI and checks its exit code and that stderr holds msg.
-func (d *engineDaemon) expectFail(t *testing.T, code int, msg string, args ...string) {
+func (d *engineDaemon) expectFail(t testing.TB, code int, msg string, args ...string) {
 	t.Helper()
 	out, errs, got := d.run(t, nil, args...)
 	if got != code || !strings.Contains(errs, msg) {
@@ -187,7 +187,7 @@ type engineRecord struct {
 	} `json:"health"`
 }
 
-func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
+func (d *engineDaemon) inspect(t testing.TB, ref string) engineRecord {
 	t.Helper()
 	var recs []engineRecord
 	out := d.must(t, "inspect", "--raw", ref)
@@ -198,7 +198,7 @@ func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
 }
 
 // poll calls cond every 100ms until it holds or timeout passes.
-func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func enginePoll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -211,7 +211,7 @@ func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // engineImage returns the test image archive: TEND_TEST_IMAGE or one built
 // into the test root.
-func engineImage(t *testing.T) string {
+func engineImage(t testing.TB) string {
 	t.Helper()
 	if p := repoPath(os.Getenv("TEND_TEST_IMAGE")); p != "" {
 		return p

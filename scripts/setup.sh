@@ -29,6 +29,8 @@ packages+=(docker-registry)
 # networking (issue 13): the CNI plugins (bridge, host-local, portmap, firewall,
 # loopback, tuning) in /usr/lib/cni, driven by go-cni.
 packages+=(containernetworking-plugins)
+# docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd is never started
+packages+=(docker.io)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
@@ -78,6 +80,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	if command -v deb-systemd-helper >/dev/null; then deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true; fi
 else
 	say "packages present: ${packages[*]}"
+fi
+# docker.io ships dockerd's units: tend's Docker API tests talk to tend's own socket, so a dockerd
+# (and the system containerd it wants) must not run; systemd would start them at the next boot.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+	systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true
 fi
 
 # --- Go ----------------------------------------------------------------------
