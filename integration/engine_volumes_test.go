@@ -23,6 +23,8 @@ import (
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/tendhq/tend/internal/testimage"
 )
 
 // engineMount is a mount of a container record, docker's MountPoint.
@@ -392,4 +394,23 @@ func TestEngineImageVolume(t *testing.T) {
 	}
 	d.must(t, "rm", "vi2")
 	d.must(t, "volume", "rm", "myetc")
+
+	// The application image runs as uid 1000 with VOLUME /data owned by
+	// it: its anonymous volume and a new named one take that owner, so
+	// the non-root user can write, and the data outlives the container.
+	app := filepath.Join(t.TempDir(), "app.tar")
+	if err := testimage.WriteAppArchiveFile(app, busyboxPath(), testimage.AppRef); err != nil {
+		t.Fatal(err)
+	}
+	d.must(t, "image", "import", app)
+	out := d.must(t, "run", "--rm", testimage.AppRef, "sh", "-c", "id -u; touch /data/anon && echo wrote")
+	if !strings.HasSuffix(out, "1000\nwrote\n") {
+		t.Errorf("app image with its anonymous /data volume: %q, want uid 1000 and a write", out)
+	}
+	d.must(t, "run", "--rm", "-v", "appvol:/data", testimage.AppRef, "sh", "-c", "echo kept > /data/f")
+	if out := d.must(t, "run", "--rm", "-v", "appvol:/data", testimage.AppRef, "cat", "/data/f"); !strings.HasSuffix(out, "kept\n") {
+		t.Errorf("a named volume of the app image reads %q", out)
+	}
+	d.must(t, "volume", "rm", "appvol")
+	d.run(t, nil, "image", "rm", testimage.AppRef)
 }
