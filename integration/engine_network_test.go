@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -330,8 +329,7 @@ func leftovers(t *testing.T, root string, ids []string) map[string]int {
 }
 
 // TestBackendNetworkNoLeaks: 100 run/rm cycles of a container with a
-// published port (the backend with its network manager, four at a time)
-// leave no veth, namespace, lease or iptables rule.
+// published port (the backend with its network manager) leave no veth, namespace, lease or iptables rule.
 func TestBackendNetworkNoLeaks(t *testing.T) {
 	root, err := os.MkdirTemp(testEnv.Root, "net-leak-")
 	if err != nil {
@@ -349,7 +347,6 @@ func TestBackendNetworkNoLeaks(t *testing.T) {
 	if testing.Short() {
 		n = 12
 	}
-	var mu sync.Mutex
 	var ids []string
 	opts := backend.CreateOptions{Cmd: []string{"sleep", "1000"}, Publish: []network.PortMapping{{HostIP: "127.0.0.1", ContainerPort: 80}}}
 	first := env.run(opts)
@@ -360,34 +357,20 @@ func TestBackendNetworkNoLeaks(t *testing.T) {
 	if err := env.e.Remove(testCtx(t), first.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for w := 0; w < 4; w++ {
-		wg.Go(func() {
-			for range work {
-				c, err := env.e.Create(testCtx(t), backend.CreateOptions{Rootfs: testEnv.Rootfs, Cmd: opts.Cmd, Publish: opts.Publish})
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				mu.Lock()
-				ids = append(ids, c.ID)
-				env.seen = append(env.seen, c.ID)
-				mu.Unlock()
-				if err := env.e.Start(testCtx(t), c.ID); err != nil {
-					t.Error(err)
-				}
-				if err := env.e.Remove(testCtx(t), c.ID, true); err != nil {
-					t.Error(err)
-				}
-			}
-		})
-	}
 	for i := 1; i < n; i++ {
-		work <- i
+		c, err := env.e.Create(testCtx(t), backend.CreateOptions{Rootfs: testEnv.Rootfs, Cmd: opts.Cmd, Publish: opts.Publish})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+		env.seen = append(env.seen, c.ID)
+		if err := env.e.Start(testCtx(t), c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.e.Remove(testCtx(t), c.ID, true); err != nil {
+			t.Fatal(err)
+		}
 	}
-	close(work)
-	wg.Wait()
 	after := leftovers(t, root, ids)
 	for _, k := range []string{"veth", "netns", "lease", "iptables"} {
 		if after[k] != before[k] {
