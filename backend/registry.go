@@ -141,7 +141,11 @@ func (e *Engine) Login(ctx context.Context, server, user, secret string) error {
 	if lastErr == nil {
 		lastErr = fmt.Errorf("no endpoint configured for %s", host)
 	}
-	return classifyRegistryError(host+"/x", lastErr)
+	err = classifyRegistryError(host+"/x", lastErr)
+	if errdefs.IsUnauthorized(err) {
+		return fmt.Errorf("registry %s refused the credentials of %q (%v): check the user name and password: %w", host, user, lastErr, errdefs.ErrUnauthenticated)
+	}
+	return err
 }
 
 func pingRegistry(ctx context.Context, h docker.RegistryHost) error {
