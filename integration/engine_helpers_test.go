@@ -78,7 +78,8 @@ func startEngine(t testing.TB, root, ns string, extra ...string) *engineDaemon {
 	t.Helper()
 	d := &engineDaemon{bin: buildEngine(t), root: root, sock: filepath.Join(root, "e.sock"), ns: ns, logs: &testutil.Buffer{}, exited: make(chan struct{})}
 	args := append([]string{"daemon", "--containerd-address", testEnv.Address, "--containerd-state", testEnv.Daemon.StateDir(),
-		"--namespace", ns, "--root", root, "--socket", d.sock, "--docker-socket", filepath.Join(root, "d.sock"), "--log-level", "debug"}, extra...)
+		"--namespace", ns, "--root", root, "--socket", d.sock, "--docker-socket", filepath.Join(root, "d.sock"), "--log-level", "debug"},
+		append(networkArgs(t, root, extra), extra...)...)
 	d.cmd = exec.Command(d.bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
@@ -153,7 +154,7 @@ func (d *engineDaemon) run(t testing.TB, stdin io.Reader, args ...string) (strin
 }
 
 // must runs the CLI and fails the test unless it exits 0.
-func (d *engineDaemon) must(t *testing.T, args ...string) string {
+func (d *engineDaemon) must(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errs, code := d.run(t, nil, args...)
 	if code != 0 {
@@ -163,7 +164,7 @@ func (d *engineDaemon) must(t *testing.T, args ...string) string {
 }
 
 // expectFail runs the CLI and checks its exit code and that stderr holds msg.
-func (d *engineDaemon) expectFail(t *testing.T, code int, msg string, args ...string) {
+func (d *engineDaemon) expectFail(t testing.TB, code int, msg string, args ...string) {
 	t.Helper()
 	out, errs, got := d.run(t, nil, args...)
 	if got != code || !strings.Contains(errs, msg) {
@@ -182,14 +183,14 @@ type engineRecord struct {
 	RestartCount int    `json:"restart_count"`
 	Error        string `json:"error"`
 	Health       *struct {
-		Status string `json:"Status"`
+		Status string `json:"status"`
 	} `json:"health"`
 }
 
-func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
+func (d *engineDaemon) inspect(t testing.TB, ref string) engineRecord {
 	t.Helper()
 	var recs []engineRecord
-	out := d.must(t, "inspect", ref)
+	out := d.must(t, "inspect", "--raw", ref)
 	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
 		t.Fatalf("inspect %s: %v in %q", ref, err, out)
 	}
@@ -197,7 +198,7 @@ func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
 }
 
 // poll calls cond every 100ms until it holds or timeout passes.
-func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func enginePoll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -210,7 +211,7 @@ func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // engineImage returns the test image archive: TEND_TEST_IMAGE or one built
 // into the test root.
-func engineImage(t *testing.T) string {
+func engineImage(t testing.TB) string {
 	t.Helper()
 	if p := repoPath(os.Getenv("TEND_TEST_IMAGE")); p != "" {
 		return p

@@ -147,7 +147,9 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
 		Registry:           opts.Registry,
-		ContainersPerShim:  opts.ContainersPerShim,
+		// No container binds the daemon's root (containerd's too) unless privileged.
+		ProtectedPaths:    []string{root},
+		ContainersPerShim: opts.ContainersPerShim,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)
