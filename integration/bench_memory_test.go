@@ -250,6 +250,9 @@ func inParallel(b *testing.B, n int, f func(i int) error) {
 
 func reportShimMemory(b *testing.B, n int, pids []uint32) {
 	shims, shim, ctrs := shimMemory(b, pids)
+	// Also logged: a failed clean-up afterwards drops reported metrics.
+	b.Logf("%d containers: shim PSS %d KiB/ctr, shim RSS %d KiB/ctr, container PSS %d KiB/ctr, %d shims",
+		n, shim.PSS/int64(n), shim.RSS/int64(n), ctrs.PSS/int64(n), shims)
 	b.ReportMetric(float64(shim.PSS)/float64(n), "shim-pss-KiB/ctr")
 	b.ReportMetric(float64(shim.RSS)/float64(n), "shim-rss-KiB/ctr")
 	b.ReportMetric(float64(ctrs.PSS)/float64(n), "ctr-pss-KiB/ctr")
@@ -295,4 +298,7 @@ func benchShimMemoryTend(b *testing.B, n, perShim int) {
 		pids[i] = env.inspect(id).Pid
 	}
 	reportShimMemory(b, n, pids)
+	// Removed here, in parallel: one at a time they outlast the clean-up's
+	// minute on a loaded machine.
+	inParallel(b, n, func(i int) error { return env.e.Remove(ctx, ids[i], true) })
 }
