@@ -295,8 +295,8 @@ type LogsOptions struct {
 	// Details shows the extra attributes of each line (docker's log-opt
 	// labels and env): tend's log has none, so lines are as without it.
 	Details bool
-	Stdout     io.Writer
-	Stderr     io.Writer
+	Stdout  io.Writer
+	Stderr  io.Writer
 }
 
 // Logs prints a container's log, stdout lines to Stdout and stderr lines to

@@ -172,4 +172,3 @@ func countUsing(cs []*api.Container, ref string) int {
 	}
 	return n
 }
-
