@@ -42,7 +42,7 @@ func TestEngineDockerCLI(t *testing.T) {
 		if out := d.must(t, "ps", "-a", "-q", "--filter", "exited=7"); len(strings.Fields(out)) != 1 {
 			t.Errorf("ps --filter exited=7: %q", out)
 		}
-		if out := d.must(t, "ps", "-a", "--format", "{{.Names}}", "--filter", "status=exited", "--filter", "ancestor=" + img); strings.TrimSpace(out) != "dexit" {
+		if out := d.must(t, "ps", "-a", "--format", "{{.Names}}", "--filter", "status=exited", "--filter", "ancestor="+img); strings.TrimSpace(out) != "dexit" {
 			t.Errorf("ps status+ancestor: %q", out)
 		}
 		if out := d.must(t, "ps", "-l", "--format", "{{.Names}}"); out != "dexit\n" {
@@ -72,8 +72,8 @@ func TestEngineDockerCLI(t *testing.T) {
 			return d.must(t, "inspect", "-f", "{{.State.Health.Status}}", "dweb") == "healthy\n"
 		})
 		var recs []struct {
-			ID    string `json:"Id"`
-			State struct{ Status string }
+			ID     string `json:"Id"`
+			State  struct{ Status string }
 			Config struct {
 				Labels map[string]string
 			}
