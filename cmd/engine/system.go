@@ -157,6 +157,7 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
 	fl.StringVar(&maxImport, "max-import-size", "8g", "largest image archive `engine image import` may send (larger: 413)")
 	addDockerFlags(fl, &o)
+	addShimFlags(fl, &o)
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
 	registerNetworkDaemonFlags(fl, &o)
 	return cmd

@@ -174,7 +174,11 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) error {
 	x, err := s.engine.Exec(ss.ctx, rec.containerID, opts)
 	if err != nil {
 		rec.finish(execStartCode(err))
-		ss.fail(err)
+		errOut := opts.Stdout
+		if errOut == nil {
+			errOut = opts.Stderr
+		}
+		fail(errOut, err)
 		return nil
 	}
 	s.execStarted(rec, x)
