@@ -143,6 +143,7 @@ func newDaemonCommand() *cobra.Command {
 			return nil
 		},
 	}
+	configFile = addConfigFileFlag(cmd)
 	fl := cmd.Flags()
 	addRegistryDaemonFlags(cmd, &o)
 	fl.StringVar(&o.Root, "root", "/var/lib/tend", "engine state directory")
