@@ -185,6 +185,27 @@ if [ -f cmd/tend-init/tend-init.c ]; then
 	fi
 fi
 
+# --- install the engine (issue 17) ------------------------------------------------
+# As an engine is installed: engine and tend-init on PATH, a systemd unit
+# (installed, not enabled nor started: tests run their own daemons) and a
+# default config, /etc/tend/daemon.json, that `engine daemon` reads (flags
+# override it). An existing config is kept.
+if [ -x build/engine ]; then
+	say "installing /usr/local/bin/engine, tend.service, /etc/tend/daemon.json"
+	cmp -s build/engine /usr/local/bin/engine || install -m 0755 build/engine /usr/local/bin/engine
+	install -d -m 0755 /etc/tend
+	[ -e /etc/tend/daemon.json ] || install -m 0644 scripts/install/daemon.json /etc/tend/daemon.json
+	if [ -d /etc/systemd/system ] || [ -d /lib/systemd/system ]; then
+		install -d -m 0755 /etc/systemd/system
+		install -m 0644 scripts/install/tend.service /etc/systemd/system/tend.service
+	fi
+	install -d -m 0755 /usr/local/share/doc/tend
+	install -m 0644 README.md /usr/local/share/doc/tend/README.md
+	if [ -d /usr/share/bash-completion/completions ]; then
+		/usr/local/bin/engine completion bash >/usr/share/bash-completion/completions/engine 2>/dev/null || true
+	fi
+fi
+
 # --- environment for scripts/test.sh ---------------------------------------------
 {
 	echo "# written by scripts/setup.sh"

@@ -380,7 +380,7 @@ func newInspectCommand(g *globals, s cli.Streams) *cobra.Command {
 }
 
 func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
-	var tail, since string
+	var tail, since, until string
 	o := cli.LogsOptions{Stdout: s.Stdout, Stderr: s.Stderr}
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
@@ -398,6 +398,9 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 			}
 			o.Since = t
+			if o.Until, err = cli.ParseSince(until, time.Now()); err != nil {
+				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+			}
 			return g.withClient(func(c *client.Client) error { return cli.Logs(cmd.Context(), c, o) })
 		},
 	}
@@ -405,6 +408,8 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end of the logs")
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
 	cmd.Flags().StringVar(&since, "since", "", "show logs since a timestamp or relative duration (e.g. 10m)")
+	cmd.Flags().StringVar(&until, "until", "", "show logs before a timestamp or relative duration (e.g. 10m)")
+	cmd.Flags().BoolVar(&o.Details, "details", false, "show extra details provided to logs (tend's log carries none)")
 	return cmd
 }
 

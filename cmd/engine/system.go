@@ -100,11 +100,15 @@ const maxProbeConcurrency = 1024
 func newDaemonCommand() *cobra.Command {
 	o := daemon.Options{Version: cli.Version}
 	var logLevel, criu, maxImport string
+	var configFile *string
 	cmd := &cobra.Command{
 		Use:   "daemon [OPTIONS]",
 		Short: "Run the engine in the foreground: containerd (supervised), the engine and its API socket",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyDaemonConfig(cmd, *configFile); err != nil {
+				return err
+			}
 			if err := log.SetLevel(logLevel); err != nil {
 				return invalid("invalid --log-level %q: want trace, debug, info, warn or error", logLevel)
 			}
@@ -139,6 +143,7 @@ func newDaemonCommand() *cobra.Command {
 			return nil
 		},
 	}
+	configFile = addConfigFileFlag(cmd)
 	fl := cmd.Flags()
 	addRegistryDaemonFlags(cmd, &o)
 	fl.StringVar(&o.Root, "root", "/var/lib/tend", "engine state directory")

@@ -290,15 +290,19 @@ type LogsOptions struct {
 	Follow     bool
 	Tail       int // <0: all
 	Since      time.Time
+	Until      time.Time
 	Timestamps bool
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// Details shows the extra attributes of each line (docker's log-opt
+	// labels and env): tend's log has none, so lines are as without it.
+	Details bool
+	Stdout  io.Writer
+	Stderr  io.Writer
 }
 
 // Logs prints a container's log, stdout lines to Stdout and stderr lines to
 // Stderr; with Follow it keeps printing until ctx ends.
 func Logs(ctx context.Context, c *client.Client, opts LogsOptions) error {
-	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since}, func(e api.LogRecord) error {
+	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since, Until: opts.Until}, func(e api.LogRecord) error {
 		w := opts.Stdout
 		if e.Stream == "stderr" {
 			w = opts.Stderr

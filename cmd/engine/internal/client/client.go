@@ -435,6 +435,7 @@ type LogsOptions struct {
 	Follow bool
 	Tail   int // <0: all
 	Since  time.Time
+	Until  time.Time // zero: no end
 }
 
 // Logs calls fn for each log entry until the log ends (or, with Follow,
@@ -449,6 +450,9 @@ func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(a
 	}
 	if !opts.Since.IsZero() {
 		q.Set("since", opts.Since.Format(time.RFC3339Nano))
+	}
+	if !opts.Until.IsZero() {
+		q.Set("until", opts.Until.Format(time.RFC3339Nano))
 	}
 	return c.stream(ctx, ref(r)+"/logs", q, func(dec *json.Decoder) error {
 		var m api.LogMessage

@@ -61,6 +61,13 @@ type Engine interface {
 
 	// The docker CLI's everyday commands (issue 17).
 	Size(ctx context.Context, ref string) (backend.Usage, error)
+	Rename(ctx context.Context, ref, newName string) error
+	Update(ctx context.Context, ref string, opts api.UpdateOptions) error
+	Prune(ctx context.Context, filters map[string][]string) (api.ContainerPruneReport, error)
+	ArchivePath(ctx context.Context, ref, path string, w io.Writer) (api.PathStat, error)
+	ExtractToDir(ctx context.Context, ref, dir string, r io.Reader) error
+	Diff(ctx context.Context, ref string) ([]api.Change, error)
+	Export(ctx context.Context, ref string, w io.Writer) error
 }
 
 // ExecOptions say what to run and where its stdio goes.

@@ -76,6 +76,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts.Since = since
+	if opts.Until, err = ParseTime(q.Get("until")); err != nil {
+		return err
+	}
 	ref := r.PathValue("ref")
 	// Unknown containers get a 404 rather than an error inside a stream.
 	if _, err := s.engine.Inspect(ctx, ref); err != nil {
