@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -61,6 +62,13 @@ func validateCreate(o *CreateOptions) error {
 			return bad("environment variable %q: want NAME=value", kv)
 		}
 	}
+	o.Env = MergeEnv(nil, o.Env)
+	if err := checkConfinement(o); err != nil {
+		return err
+	}
+	if o.Rootfs != "" && o.Entrypoint != nil {
+		return bad("--entrypoint needs an image: a rootfs container runs its command as given")
+	}
 	if err := o.Restart.validate(); err != nil {
 		return err
 	}
@@ -79,9 +87,15 @@ func validateCreate(o *CreateOptions) error {
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
-// buildSpec derives the OCI spec of a container from its options.
+// buildSpec derives the OCI spec of a container from its options. For an
+// image, the command, environment, working directory and user are
+// completed by libcontainerd from the image's config (see
+// libcontainerd.WithImage).
 func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
-	opts := []oci.SpecOpts{oci.WithDefaultPathEnv}
+	var opts []oci.SpecOpts
+	if o.Image == "" {
+		opts = append(opts, oci.WithDefaultPathEnv)
+	}
 	if len(o.Cmd) > 0 {
 		opts = append(opts, oci.WithProcessArgs(o.Cmd...))
 	}
@@ -107,6 +121,11 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 	if o.Resources.PidsLimit > 0 {
 		opts = append(opts, oci.WithPidsLimit(o.Resources.PidsLimit))
 	}
+	confine, err := e.confinementOpts(o)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, confine...)
 	s, err := oci.GenerateSpec(e.ctx, nil, &containers.Container{ID: id}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("build OCI spec: %w", err)
@@ -114,7 +133,47 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 	if len(o.Cmd) == 0 {
 		s.Process.Args = nil // the image's command
 	}
+	if o.Image != "" && o.WorkingDir == "" {
+		s.Process.Cwd = "" // the image's WORKDIR
+	}
 	return s, nil
+}
+
+// MergeEnv returns base overridden by over, by variable name, the last
+// of a name winning, in the order names first appear (the image's
+// variables, then --env-file, then -e, as docker run).
+func MergeEnv(base, over []string) []string {
+	idx := map[string]int{}
+	out := make([]string, 0, len(base)+len(over))
+	for _, l := range [][]string{base, over} {
+		for _, kv := range l {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := idx[k]; ok {
+				out[i] = kv
+				continue
+			}
+			idx[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// imageStopSignal is the image's STOPSIGNAL, or SIGTERM.
+func (e *Engine) imageStopSignal(ctx context.Context, ref string) (string, error) {
+	ctx = e.nsCtx(ctx)
+	img, err := e.imageClient().GetImage(ctx, ref)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return "", fmt.Errorf("image %q not found: import it first: %w", ref, errdefs.ErrNotFound)
+		}
+		return "", fmt.Errorf("image %q: %w", ref, err)
+	}
+	sig, err := containerd.GetOCIStopSignal(ctx, img, "SIGTERM")
+	if err != nil {
+		return "", fmt.Errorf("read the stop signal of image %q: %w", ref, err)
+	}
+	return sig, nil
 }
 
 // Create creates a container (state created) from opts and returns its
@@ -155,6 +214,16 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		}
 	}()
 
+	if o.StopSignal == "" {
+		o.StopSignal = "SIGTERM"
+		if o.Image != "" {
+			sig, err := e.imageStopSignal(ctx, o.Image)
+			if err != nil {
+				return nil, err
+			}
+			o.StopSignal = sig
+		}
+	}
 	useInit, err := e.wantInit(&o)
 	if err != nil {
 		return nil, err
@@ -211,6 +280,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}()
 	if o.Image != "" {
 		copts = append(copts, libcontainerd.WithImage(o.Image))
+		if o.Entrypoint != nil {
+			copts = append(copts, libcontainerd.WithEntrypoint(o.Entrypoint...))
+		}
+	}
+	if o.User != "" {
+		copts = append(copts, libcontainerd.WithUser(o.User))
 	}
 	if err := e.client.Create(ctx, id, spec, copts...); err != nil {
 		return nil, err

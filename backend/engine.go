@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/apparmor"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -103,6 +104,7 @@ type Engine struct {
 	initPath   string         // installed tend-init; "" when not available
 	initErr    error          // why not
 	initProbes map[string]int // (mu) probes tend-init runs, by container
+	apparmor   bool           // the host enforces AppArmor profiles
 
 	loadErrors []error
 	events     eventLog
@@ -192,6 +194,9 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 			e.cancel()
 		}
 	}()
+	if e.apparmor = apparmor.HostSupports(); !e.apparmor {
+		e.log.Info("AppArmor is not enabled on this host: containers run without an AppArmor profile (seccomp, capabilities and masked paths still apply)")
+	}
 	if src, err := findInit(cfg.InitPath); err != nil {
 		if cfg.InitPath != "" {
 			return nil, fmt.Errorf("engine init: %w", err)

@@ -97,6 +97,8 @@ func classifyRegistryError(ref string, err error) error {
 		return fmt.Errorf("image %s not found in registry %s (%v): check the name and tag: %w", ref, host, err, errdefs.ErrNotFound)
 	case errors.As(err, &status) && status.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("image %s not found in registry %s (%v): check the name and tag: %w", ref, host, err, errdefs.ErrNotFound)
+	case isUnreachable(err) && docker.IsLocalhost(host):
+		return fmt.Errorf("registry %s unreachable (%v): check that it runs and the address: %w", host, err, errdefs.ErrUnavailable)
 	case isUnreachable(err):
 		return fmt.Errorf("registry %s unreachable (%v): check that it runs and the address (plain HTTP needs --insecure-registry %s on the daemon): %w", host, err, host, errdefs.ErrUnavailable)
 	}

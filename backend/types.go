@@ -75,6 +75,36 @@ type CreateOptions struct {
 	// host's root or of the engine's state. (Same field as the confinement
 	// work's; keep one.)
 	Privileged bool `json:"privileged,omitempty"`
+
+	// Image config and confinement (docker run -u, --entrypoint,
+	// --stop-signal, --stop-timeout, --privileged, --cap-add, --cap-drop,
+	// --security-opt, --read-only, --tmpfs, --ulimit, --shm-size).
+	// User runs the process as "name", "uid", "uid:gid" or "name:group"
+	// of the image's /etc/passwd and /etc/group; empty: the image's USER.
+	User string `json:"user,omitempty"`
+	// Entrypoint replaces the image's ENTRYPOINT (and drops its CMD);
+	// nil: the image's; [""]: none, Cmd is the whole command.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	// StopSignal is what Stop sends first; empty: the image's STOPSIGNAL,
+	// else SIGTERM. Create records the one used.
+	StopSignal string `json:"stop_signal,omitempty"`
+	// StopTimeout is Stop's default wait in seconds before SIGKILL; nil:
+	// the engine's; -1: forever.
+	StopTimeout *int `json:"stop_timeout,omitempty"`
+	// Privileged is the field of the mounts block below: it also gives
+	// all capabilities and host devices, no seccomp filter and no masked
+	// paths.
+	CapAdd  []string `json:"cap_add,omitempty"`  // "NET_ADMIN", "CAP_NET_ADMIN" or "ALL"
+	CapDrop []string `json:"cap_drop,omitempty"` // as CapAdd
+	// SecurityOpt: "no-new-privileges", "seccomp=unconfined", "seccomp=<profile JSON>"
+	// or "seccomp=<absolute path>", "apparmor=<profile>".
+	SecurityOpt    []string `json:"security_opt,omitempty"`
+	ReadonlyRootfs bool     `json:"read_only,omitempty"`
+	// Tmpfs mounts a tmpfs at each key with the value's options
+	// ("size=64m,mode=1777"), after noexec,nosuid,nodev.
+	Tmpfs   map[string]string `json:"tmpfs,omitempty"`
+	Ulimits []Ulimit          `json:"ulimits,omitempty"`
+	ShmSize int64             `json:"shm_size,omitempty"` // /dev/shm in bytes; 0: 64MiB
 }
 
 // Container is a container record: what Inspect returns and what is

@@ -78,7 +78,8 @@ func startEngine(t testing.TB, root, ns string, extra ...string) *engineDaemon {
 	t.Helper()
 	d := &engineDaemon{bin: buildEngine(t), root: root, sock: filepath.Join(root, "e.sock"), ns: ns, logs: &testutil.Buffer{}, exited: make(chan struct{})}
 	args := append([]string{"daemon", "--containerd-address", testEnv.Address, "--containerd-state", testEnv.Daemon.StateDir(),
-		"--namespace", ns, "--root", root, "--socket", d.sock, "--docker-socket", filepath.Join(root, "d.sock"), "--log-level", "debug"}, extra...)
+		"--namespace", ns, "--root", root, "--socket", d.sock, "--docker-socket", filepath.Join(root, "d.sock"), "--log-level", "debug"},
+		append(networkArgs(t, root, extra), extra...)...)
 	d.cmd = exec.Command(d.bin, args...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {

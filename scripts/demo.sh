@@ -2,7 +2,8 @@
 # demo.sh drives a real `engine daemon` through the CLI and narrates what
 # happens: a healthy service, a crasher restarted with backoff, an
 # unhealthy service restarted by its health check, and the daemon killed
-# with SIGKILL and started again while the containers keep running.
+# with SIGKILL and started again while the containers keep running, and a
+# web server published on 127.0.0.1 answering the host.
 # Everything lives under a private /tmp dir with its own containerd; the
 # script cleans up after itself and exits 0 only if every step did what it
 # said. Run as root: bash scripts/demo.sh
@@ -23,6 +24,9 @@ img=docker.io/library/busybox:latest
 events=$work/events.log
 daemon_pid=""
 events_pid=""
+# The default bridge is removed at the end if the demo made it.
+bridge_existed=""
+ip link show tend0 >/dev/null 2>&1 && bridge_existed=1
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
@@ -85,6 +89,7 @@ cleanup() {
 	# Unmount anything left under our dir, deepest first.
 	awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 	rm -rf "$work" "/tmp/tend-fifo-$ns" 2>/dev/null
+	[ -z "$bridge_existed" ] && ip link delete tend0 2>/dev/null
 	rmdir "/run/containerd/runc/$ns" 2>/dev/null
 	if [ "$status" -eq 0 ]; then
 		printf '\n\033[32mdemo: every step did what it said\033[0m\n'
@@ -180,6 +185,20 @@ E ps | sed 's/^/    /'
 info "same pids after the restart: ${pids[*]}"
 E stop -t 1 sleeper >/dev/null
 poll 20 "the stop of sleeper in the event stream" grep -qE "container die .*name=sleeper" "$events"
+
+say "5. Networking: a web server published on 127.0.0.1 (a random host port), and two containers that reach each other by name"
+E run -d --name site -p 127.0.0.1::80 "$img" sh -c 'mkdir -p /www; echo "hello from site" >/www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
+hostport=$(E port site 80/tcp)
+E ps --filter name=site | sed 's/^/    /'
+info "engine port site 80/tcp: $hostport"
+poll 30 "site to answer on $hostport" sh -c "busybox wget -q -O - 'http://$hostport/' | grep -q 'hello from site'"
+info "GET http://$hostport/ from the host: $(busybox wget -q -O - "http://$hostport/")"
+E network create demonet >/dev/null
+E run -d --name backend --network demonet "$img" sleep 100000 >/dev/null
+out=$(E run --rm --network demonet "$img" ping -c 1 -W 5 backend) || fail "ping backend by name: $out"
+info "$(echo "$out" | head -n 2 | tail -n 1)"
+E rm -f backend >/dev/null
+E network rm demonet >/dev/null
 
 say "Events streamed during the demo (engine events, $events)"
 sed 's/^/    /' "$events"

@@ -23,6 +23,9 @@ mkdir -p build
 # --- Debian packages -------------------------------------------------------
 # gcc and libc6-dev: go test -race needs cgo.
 packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-dev)
+# docker-registry (distribution 2.8): the registry tests and the demo start their own on 127.0.0.1;
+# its system service is never started (policy-rc.d below) and is disabled after the install.
+packages+=(docker-registry)
 # networking (issue 13): the CNI plugins (bridge, host-local, portmap, firewall,
 # loopback, tuning) in /usr/lib/cni, driven by go-cni.
 packages+=(containernetworking-plugins)
@@ -73,6 +76,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 		rm -f /usr/sbin/policy-rc.d
 		created_policy=""
 	fi
+	# The registry's unit is enabled by its package: no registry on :5000 at boot.
+	if command -v deb-systemd-helper >/dev/null; then deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true; fi
 else
 	say "packages present: ${packages[*]}"
 fi
@@ -121,6 +126,10 @@ busybox=/bin/busybox
 [ -n "$busybox" ] || die "no busybox binary after installing busybox-static"
 say "building test image build/busybox.tar and build/rootfs from $busybox"
 go run ./tools/mkimage -busybox "$busybox" -o build/busybox.tar -rootfs build/rootfs
+# The application image: several layers, ENTRYPOINT+CMD, ENV, WORKDIR, a
+# non-root USER, VOLUME, STOPSIGNAL (the image-config and confinement tests).
+say "building test image build/app.tar"
+go run ./tools/mkimage -busybox "$busybox" -app build/app.tar
 
 # --- criu -----------------------------------------------------------------------
 criu_path=""
@@ -183,6 +192,7 @@ fi
 	[ -n "${GOTOOLCHAIN:-}" ] && printf 'export GOTOOLCHAIN=%q\n' "$GOTOOLCHAIN"
 	printf 'export TEND_TEST_IMAGE=%q\n' "$repo/build/busybox.tar"
 	printf 'export TEND_TEST_ROOTFS=%q\n' "$repo/build/rootfs"
+	printf 'export TEND_TEST_APP_IMAGE=%q\n' "$repo/build/app.tar"
 	printf 'export TEND_BUSYBOX=%q\n' "$busybox"
 	[ -n "$criu_path" ] && printf 'export TEND_CRIU_PATH=%q\n' "$criu_path"
 	printf 'export TEND_CONTAINERD_ALT=%q\n' "${alt_paths[*]}"

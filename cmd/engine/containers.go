@@ -32,6 +32,7 @@ type runFlags struct {
 	healthRetries                               int
 	net                                         netFlags
 	volumes                                     cli.VolumeFlags
+	confine                                     confineFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -133,6 +134,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.volumes.Apply(&o); err != nil {
 		return o, err
 	}
+	if err := f.confine.apply(cmd, &o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -229,6 +233,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	f.net.register(cmd)
 	f.volumes.Register(cmd)
 	addPullFlag(cmd, g, s)
+	f.confine.register(fl)
 	return cmd
 }
 
@@ -401,6 +406,8 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE)")
 	cmd.Flags().StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	cmd.Flags().StringVarP(&o.User, "user", "u", "", "username or UID (format: name|uid[:group|gid])")
+	cmd.Flags().BoolVarP(&o.Detach, "detach", "d", false, "detached mode: run the command in the background")
 	return cmd
 }
 

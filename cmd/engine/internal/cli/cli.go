@@ -99,7 +99,7 @@ func Run(ctx context.Context, c *client.Client, opts RunOptions) error {
 		// container is left behind, as with docker.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_ = c.Remove(rctx, ct.ID, true)
+		_ = c.RemoveContainer(rctx, ct.ID, api.RemoveOptions{Force: true, Volumes: true})
 	}
 	return err
 }
@@ -185,6 +185,7 @@ type ExecOptions struct {
 	Ref         string
 	Cmd, Env    []string
 	WorkingDir  string
+	User        string
 	Interactive bool
 	Tty         bool
 	Detach      bool
@@ -193,7 +194,10 @@ type ExecOptions struct {
 
 // Exec runs a command in a running container and returns its exit code.
 func Exec(ctx context.Context, c *client.Client, opts ExecOptions) error {
-	cfg := api.ExecConfig{Cmd: opts.Cmd, Env: opts.Env, WorkingDir: opts.WorkingDir, Tty: opts.Tty, AttachStdin: opts.Interactive}
+	cfg := api.ExecConfig{Cmd: opts.Cmd, Env: opts.Env, WorkingDir: opts.WorkingDir, User: opts.User, Tty: opts.Tty, AttachStdin: opts.Interactive, Detach: opts.Detach}
+	if opts.Detach {
+		cfg.Tty, cfg.AttachStdin, opts.Tty, opts.Interactive = false, false, false, false
+	}
 	if opts.Tty {
 		cfg.Width, cfg.Height = terminalSize(opts.Streams)
 	}

@@ -144,6 +144,8 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
 		Registry:           opts.Registry,
+		// No container binds the daemon's root (containerd's too) unless privileged.
+		ProtectedPaths: []string{root},
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)

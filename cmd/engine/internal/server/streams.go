@@ -432,16 +432,20 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer ss.done()
-	opts := ExecOptions{
-		Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty,
-		Stdout: ss.frames.Stream(api.FrameStdout), Stderr: ss.frames.Stream(api.FrameStderr),
-	}
-	if cfg.AttachStdin {
-		opts.Stdin = ss.Stdin()
+	opts := ExecOptions{Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Tty: cfg.Tty}
+	if !cfg.Detach {
+		opts.Stdout, opts.Stderr = ss.frames.Stream(api.FrameStdout), ss.frames.Stream(api.FrameStderr)
+		if cfg.AttachStdin {
+			opts.Stdin = ss.Stdin()
+		}
 	}
 	x, err := s.engine.Exec(ss.ctx, ref, opts)
 	if err != nil {
 		ss.fail(err)
+		return nil
+	}
+	if cfg.Detach {
+		_ = ss.frames.WriteStatus(api.StreamStatus{ExecID: x.ID(), Detached: true})
 		return nil
 	}
 	s.mu.Lock()
