@@ -84,6 +84,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := checkMounts(o); err != nil {
 		return err
 	}
+	if err := CheckShimGroup(o.ShimGroup); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
@@ -181,6 +184,7 @@ func (e *Engine) imageStopSignal(ctx context.Context, ref string) (string, error
 // must be unique (errdefs.ErrAlreadyExists otherwise).
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	o := cloneRecord(Container{Config: opts}).Config
+	typedImage := o.Image
 	if err := validateCreate(&o); err != nil {
 		return nil, err
 	}
@@ -229,10 +233,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		return nil, err
 	}
 	o.Init = &useInit
+	defer e.assignShimGroup(id, &o)()
 	spec, err := e.buildSpec(id, &o)
 	if err != nil {
 		return nil, err
 	}
+	withShimGroup(spec, o.ShimGroup)
 	for _, opt := range e.networkSpecOpts(id, &o) {
 		if err := opt(e.ctx, nil, &containers.Container{ID: id}, spec); err != nil {
 			return nil, fmt.Errorf("create %s: network spec: %w", shortID(id), err)
@@ -293,7 +299,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
-			Mounts: mounts,
+			Mounts:    mounts,
+			ImageName: typedImage,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

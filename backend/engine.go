@@ -84,6 +84,11 @@ type Config struct {
 	// mount, nor any directory holding them, unless privileged; Root and
 	// ContainerdStateDir always are.
 	ProtectedPaths []string
+
+	// ContainersPerShim packs new containers without a ShimGroup into
+	// shared shims of up to this many (issue 16; see backend/shimgroup.go);
+	// 0 or 1: a shim per container.
+	ContainersPerShim int
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -129,6 +134,9 @@ type Engine struct {
 	hostsMu sync.Mutex   // serialises /etc/hosts rewrites
 	// registry: pulls in flight, one per reference (its own lock).
 	pulls pullGroup
+
+	// Shared shims (issue 16): groups being filled (its own lock).
+	shims shimPacker
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
@@ -157,6 +165,9 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		cfg.StopTimeout = DefaultStopTimeout
 	}
 	if err := CheckStopTimeout(&cfg.StopTimeout); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
+	}
+	if err := CheckContainersPerShim(cfg.ContainersPerShim); err != nil {
 		return nil, fmt.Errorf("engine config: %w", err)
 	}
 	if cfg.Clock == nil {

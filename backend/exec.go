@@ -99,7 +99,11 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	if c.rec.State != StateRunning {
 		s, name := c.rec.State, c.rec.Name
 		c.mu.Unlock()
-		return nil, fmt.Errorf("container %s is %s: exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
+		// docker's messages for the same refusal.
+		if s == StatePaused {
+			return nil, fmt.Errorf("container %s is paused, unpause the container before exec: %w", name, errdefs.ErrFailedPrecondition)
+		}
+		return nil, fmt.Errorf("container %s is not running (%s): exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
 	}
 	if c.pending.checkpointing {
 		name := c.rec.Name
@@ -143,7 +147,7 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	x.pid = pid
 	if !probe {
 		c.mu.Lock()
-		e.emitLocked(c, "exec_start", map[string]string{"exec_id": x.id, "command": strings.Join(opts.Cmd, " ")})
+		e.emitLocked(c, "exec_start", map[string]string{"execID": x.id, "command": strings.Join(opts.Cmd, " ")})
 		c.mu.Unlock()
 	}
 	return x, nil
@@ -157,7 +161,7 @@ func (e *Engine) execExited(c *container, info libcontainerd.EventInfo) {
 	e.mu.Unlock()
 	c.mu.Lock()
 	if x != nil && !x.probe && !e.abandoned.Load() {
-		e.emitLocked(c, "exec_die", map[string]string{"exec_id": x.id, "exit_code": strconv.Itoa(int(info.ExitCode))})
+		e.emitLocked(c, "exec_die", map[string]string{"execID": x.id, "exitCode": strconv.Itoa(int(info.ExitCode))})
 	}
 	c.mu.Unlock()
 	if x != nil {

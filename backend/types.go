@@ -105,6 +105,13 @@ type CreateOptions struct {
 	Tmpfs   map[string]string `json:"tmpfs,omitempty"`
 	Ulimits []Ulimit          `json:"ulimits,omitempty"`
 	ShmSize int64             `json:"shm_size,omitempty"` // /dev/shm in bytes; 0: 64MiB
+	// Shared shims (issue 16; see backend/shimgroup.go).
+	// ShimGroup puts the container in the containerd shim of that group
+	// (the runc v2 shim's io.containerd.runc.v2.group annotation): one
+	// shim process for all of them. Empty: the engine packs it into a
+	// group of Config.ContainersPerShim, or a shim of its own. Create
+	// records the group here; restarts and live-restore keep it.
+	ShimGroup string `json:"shim_group,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is
@@ -143,6 +150,17 @@ type Container struct {
 	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
 	// Create resolved them (issue 12).
 	Mounts []MountPoint `json:"mounts,omitempty"`
+
+	// docker CLI (issue 17): what docker shows of a container.
+	// ImageName is the image as the user gave it ("busybox"), as docker
+	// shows it in ps and .Config.Image; Config.Image is its normalized
+	// reference. Empty in records older than it: read Config.Image.
+	ImageName string `json:"image_name,omitempty"`
+	// SizeRw and SizeRootFs are the size of the files the container
+	// changed and of its whole root filesystem, filled in on request
+	// (List with Size); never stored.
+	SizeRw     int64 `json:"size_rw,omitempty"`
+	SizeRootFs int64 `json:"size_root_fs,omitempty"`
 }
 
 // NetworkSettings is a container's network while it runs: its namespace
@@ -156,8 +174,20 @@ type NetworkSettings struct {
 // Event is an engine event, as `engine events` shows it.
 type Event struct {
 	Time        time.Time         `json:"time"`
-	Type        string            `json:"type"` // create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
+	Type        string            `json:"type"` // the action: create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
 	ContainerID string            `json:"container_id"`
 	Name        string            `json:"name"`
-	Attributes  map[string]string `json:"attributes,omitempty"` // exit_code, reason, health_status, restart_count, ...
+	Attributes  map[string]string `json:"attributes,omitempty"` // as docker's: name, image, exitCode, the container's labels; reason, health_status, restart_count, ...
+
+	// Kind is the type of object the event is about, as docker's event
+	// Type: "container" (also when empty), "image", ... (issue 17).
+	Kind string `json:"kind,omitempty"`
+}
+
+// EventKind is e's object type: "container" unless set.
+func (e Event) EventKind() string {
+	if e.Kind == "" {
+		return "container"
+	}
+	return e.Kind
 }

@@ -107,7 +107,7 @@ func TestBackendLiveRestoreAfterEngineKill(t *testing.T) {
 	if r.Pid == victim.Pid {
 		t.Errorf("victim kept its old pid")
 	}
-	if d := env.evs.of(victim.ID, "die"); len(d) != 1 || d[0].Attributes["exit_code"] != "137" {
+	if d := env.evs.of(victim.ID, "die"); len(d) != 1 || d[0].Attributes["exitCode"] != "137" {
 		t.Errorf("victim die events %+v; want one with exit code 137", d)
 	}
 	for _, id := range flappers {
@@ -332,7 +332,7 @@ func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
 				r.Name, r.FinishedAt, run, r.StartedAt, w.notBefore, gone)
 		}
 		d := env.evs.of(w.c.ID, "die")
-		if len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(w.code) || !d[0].Time.Equal(r.FinishedAt) {
+		if len(d) != 1 || d[0].Attributes["exitCode"] != strconv.Itoa(w.code) || !d[0].Time.Equal(r.FinishedAt) {
 			t.Errorf("%s: die events %+v; want one with exit code %d at FinishedAt %v", r.Name, d, w.code, r.FinishedAt)
 		}
 	}

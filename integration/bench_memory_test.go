@@ -7,8 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/oci"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/healthcheck/initprobe"
@@ -158,4 +162,137 @@ func BenchmarkInitMemory(b *testing.B) {
 	b.ReportMetric(float64(after.Anon), "anon-KiB/init")
 	b.ReportMetric(float64(after.RSS), "rss-KiB/init")
 	b.ReportMetric(float64(probes), "probes/init")
+}
+
+// envCounts reads a comma-separated list of positive counts, def when unset.
+func envCounts(tb testing.TB, name string, def []int) []int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			tb.Fatalf("%s=%q: want positive numbers separated by commas", name, s)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// shimMemory sums the memory of our shims and of the processes pids.
+func shimMemory(tb testing.TB, pids []uint32) (shims int, shim, ctrs memStat) {
+	tb.Helper()
+	for _, s := range shimProcs() {
+		m, err := readMem(s.pid)
+		if err != nil {
+			continue // a shim that just exited
+		}
+		shims++
+		shim.add(m)
+	}
+	for _, pid := range pids {
+		m, err := readMem(int(pid))
+		if err != nil {
+			tb.Fatalf("smaps_rollup of container process %d: %v", pid, err)
+		}
+		ctrs.add(m)
+	}
+	return shims, shim, ctrs
+}
+
+// BenchmarkShimMemory starts N idle containers (`sleep`, no tend-init) for
+// each N of TEND_BENCH_SHIM_CONTAINERS (default 50; "50,200" for both) by
+// the raw containerd client (raw/N: a shim each), by the engine with a
+// shim each (tend/N, --containers-per-shim 1) and by the engine packing
+// them into shared shims (tend-per-shim-K/N, for K in
+// TEND_BENCH_SHIM_GROUPS, default 10,50), eight starts at a time, and
+// reports from smaps_rollup, per container: shim-pss-KiB/ctr (the shims'
+// PSS summed, divided by N), shim-rss-KiB/ctr, ctr-pss-KiB/ctr (the
+// container's own process, the same in all), and shims (their count).
+// Memory is not CPU time: the figures hold on a loaded machine.
+//
+//	TEND_BENCH_SHIM_CONTAINERS=50,200 go test -run XXX -bench ShimMemory -benchtime 1x ./integration/
+func BenchmarkShimMemory(b *testing.B) {
+	for _, n := range envCounts(b, "TEND_BENCH_SHIM_CONTAINERS", []int{50}) {
+		b.Run(fmt.Sprintf("raw/%d", n), func(b *testing.B) { benchShimMemoryRaw(b, n) })
+		b.Run(fmt.Sprintf("tend/%d", n), func(b *testing.B) { benchShimMemoryTend(b, n, 1) })
+		for _, k := range envCounts(b, "TEND_BENCH_SHIM_GROUPS", []int{10, 50}) {
+			b.Run(fmt.Sprintf("tend-per-shim-%d/%d", k, n), func(b *testing.B) { benchShimMemoryTend(b, n, k) })
+		}
+	}
+}
+
+// startsAtOnce bounds the concurrent starts of BenchmarkShimMemory.
+const startsAtOnce = 8
+
+// inParallel runs f(0..n-1), startsAtOnce at a time, and fails on the first
+// error.
+func inParallel(b *testing.B, n int, f func(i int) error) {
+	sem := make(chan struct{}, startsAtOnce)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = f(i)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func reportShimMemory(b *testing.B, n int, pids []uint32) {
+	shims, shim, ctrs := shimMemory(b, pids)
+	b.ReportMetric(float64(shim.PSS)/float64(n), "shim-pss-KiB/ctr")
+	b.ReportMetric(float64(shim.RSS)/float64(n), "shim-rss-KiB/ctr")
+	b.ReportMetric(float64(ctrs.PSS)/float64(n), "ctr-pss-KiB/ctr")
+	b.ReportMetric(float64(shims), "shims")
+}
+
+func benchShimMemoryRaw(b *testing.B, n int) {
+	ctx := testCtx(b)
+	rc := rawClient(b)
+	base := fmt.Sprintf("%s-%d", testID(b), b.N)
+	pids := make([]uint32, n)
+	inParallel(b, n, func(i int) error {
+		id := fmt.Sprintf("%s-%d", base, i)
+		b.Cleanup(func() { cleanupContainer(b, id) })
+		ctr, err := rc.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithDefaultPathEnv, oci.WithProcessArgs("sleep", "1000000"),
+			oci.WithRootFSPath(testEnv.Rootfs), oci.WithRootFSReadonly()))
+		if err != nil {
+			return err
+		}
+		task, err := ctr.NewTask(ctx, rawIO(id))
+		if err != nil {
+			return err
+		}
+		if err := task.Start(ctx); err != nil {
+			return err
+		}
+		pids[i] = task.Pid()
+		return nil
+	})
+	reportShimMemory(b, n, pids)
+}
+
+func benchShimMemoryTend(b *testing.B, n, perShim int) {
+	env := newEngineEnv(b, func(cfg *backend.Config) { cfg.ContainersPerShim = perShim })
+	ctx := testCtx(b)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = env.create(backend.CreateOptions{Cmd: []string{"sleep", "1000000"}}).ID
+	}
+	inParallel(b, n, func(i int) error { return env.e.Start(ctx, ids[i]) })
+	pids := make([]uint32, n)
+	for i, id := range ids {
+		pids[i] = env.inspect(id).Pid
+	}
+	reportShimMemory(b, n, pids)
 }

@@ -183,14 +183,14 @@ type engineRecord struct {
 	RestartCount int    `json:"restart_count"`
 	Error        string `json:"error"`
 	Health       *struct {
-		Status string `json:"Status"`
+		Status string `json:"status"`
 	} `json:"health"`
 }
 
 func (d *engineDaemon) inspect(t testing.TB, ref string) engineRecord {
 	t.Helper()
 	var recs []engineRecord
-	out := d.must(t, "inspect", ref)
+	out := d.must(t, "inspect", "--raw", ref)
 	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
 		t.Fatalf("inspect %s: %v in %q", ref, err, out)
 	}

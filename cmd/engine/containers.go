@@ -33,6 +33,7 @@ type runFlags struct {
 	net                                         netFlags
 	volumes                                     cli.VolumeFlags
 	confine                                     confineFlags
+	shim                                        shimFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -137,6 +138,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.confine.apply(cmd, &o); err != nil {
 		return o, err
 	}
+	if err := f.shim.apply(&o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -234,6 +238,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	f.volumes.Register(cmd)
 	addPullFlag(cmd, g, s)
 	f.confine.register(fl)
+	f.shim.register(cmd)
 	return cmd
 }
 
@@ -330,7 +335,13 @@ func newPsCommand(g *globals, s cli.Streams) *cobra.Command {
 		Use:     "ps [OPTIONS]",
 		Aliases: []string{"ls"},
 		Short:   "List containers",
-		Args:    exactArgs(0),
+		Example: `  engine ps -a
+  engine ps --filter status=exited --filter exited=3
+  engine ps --filter health=unhealthy --filter label=app=web
+  engine ps -n 2 --no-trunc
+  engine ps --format '{{.Names}}\t{{.Status}}'
+  engine ps --format 'table {{.ID}}\t{{.Names}}\t{{.Label "app"}}'`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error { return cli.Ps(cmd.Context(), c, o) })
 		},
@@ -338,22 +349,34 @@ func newPsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "show all containers (default shows just running)")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "only display container IDs")
 	cmd.Flags().BoolVar(&o.NoTrunc, "no-trunc", false, "don't truncate output")
-	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output: status=, label=KEY[=VALUE], name=, id=")
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json (one JSON object per line)")
+	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output: status=, label=KEY[=VALUE], name=, id=, health=, ancestor=, exited=, before=, since=")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('table {{.Names}}\\t{{.Status}}')")
+	cmd.Flags().IntVarP(&o.Last, "last", "n", -1, "show n last created containers (includes all states)")
+	cmd.Flags().BoolVarP(&o.Latest, "latest", "l", false, "show the latest created container (includes all states)")
+	cmd.Flags().BoolVarP(&o.Size, "size", "s", false, "display total file sizes")
 	return cmd
 }
 
 func newInspectCommand(g *globals, s cli.Streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect CONTAINER [CONTAINER...]",
-		Short: "Display detailed information on one or more containers as JSON",
-		Args:  namedArgs(minArgs(1), true, argContainer),
+	o := cli.InspectOptions{Stdout: s.Stdout, Stderr: s.Stderr}
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Display detailed information on one or more containers, in docker's shape",
+		Example: `  engine inspect web
+  engine inspect --format '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' web
+  engine inspect --format '{{.State.Health.Status}}' web
+  engine inspect --format '{{json .Config.Labels}}' web
+  engine inspect --raw web      # tend's own record`,
+		Args: namedArgs(minArgs(1), true, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withClient(func(c *client.Client) error {
-				return cli.Inspect(cmd.Context(), c, cli.InspectOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
-			})
+			o.Refs = args
+			return g.withClient(func(c *client.Client) error { return cli.Inspect(cmd.Context(), c, o) })
 		},
 	}
+	cmd.Flags().StringVarP(&o.Format, "format", "f", "", "format the output using a Go template ({{.State.Status}}) or json")
+	cmd.Flags().BoolVarP(&o.Size, "size", "s", false, "display total file sizes")
+	cmd.Flags().BoolVar(&o.Raw, "raw", false, "print tend's own container records instead of docker's shape")
+	return cmd
 }
 
 func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
@@ -435,7 +458,7 @@ func newStatsCommand(g *globals, s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.NoStream, "no-stream", false, "print one sample and exit")
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('{{.Name}} {{.CPUPerc}}')")
 	return cmd
 }
 
@@ -460,7 +483,7 @@ func newEventsCommand(g *globals, s cli.Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&since, "since", "", "show events since a timestamp or relative duration (e.g. 10m)")
 	cmd.Flags().StringVar(&until, "until", "", "stream events until this timestamp or relative duration")
-	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter: type=, container=, attr.NAME=")
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json (one JSON object per line)")
+	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter: type=container|image, event=ACTION, container=, image=, label=KEY[=VALUE], attr.NAME=")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: json (docker's event shape) or a Go template ('{{.Action}} {{.Actor.Attributes.name}}')")
 	return cmd
 }

@@ -47,7 +47,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 			return g.withClient(func(c *client.Client) error { return cli.ImageList(cmd.Context(), c, lo) })
 		},
 	}
-	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table or json (one JSON object per line)")
+	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table, json, or a Go template ('{{.Repository}}:{{.Tag}}')")
 	ls.Flags().BoolVarP(&lo.Quiet, "quiet", "q", false, "only show image references")
 	rm := &cobra.Command{
 		Use:     "rm IMAGE [IMAGE...]",
@@ -75,7 +75,7 @@ func newVersionCommand(g *globals, s cli.Streams) *cobra.Command {
 			return g.withClient(func(c *client.Client) error { return cli.PrintVersion(cmd.Context(), c, o) })
 		},
 	}
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('{{.Server.Version}}')")
 	return cmd
 }
 
@@ -89,7 +89,7 @@ func newInfoCommand(g *globals, s cli.Streams) *cobra.Command {
 			return g.withClient(func(c *client.Client) error { return cli.PrintInfo(cmd.Context(), c, o) })
 		},
 	}
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('{{.ContainersRunning}}')")
 	return cmd
 }
 
@@ -153,6 +153,7 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
 	fl.StringVar(&maxImport, "max-import-size", "8g", "largest image archive `engine image import` may send (larger: 413)")
 	addDockerFlags(fl, &o)
+	addShimFlags(fl, &o)
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
 	registerNetworkDaemonFlags(fl, &o)
 	return cmd

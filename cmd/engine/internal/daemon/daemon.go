@@ -56,6 +56,9 @@ type Options struct {
 	DockerSocket string
 	// registry: how registries are reached (--insecure-registry, certs).
 	Registry backend.RegistryConfig
+	// ContainersPerShim packs containers into shared shims (issue 16;
+	// backend.Config.ContainersPerShim).
+	ContainersPerShim int
 }
 
 // Run runs the daemon until ctx ends.
@@ -145,7 +148,8 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		InitPath:           opts.InitPath,
 		Registry:           opts.Registry,
 		// No container binds the daemon's root (containerd's too) unless privileged.
-		ProtectedPaths: []string{root},
+		ProtectedPaths:    []string{root},
+		ContainersPerShim: opts.ContainersPerShim,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)

@@ -58,6 +58,9 @@ type Engine interface {
 	InspectVolume(ctx context.Context, name string) (*api.Volume, error)
 	RemoveVolume(ctx context.Context, name string, force bool) error
 	PruneVolumes(ctx context.Context, all bool) (api.VolumePruneReport, error)
+
+	// The docker CLI's everyday commands (issue 17).
+	Size(ctx context.Context, ref string) (backend.Usage, error)
 }
 
 // ExecOptions say what to run and where its stdio goes.
