@@ -138,7 +138,7 @@ func testDockerCLI(t *testing.T, d *engineDaemon, c *dockerCLI) {
 	}
 	c.expect(t, 127, "", "run", "--rm", "busybox", "nosuchcommand")
 	c.expect(t, 126, "", "run", "--rm", "busybox", "/etc")
-	c.expect(t, 125, "HostConfig.CapAdd", "run", "--rm", "--cap-add", "NET_ADMIN", "busybox", "true")
+	c.expect(t, 125, "HostConfig.PidMode", "run", "--rm", "--pid", "host", "busybox", "true")
 	c.expect(t, 125, "", "run", "--rm", "nosuchimage")
 	if out := c.must(t, "ps", "-aq"); out != "" {
 		t.Errorf("failed runs left %q", out)
@@ -147,14 +147,14 @@ func testDockerCLI(t *testing.T, d *engineDaemon, c *dockerCLI) {
 	// A service with a health check and a crasher with a restart policy.
 	c.must(t, "run", "-d", "--name", "web", "--restart", "on-failure:3", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "1000")
 	c.must(t, "run", "-d", "--name", "crasher", "--restart", "on-failure:3", "busybox", "sh", "-c", "exit 2")
-	enginePoll(t, 60*time.Second, "web to be healthy in docker ps", func() bool {
+	enginePoll(t, 3*time.Minute, "web to be healthy in docker ps", func() bool {
 		out, _, _ := c.run(t, "", "ps", "--format", "{{.Names}}|{{.Status}}|{{.Image}}")
 		return regexp.MustCompile(`(?m)^web\|Up .* \(healthy\)\|busybox:latest$`).MatchString(out)
 	})
 	if out := strings.TrimSpace(c.must(t, "inspect", "--format", "{{.State.Health.Status}} {{.State.Health.FailingStreak}} {{.RestartCount}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.State.Running}}", "web")); out != "healthy 0 0 on-failure:3 true" {
 		t.Errorf("inspect web: %q", out)
 	}
-	enginePoll(t, 60*time.Second, "crasher to use its three restarts", func() bool {
+	enginePoll(t, 3*time.Minute, "crasher to use its three restarts", func() bool {
 		out, _, _ := c.run(t, "", "inspect", "--format", "{{.RestartCount}} {{.State.Status}}", "crasher")
 		return strings.TrimSpace(out) == "3 exited"
 	})

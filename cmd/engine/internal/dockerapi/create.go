@@ -94,13 +94,9 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 				(ep == nil || (ep.IPAMConfig == nil && len(ep.Links) == 0))
 		}
 	}
-	stopSignalSet := cfg.StopSignal != "" && cfg.StopSignal != "SIGTERM" && cfg.StopSignal != "TERM" && cfg.StopSignal != "15"
 	r := hc.Resources
 	if err := refuseUnsupported([]unsupportedField{
-		{"Config.User", cfg.User != ""},
 		{"Config.Domainname", cfg.Domainname != ""},
-		{"Config.StopSignal", stopSignalSet},
-		{"Config.StopTimeout", cfg.StopTimeout != nil},
 		{"Config.NetworkDisabled", cfg.NetworkDisabled},
 		{"HostConfig.VolumesFrom", len(hc.VolumesFrom) > 0},
 		{"HostConfig.VolumeDriver", hc.VolumeDriver != ""},
@@ -108,10 +104,6 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 		{"HostConfig.DnsOptions", len(hc.DNSOptions) > 0},
 		{"HostConfig.DnsSearch", len(hc.DNSSearch) > 0},
 		{"HostConfig.Links", len(hc.Links) > 0},
-		{"HostConfig.CapAdd", len(hc.CapAdd) > 0},
-		{"HostConfig.CapDrop", len(hc.CapDrop) > 0},
-		{"HostConfig.ReadonlyRootfs", hc.ReadonlyRootfs},
-		{"HostConfig.SecurityOpt", len(hc.SecurityOpt) > 0},
 		{"HostConfig.GroupAdd", len(hc.GroupAdd) > 0},
 		{"HostConfig.IpcMode", hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable"},
 		{"HostConfig.PidMode", hc.PidMode != ""},
@@ -122,7 +114,6 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 		{"HostConfig.Sysctls", len(hc.Sysctls) > 0},
 		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0},
 		{"HostConfig.OomScoreAdj", hc.OomScoreAdj != 0},
-		{"HostConfig.ShmSize", hc.ShmSize != 0},
 		{"HostConfig.Runtime", hc.Runtime != "" && hc.Runtime != "runc"},
 		{"HostConfig.LogConfig.Type " + hc.LogConfig.Type, hc.LogConfig.Type != "" && hc.LogConfig.Type != "json-file"},
 		{"HostConfig.LogConfig.Config", len(hc.LogConfig.Config) > 0},
@@ -144,7 +135,6 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 		{"HostConfig.MemorySwap", r.MemorySwap != 0 && r.MemorySwap != -1 && r.MemorySwap != r.Memory},
 		{"HostConfig.MemorySwappiness", r.MemorySwappiness != nil && *r.MemorySwappiness != -1},
 		{"HostConfig.OomKillDisable", r.OomKillDisable != nil && *r.OomKillDisable},
-		{"HostConfig.Ulimits", len(r.Ulimits) > 0},
 		{"HostConfig.CpuCount", r.CPUCount != 0 || r.CPUPercent != 0},
 		{"HostConfig.IOMaximum*", r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0},
 		{"HostConfig.NanoCpus with CpuQuota", r.NanoCPUs != 0 && r.CPUQuota != 0},
@@ -153,11 +143,9 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	}
 	o.Name = strings.TrimPrefix(name, "/")
 	o.Image = cfg.Image
-	if len(cfg.Entrypoint) > 0 {
-		// An explicit entrypoint replaces the image's command too.
-		o.Cmd = append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...)
-	} else {
-		o.Cmd = append([]string(nil), cfg.Cmd...)
+	o.Cmd = append([]string(nil), cfg.Cmd...)
+	if cfg.Entrypoint != nil {
+		o.Entrypoint = append([]string{}, cfg.Entrypoint...)
 	}
 	o.Env = cfg.Env
 	o.WorkingDir = cfg.WorkingDir
@@ -188,14 +176,21 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	sort.Strings(anon)
 	o.Binds = append(o.Binds, anon...)
 	o.Mounts = hc.Mounts
-	for dst, opts := range hc.Tmpfs {
-		m := backend.Mount{Type: "tmpfs", Target: dst}
-		if opts != "" {
-			return o, fmt.Errorf("HostConfig.Tmpfs options %s: not supported by tend's Docker API yet; use Mounts with TmpfsOptions: %w", api.Echo(opts), errdefs.ErrInvalidArgument)
-		}
-		o.Mounts = append(o.Mounts, m)
-	}
+	o.Tmpfs = hc.Tmpfs
 	o.Privileged = hc.Privileged
+	// Confinement (issue 11).
+	o.User = cfg.User
+	o.StopSignal = cfg.StopSignal
+	o.StopTimeout = cfg.StopTimeout
+	o.CapAdd, o.CapDrop = hc.CapAdd, hc.CapDrop
+	o.SecurityOpt = hc.SecurityOpt
+	o.ReadonlyRootfs = hc.ReadonlyRootfs
+	o.ShmSize = hc.ShmSize
+	for _, u := range r.Ulimits {
+		if u != nil {
+			o.Ulimits = append(o.Ulimits, backend.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+		}
+	}
 	mode := string(hc.RestartPolicy.Name)
 	if mode == "" {
 		mode = backend.RestartNo

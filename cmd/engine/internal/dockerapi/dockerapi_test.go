@@ -43,7 +43,7 @@ func TestToCreateOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Name != "web" || strings.Join(o.Cmd, " ") != "sh -c exit 3" || o.Restart.Name != "on-failure" || o.Restart.MaximumRetryCount != 3 ||
+	if o.Name != "web" || strings.Join(o.Entrypoint, " ") != "sh -c" || strings.Join(o.Cmd, " ") != "exit 3" || o.Restart.Name != "on-failure" || o.Restart.MaximumRetryCount != 3 ||
 		o.Resources.MemoryBytes != 64<<20 || o.Resources.CPUs != 0.5 || o.Resources.PidsLimit != 50 ||
 		o.Health == nil || o.Health.Interval != time.Second || o.NetworkMode != "bridge" ||
 		len(o.Publish) != 1 || o.Publish[0].HostPort != 8080 || o.Publish[0].HostIP != "127.0.0.1" ||
@@ -57,8 +57,8 @@ func TestToCreateOptions(t *testing.T) {
 		want string
 	}{
 		{"no config", container.CreateRequest{}, "config cannot be empty"},
-		{"user", container.CreateRequest{Config: &container.Config{Image: "b", User: "nobody"}}, "Config.User"},
-		{"caps", container.CreateRequest{Config: &container.Config{Image: "b"}, HostConfig: &container.HostConfig{CapAdd: []string{"X"}, CapDrop: []string{"Y"}}}, "HostConfig.CapAdd, HostConfig.CapDrop"},
+		{"domainname", container.CreateRequest{Config: &container.Config{Image: "b", Domainname: "example.com"}}, "Config.Domainname"},
+		{"namespaces", container.CreateRequest{Config: &container.Config{Image: "b"}, HostConfig: &container.HostConfig{PidMode: "host", UTSMode: "host"}}, "HostConfig.PidMode, HostConfig.UTSMode"},
 		{"log driver", container.CreateRequest{Config: &container.Config{Image: "b"}, HostConfig: &container.HostConfig{LogConfig: container.LogConfig{Type: "syslog"}}}, "HostConfig.LogConfig.Type syslog"},
 		{"retries without on-failure", container.CreateRequest{Config: &container.Config{Image: "b"}, HostConfig: &container.HostConfig{RestartPolicy: container.RestartPolicy{Name: "always", MaximumRetryCount: 2}}}, "only be used with 'on-failure'"},
 		{"negative memory", container.CreateRequest{Config: &container.Config{Image: "b"}, HostConfig: &container.HostConfig{Resources: container.Resources{Memory: -1}}}, "cannot be negative"},
