@@ -54,7 +54,6 @@ func TestClosedClient(t *testing.T) {
 		"DeleteTask":            func() error { _, _, err := c.DeleteTask(ctx, "c"); return err },
 		"Delete":                func() error { return c.Delete(ctx, "c") },
 		"Status":                func() error { _, err := c.Status(ctx, "c"); return err },
-		"ProcessSpec":           func() error { _, err := c.ProcessSpec(ctx, "c", ""); return err },
 		// The connection it shares fails as the Client does.
 		"Containerd": func() error { _, err := c.Containerd().Version(ctx); return err },
 	}
