@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/backend"
-	"github.com/tendhq/tend/internal/testutil"
 )
 
 // shimOf returns the pid of the shim started for container id (its -id
@@ -49,20 +48,15 @@ func readPPid(t testing.TB, pid int) int {
 	return ppid
 }
 
-// execOut runs argv in container ref and returns its output, failing the
+// shimExec runs argv in container ref and returns its output, failing the
 // test unless it exits 0.
-func (env *engineEnv) execOut(ref string, argv ...string) string {
+func (env *engineEnv) shimExec(ref string, argv ...string) string {
 	env.t.Helper()
-	ctx := testCtx(env.t)
-	var out testutil.Buffer
-	x, err := env.e.Exec(ctx, ref, backend.ExecOptions{Cmd: argv, Stdout: &out})
-	if err != nil {
-		env.t.Fatalf("exec %q in %s: %v", argv, ref, err)
+	out, code := env.execOut(ref, backend.ExecOptions{Cmd: argv})
+	if code != 0 {
+		env.t.Fatalf("exec %q in %s: exit %d (%q)", argv, ref, code, out)
 	}
-	if code, err := x.Wait(ctx); code != 0 || err != nil {
-		env.t.Fatalf("exec %q in %s: exit %d, %v", argv, ref, code, err)
-	}
-	return out.String()
+	return out
 }
 
 // TestBackendSharedShim: with ContainersPerShim 3, three containers share
@@ -117,7 +111,7 @@ func TestBackendSharedShim(t *testing.T) {
 		env.waitFor(c.ID, 30*time.Second, "the log line", func(*backend.Container) bool {
 			return strings.Contains(env.logText(c.ID), fmt.Sprintf("hello from %d", i))
 		})
-		if out := env.execOut(c.ID, "echo", "exec", fmt.Sprint(i)); out != fmt.Sprintf("exec %d\n", i) {
+		if out := env.shimExec(c.ID, "echo", "exec", fmt.Sprint(i)); out != fmt.Sprintf("exec %d\n", i) {
 			t.Errorf("exec in container %d: %q", i, out)
 		}
 	}
@@ -198,7 +192,7 @@ func TestBackendShimGroupExplicit(t *testing.T) {
 	if r.State != backend.StateRunning || r.Pid != b.Pid || r.Config.ShimGroup != "web" {
 		t.Fatalf("after live-restore: %s pid %d group %q; want running, pid %d, web", r.State, r.Pid, r.Config.ShimGroup, b.Pid)
 	}
-	if out := env.execOut(b.ID, "echo", "restored"); out != "restored\n" {
+	if out := env.shimExec(b.ID, "echo", "restored"); out != "restored\n" {
 		t.Errorf("exec after live-restore: %q", out)
 	}
 	// Stop and start again: back in its group's shim.
