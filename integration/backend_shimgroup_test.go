@@ -52,7 +52,7 @@ func readPPid(t testing.TB, pid int) int {
 // test unless it exits 0.
 func (env *engineEnv) shimExec(ref string, argv ...string) string {
 	env.t.Helper()
-	out, code := env.execOut(ref, backend.ExecOptions{Cmd: argv})
+	out, code := env.execWith(ref, backend.ExecOptions{Cmd: argv})
 	if code != 0 {
 		env.t.Fatalf("exec %q in %s: exit %d (%q)", argv, ref, code, out)
 	}
