@@ -117,7 +117,7 @@ printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nsto
 	"$work/registry/storage" "$reg_port" >"$work/registry/config.yml"
 docker-registry serve "$work/registry/config.yml" >>"$work/registry.log" 2>&1 &
 registry_pid=$!
-poll 20 "the registry to serve on 127.0.0.1:$reg_port" sh -c "exec 3<>/dev/tcp/127.0.0.1/$reg_port"
+poll 20 "the registry to serve on 127.0.0.1:$reg_port" bash -c "exec 3<>/dev/tcp/127.0.0.1/$reg_port"
 reg_img="127.0.0.1:$reg_port/demo/busybox:v1"
 E tag "$img" "$reg_img"
 E push "$reg_img" | sed 's/^/    /'
