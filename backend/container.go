@@ -134,8 +134,23 @@ func (e *Engine) emitLocked(c *container, typ string, attrs map[string]string) {
 }
 
 // emitAtLocked emits an event that happened at a time of its own (an exit).
+// Every container event carries docker's attributes: the container's
+// labels, its name and its image as the user gave it.
 func (e *Engine) emitAtLocked(c *container, at time.Time, typ string, attrs map[string]string) {
-	e.events.emit(Event{Time: at, Type: typ, ContainerID: c.rec.ID, Name: c.rec.Name, Attributes: attrs})
+	all := make(map[string]string, len(attrs)+len(c.rec.Config.Labels)+2)
+	for k, v := range c.rec.Config.Labels {
+		all[k] = v
+	}
+	for k, v := range attrs {
+		all[k] = v
+	}
+	all["name"] = c.rec.Name
+	if img := c.rec.ImageName; img != "" {
+		all["image"] = img
+	} else if img := c.rec.Config.Image; img != "" {
+		all["image"] = img
+	}
+	e.events.emit(Event{Time: at, Type: typ, ContainerID: c.rec.ID, Name: c.rec.Name, Attributes: all})
 }
 
 func cloneRecord(r Container) Container {

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 
+	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -61,6 +62,13 @@ func validateCreate(o *CreateOptions) error {
 			return bad("environment variable %q: want NAME=value", kv)
 		}
 	}
+	o.Env = MergeEnv(nil, o.Env)
+	if err := checkConfinement(o); err != nil {
+		return err
+	}
+	if o.Rootfs != "" && o.Entrypoint != nil {
+		return bad("--entrypoint needs an image: a rootfs container runs its command as given")
+	}
 	if err := o.Restart.validate(); err != nil {
 		return err
 	}
@@ -76,12 +84,21 @@ func validateCreate(o *CreateOptions) error {
 	if err := checkMounts(o); err != nil {
 		return err
 	}
+	if err := CheckShimGroup(o.ShimGroup); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
-// buildSpec derives the OCI spec of a container from its options.
+// buildSpec derives the OCI spec of a container from its options. For an
+// image, the command, environment, working directory and user are
+// completed by libcontainerd from the image's config (see
+// libcontainerd.WithImage).
 func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
-	opts := []oci.SpecOpts{oci.WithDefaultPathEnv}
+	var opts []oci.SpecOpts
+	if o.Image == "" {
+		opts = append(opts, oci.WithDefaultPathEnv)
+	}
 	if len(o.Cmd) > 0 {
 		opts = append(opts, oci.WithProcessArgs(o.Cmd...))
 	}
@@ -107,6 +124,11 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 	if o.Resources.PidsLimit > 0 {
 		opts = append(opts, oci.WithPidsLimit(o.Resources.PidsLimit))
 	}
+	confine, err := e.confinementOpts(o)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, confine...)
 	s, err := oci.GenerateSpec(e.ctx, nil, &containers.Container{ID: id}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("build OCI spec: %w", err)
@@ -114,7 +136,47 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 	if len(o.Cmd) == 0 {
 		s.Process.Args = nil // the image's command
 	}
+	if o.Image != "" && o.WorkingDir == "" {
+		s.Process.Cwd = "" // the image's WORKDIR
+	}
 	return s, nil
+}
+
+// MergeEnv returns base overridden by over, by variable name, the last
+// of a name winning, in the order names first appear (the image's
+// variables, then --env-file, then -e, as docker run).
+func MergeEnv(base, over []string) []string {
+	idx := map[string]int{}
+	out := make([]string, 0, len(base)+len(over))
+	for _, l := range [][]string{base, over} {
+		for _, kv := range l {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := idx[k]; ok {
+				out[i] = kv
+				continue
+			}
+			idx[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// imageStopSignal is the image's STOPSIGNAL, or SIGTERM.
+func (e *Engine) imageStopSignal(ctx context.Context, ref string) (string, error) {
+	ctx = e.nsCtx(ctx)
+	img, err := e.imageClient().GetImage(ctx, ref)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return "", fmt.Errorf("image %q not found: import it first: %w", ref, errdefs.ErrNotFound)
+		}
+		return "", fmt.Errorf("image %q: %w", ref, err)
+	}
+	sig, err := containerd.GetOCIStopSignal(ctx, img, "SIGTERM")
+	if err != nil {
+		return "", fmt.Errorf("read the stop signal of image %q: %w", ref, err)
+	}
+	return sig, nil
 }
 
 // Create creates a container (state created) from opts and returns its
@@ -122,6 +184,7 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 // must be unique (errdefs.ErrAlreadyExists otherwise).
 func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, retErr error) {
 	o := cloneRecord(Container{Config: opts}).Config
+	typedImage := o.Image
 	if err := validateCreate(&o); err != nil {
 		return nil, err
 	}
@@ -155,15 +218,27 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		}
 	}()
 
+	if o.StopSignal == "" {
+		o.StopSignal = "SIGTERM"
+		if o.Image != "" {
+			sig, err := e.imageStopSignal(ctx, o.Image)
+			if err != nil {
+				return nil, err
+			}
+			o.StopSignal = sig
+		}
+	}
 	useInit, err := e.wantInit(&o)
 	if err != nil {
 		return nil, err
 	}
 	o.Init = &useInit
+	defer e.assignShimGroup(id, &o)()
 	spec, err := e.buildSpec(id, &o)
 	if err != nil {
 		return nil, err
 	}
+	withShimGroup(spec, o.ShimGroup)
 	for _, opt := range e.networkSpecOpts(id, &o) {
 		if err := opt(e.ctx, nil, &containers.Container{ID: id}, spec); err != nil {
 			return nil, fmt.Errorf("create %s: network spec: %w", shortID(id), err)
@@ -211,6 +286,12 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	}()
 	if o.Image != "" {
 		copts = append(copts, libcontainerd.WithImage(o.Image))
+		if o.Entrypoint != nil {
+			copts = append(copts, libcontainerd.WithEntrypoint(o.Entrypoint...))
+		}
+	}
+	if o.User != "" {
+		copts = append(copts, libcontainerd.WithUser(o.User))
 	}
 	if err := e.client.Create(ctx, id, spec, copts...); err != nil {
 		return nil, err
@@ -218,7 +299,8 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 	c := &container{
 		rec: Container{
 			ID: id, Name: o.Name, Created: e.clock.Now(), Config: o, State: StateCreated, LogPath: logPath,
-			Mounts: mounts,
+			Mounts:    mounts,
+			ImageName: typedImage,
 		},
 		changed: make(chan struct{}),
 		logw:    w,

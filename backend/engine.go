@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/apparmor"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -83,6 +84,11 @@ type Config struct {
 	// mount, nor any directory holding them, unless privileged; Root and
 	// ContainerdStateDir always are.
 	ProtectedPaths []string
+
+	// ContainersPerShim packs new containers without a ShimGroup into
+	// shared shims of up to this many (issue 16; see backend/shimgroup.go);
+	// 0 or 1: a shim per container.
+	ContainersPerShim int
 }
 
 // Engine manages containers on containerd: durable records, the state
@@ -103,6 +109,7 @@ type Engine struct {
 	initPath   string         // installed tend-init; "" when not available
 	initErr    error          // why not
 	initProbes map[string]int // (mu) probes tend-init runs, by container
+	apparmor   bool           // the host enforces AppArmor profiles
 
 	loadErrors []error
 	events     eventLog
@@ -127,6 +134,9 @@ type Engine struct {
 	hostsMu sync.Mutex   // serialises /etc/hosts rewrites
 	// registry: pulls in flight, one per reference (its own lock).
 	pulls pullGroup
+
+	// Shared shims (issue 16): groups being filled (its own lock).
+	shims shimPacker
 }
 
 // New loads the records under cfg.Root (a corrupt record is logged with its
@@ -155,6 +165,9 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		cfg.StopTimeout = DefaultStopTimeout
 	}
 	if err := CheckStopTimeout(&cfg.StopTimeout); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
+	}
+	if err := CheckContainersPerShim(cfg.ContainersPerShim); err != nil {
 		return nil, fmt.Errorf("engine config: %w", err)
 	}
 	if cfg.Clock == nil {
@@ -192,6 +205,9 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 			e.cancel()
 		}
 	}()
+	if e.apparmor = apparmor.HostSupports(); !e.apparmor {
+		e.log.Info("AppArmor is not enabled on this host: containers run without an AppArmor profile (seccomp, capabilities and masked paths still apply)")
+	}
 	if src, err := findInit(cfg.InitPath); err != nil {
 		if cfg.InitPath != "" {
 			return nil, fmt.Errorf("engine init: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,13 +16,16 @@ import (
 	"github.com/tendhq/tend/libcontainerd"
 )
 
-// ExecOptions describe a process to run in a running container. Env adds to
-// the container's environment; WorkingDir defaults to the container's. Any
-// stream may be nil (output is then discarded). With Tty all output arrives
-// on Stdout.
+// ExecOptions describe a process to run in a running container. As with
+// docker exec, the process runs with the container's environment, user,
+// working directory and confinement: Env adds to the environment (by
+// name, last wins), WorkingDir and User replace the container's. Any
+// stream may be nil (output is then discarded). With Tty all output
+// arrives on Stdout.
 type ExecOptions struct {
 	Cmd, Env   []string
 	WorkingDir string
+	User       string // "name", "uid", "uid:gid" or "name:group"
 	Tty        bool
 	Stdin      io.Reader
 	Stdout     io.Writer
@@ -84,6 +88,9 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	if len(opts.Cmd) == 0 || opts.Cmd[0] == "" {
 		return nil, fmt.Errorf("exec: no command given: %w", errdefs.ErrInvalidArgument)
 	}
+	if opts.WorkingDir != "" && !path.IsAbs(opts.WorkingDir) {
+		return nil, fmt.Errorf("exec: working directory %q: want an absolute path: %w", opts.WorkingDir, errdefs.ErrInvalidArgument)
+	}
 	c.mu.Lock()
 	if e.closed.Load() {
 		c.mu.Unlock()
@@ -92,14 +99,17 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	if c.rec.State != StateRunning {
 		s, name := c.rec.State, c.rec.Name
 		c.mu.Unlock()
-		return nil, fmt.Errorf("container %s is %s: exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
+		// docker's messages for the same refusal.
+		if s == StatePaused {
+			return nil, fmt.Errorf("container %s is paused, unpause the container before exec: %w", name, errdefs.ErrFailedPrecondition)
+		}
+		return nil, fmt.Errorf("container %s is not running (%s): exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
 	}
 	if c.pending.checkpointing {
 		name := c.rec.Name
 		c.mu.Unlock()
 		return nil, fmt.Errorf("container %s is being checkpointed: an exec started now would hang the dump: retry when the checkpoint is done: %w", name, errdefs.ErrFailedPrecondition)
 	}
-	cfg := cloneRecord(c.rec).Config
 	id := c.rec.ID
 	x := &Exec{e: e, ctrID: id, id: "exec-" + newID()[:24], probe: probe, done: make(chan struct{})}
 	// Registered before it starts (the exit may come first) and with c.mu
@@ -115,18 +125,17 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 			e.mu.Unlock()
 		}
 	}()
-	cfg.Tty = false
-	spec, err := e.buildSpec(id, &cfg)
+	p, err := e.client.ProcessSpec(ctx, id, opts.User)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("exec in %s: %w", shortID(id), err)
 	}
-	p := spec.Process
 	p.Args = append([]string(nil), opts.Cmd...)
-	p.Env = append(p.Env, opts.Env...)
+	p.Env = MergeEnv(p.Env, opts.Env)
 	if opts.WorkingDir != "" {
 		p.Cwd = opts.WorkingDir
 	}
 	p.Terminal = opts.Tty
+	p.ConsoleSize = nil
 	streams := attach.Streams{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr}
 	cb := func(cfg cio.Config, pipes libcontainerd.Pipes) (cio.IO, error) {
 		return attach.New(cfg, pipes.Stdin, pipes.Stdout, pipes.Stderr, streams), nil
@@ -138,7 +147,7 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	x.pid = pid
 	if !probe {
 		c.mu.Lock()
-		e.emitLocked(c, "exec_start", map[string]string{"exec_id": x.id, "command": strings.Join(opts.Cmd, " ")})
+		e.emitLocked(c, "exec_start", map[string]string{"execID": x.id, "command": strings.Join(opts.Cmd, " ")})
 		c.mu.Unlock()
 	}
 	return x, nil
@@ -152,7 +161,7 @@ func (e *Engine) execExited(c *container, info libcontainerd.EventInfo) {
 	e.mu.Unlock()
 	c.mu.Lock()
 	if x != nil && !x.probe && !e.abandoned.Load() {
-		e.emitLocked(c, "exec_die", map[string]string{"exec_id": x.id, "exit_code": strconv.Itoa(int(info.ExitCode))})
+		e.emitLocked(c, "exec_die", map[string]string{"execID": x.id, "exitCode": strconv.Itoa(int(info.ExitCode))})
 	}
 	c.mu.Unlock()
 	if x != nil {

@@ -99,7 +99,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 		c.rec.ExitReason = exitReasonCheckpointed
 	}
 	e.emitAtLocked(c, finished, "die", map[string]string{
-		"exit_code":  strconv.Itoa(c.rec.ExitCode),
+		"exitCode":   strconv.Itoa(c.rec.ExitCode),
 		"oom_killed": strconv.FormatBool(c.rec.OOMKilled),
 		"reason":     c.rec.ExitReason,
 	})

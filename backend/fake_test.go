@@ -46,6 +46,8 @@ type fakeClient struct {
 	// terminating signals to a task sent while one was.
 	execsHeld       int
 	probeLiveAtKill int
+	// deleteErr, when set, fails every DeleteTask (containerd went away).
+	deleteErr error
 }
 
 func (f *fakeClient) now() time.Time {
@@ -61,6 +63,8 @@ type fakeCtr struct {
 	stdio   libcontainerd.StdioCallback
 	deleted bool
 	spec    *specs.Spec // as Create got it
+	// exitedAt is the time of the stopped task's exit.
+	exitedAt time.Time
 }
 
 func newFakeClient() *fakeClient {
@@ -144,10 +148,10 @@ func (f *fakeClient) exit(id string, code uint32) {
 		f.mu.Unlock()
 		return
 	}
-	c.task = libcontainerd.StatusStopped
-	pid, b := c.pid, f.backend
+	c.task, c.exitedAt = libcontainerd.StatusStopped, f.now()
+	pid, b, at := c.pid, f.backend, c.exitedAt
 	f.mu.Unlock()
-	b.ProcessEvent(context.Background(), id, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, Pid: pid, ExitCode: code, ExitedAt: f.now()})
+	b.ProcessEvent(context.Background(), id, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, Pid: pid, ExitCode: code, ExitedAt: at})
 }
 
 func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig syscall.Signal) error {
@@ -176,6 +180,9 @@ func (f *fakeClient) DeleteTask(_ context.Context, id string) (uint32, time.Time
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.ctrs[id]
+	if f.deleteErr != nil {
+		return 0, time.Time{}, f.deleteErr
+	}
 	if c == nil || c.task == libcontainerd.StatusNoTask {
 		return 0, time.Time{}, fmt.Errorf("no task: %w", errdefs.ErrFailedPrecondition)
 	}
@@ -222,13 +229,13 @@ func (f *fakeClient) Restore(_ context.Context, id string, _ ...libcontainerd.Re
 		return libcontainerd.RestoreResult{}, fmt.Errorf("never started: %w", errdefs.ErrFailedPrecondition)
 	}
 	if c.task == libcontainerd.StatusStopped {
-		pid, b := c.pid, f.backend
+		pid, b, at := c.pid, f.backend, c.exitedAt
 		f.mu.Unlock()
 		// As the real client: delivered from its queue, not from Restore.
 		f.wg.Go(func() {
-			b.ProcessEvent(context.Background(), id, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, Pid: pid, ExitCode: 7})
+			b.ProcessEvent(context.Background(), id, libcontainerd.EventExit, libcontainerd.EventInfo{ContainerID: id, ProcessID: id, Pid: pid, ExitCode: 7, ExitedAt: at})
 		})
-		return libcontainerd.RestoreResult{Pid: pid, ExitCode: 7}, nil
+		return libcontainerd.RestoreResult{Pid: pid, ExitCode: 7, ExitedAt: at}, nil
 	}
 	defer f.mu.Unlock()
 	return libcontainerd.RestoreResult{Alive: true, Pid: c.pid}, nil
@@ -287,6 +294,16 @@ func (f *fakeClient) Exec(ctx context.Context, id, execID string, _ *specs.Proce
 		})
 	}
 	return pid, nil
+}
+
+// ProcessSpec is the container's process as a default spec has it.
+func (f *fakeClient) ProcessSpec(_ context.Context, id, _ string) (*specs.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctrs[id] == nil {
+		return nil, errdefs.ErrNotFound
+	}
+	return &specs.Process{Cwd: "/", Env: []string{"PATH=/bin"}}, nil
 }
 
 // --- harness ---------------------------------------------------------------

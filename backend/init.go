@@ -41,7 +41,7 @@ func findInit(path string) (string, error) {
 		return p, checkInit(p)
 	}
 	tried = append(tried, "$PATH")
-	return "", fmt.Errorf("no %s in %v: build it with `CGO_ENABLED=0 go build ./cmd/tend-init` and set Config.InitPath: %w", InitBinary, tried, errdefs.ErrNotFound)
+	return "", fmt.Errorf("no %s in %v: build it with `gcc -static -Os -o tend-init cmd/tend-init/tend-init.c` (scripts/setup.sh does) and set Config.InitPath: %w", InitBinary, tried, errdefs.ErrNotFound)
 }
 
 // checkInit makes sure path is a statically linked executable: it runs
@@ -61,7 +61,7 @@ func checkInit(path string) error {
 	defer f.Close()
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s at %s is dynamically linked: build it with CGO_ENABLED=0: %w", InitBinary, path, errdefs.ErrInvalidArgument)
+			return fmt.Errorf("%s at %s is dynamically linked: build it with gcc -static: %w", InitBinary, path, errdefs.ErrInvalidArgument)
 		}
 	}
 	return nil

@@ -43,8 +43,8 @@ func TestCheckInit(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err == nil {
 		if dyn, _ := isDynamic("/bin/sh"); dyn {
 			err := checkInit("/bin/sh")
-			if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "CGO_ENABLED=0") {
-				t.Errorf("checkInit(dynamic /bin/sh) = %v, want ErrInvalidArgument naming CGO_ENABLED=0", err)
+			if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "gcc -static") {
+				t.Errorf("checkInit(dynamic /bin/sh) = %v, want ErrInvalidArgument naming gcc -static", err)
 			}
 		}
 	}

@@ -272,6 +272,9 @@ type LogsOptions struct {
 	Follow bool
 	Tail   int
 	Since  time.Time
+	// Until (not zero) ends the log at this time, as docker's --until:
+	// later lines are not shown, and a follow ends there.
+	Until time.Time
 }
 
 // Logs calls fn for each log entry of the container, oldest first.
@@ -279,6 +282,20 @@ func (e *Engine) Logs(ctx context.Context, ref string, opts LogsOptions, fn func
 	c, err := e.resolve(ref)
 	if err != nil {
 		return err
+	}
+	if !opts.Until.IsZero() {
+		until, inner := opts.Until, fn
+		fn = func(en jsonlog.Entry) error {
+			if en.Time.After(until) {
+				return nil
+			}
+			return inner(en)
+		}
+		if opts.Follow {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, until)
+			defer cancel()
+		}
 	}
 	c.mu.Lock()
 	path := c.rec.LogPath

@@ -221,7 +221,7 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 		}
 		return e.waitChange(ctx, c, exited, nil)
 	}
-	if err := signalled(e.signal(ctx, c, syscall.SIGTERM)); err != nil {
+	if err := signalled(e.signal(ctx, c, stopSignal(c))); err != nil {
 		return err
 	}
 	if exited() {
@@ -243,6 +243,22 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 		return err
 	}
 	return e.waitChange(ctx, c, exited, nil)
+}
+
+// stopSignal is the first signal Stop sends c: its recorded stop signal,
+// or SIGTERM.
+func stopSignal(c *container) syscall.Signal {
+	c.mu.Lock()
+	name := c.rec.Config.StopSignal
+	c.mu.Unlock()
+	if name == "" {
+		return syscall.SIGTERM
+	}
+	sig, err := ParseStopSignal(name)
+	if err != nil {
+		return syscall.SIGTERM
+	}
+	return sig
 }
 
 // signal sends sig to c's init process and emits a kill event.
@@ -315,6 +331,18 @@ func (e *Engine) lockForStop(ref string, timeout *time.Duration) (*container, ti
 	c, err := e.lockContainer(ref)
 	if err != nil {
 		return nil, 0, err
+	}
+	if timeout == nil {
+		c.mu.Lock()
+		t := c.rec.Config.StopTimeout
+		c.mu.Unlock()
+		if t != nil {
+			d := time.Duration(*t) * time.Second
+			if *t < 0 {
+				d = MaxTimeoutSeconds * time.Second // -1: wait for the exit
+			}
+			timeout = &d
+		}
 	}
 	return c, e.stopTimeout(timeout), nil
 }

@@ -94,7 +94,7 @@ func TestManualStopAndKillAreNotUndone(t *testing.T) {
 					die = &all[i]
 				}
 			}
-			if die == nil || die.Attributes["exit_code"] != strconv.Itoa(tc.code) {
+			if die == nil || die.Attributes["exitCode"] != strconv.Itoa(tc.code) {
 				t.Errorf("die event %+v in %+v", die, all)
 			}
 		})

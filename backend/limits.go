@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/sys/signal"
 
 	"github.com/tendhq/tend/healthcheck"
 )
@@ -144,4 +145,14 @@ func CheckSignal(sig syscall.Signal) error {
 		return invalid("invalid signal %d: want a number from 1 to %d", int(sig), MaxSignal)
 	}
 	return nil
+}
+
+// ParseStopSignal parses a stop signal by name ("TERM", "SIGQUIT",
+// "RTMIN+3") or number, 1 to MaxSignal.
+func ParseStopSignal(s string) (syscall.Signal, error) {
+	sig, err := signal.ParseSignal(s)
+	if err != nil || CheckSignal(sig) != nil {
+		return 0, invalid("invalid stop signal %q: want a name such as TERM, QUIT, INT or a number from 1 to %d", s, MaxSignal)
+	}
+	return sig, nil
 }

@@ -309,6 +309,8 @@ func (e *Engine) imageVolumes(ctx context.Context, o *CreateOptions) ([]string, 
 // content of the image (or rootfs) at its destination, with that
 // directory's owner and mode, as docker does for a new volume.
 func (e *Engine) copyUp(ctx context.Context, o *CreateOptions, plan []plannedMount) error {
+	e.volumes.copyMu.Lock()
+	defer e.volumes.copyMu.Unlock()
 	var todo []plannedMount
 	for _, p := range plan {
 		if p.copyUp && isEmptyDir(e.volumes.dataDir(p.volume)) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 )
@@ -25,16 +27,29 @@ func (e *Engine) Inspect(ctx context.Context, ref string) (*Container, error) {
 }
 
 // ListOptions select containers for List. Without All only running, paused
-// and restarting containers are listed. Filters keys: "status" (a state),
-// "label" ("k" or "k=v"), "name" (substring), "id" (prefix); values of one
-// key are alternatives, keys must all match.
+// and restarting containers are listed. Filters keys, as docker's:
+// "status" (a state), "label" ("k" or "k=v"), "name" (substring), "id"
+// (prefix), "health" (starting, healthy, unhealthy or none), "ancestor" (an
+// image reference), "exited" (an exit code of an exited container),
+// "before" and "since" (a container: those created before or after it);
+// values of one key are alternatives, keys must all match. Limit (> 0)
+// keeps the newest Limit containers and implies All, as docker's --last.
 type ListOptions struct {
 	All     bool
 	Filters map[string][]string
+	Limit   int
 }
+
+// ListFilterKeys are the filter keys List knows.
+var ListFilterKeys = []string{"status", "label", "name", "id", "health", "ancestor", "exited", "before", "since"}
 
 // List returns copies of the selected records, newest first.
 func (e *Engine) List(ctx context.Context, opts ListOptions) ([]*Container, error) {
+	filters := make(map[string][]string, len(opts.Filters))
+	for k, vs := range opts.Filters {
+		filters[k] = append([]string(nil), vs...)
+	}
+	opts.Filters = filters
 	for k, vs := range opts.Filters {
 		switch k {
 		case "status":
@@ -43,17 +58,52 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) ([]*Container, erro
 					return nil, fmt.Errorf("invalid status filter %q: want created, running, paused, restarting, exited, dead or removing: %w", v, errdefs.ErrInvalidArgument)
 				}
 			}
+		case "health":
+			for _, v := range vs {
+				switch v {
+				case "starting", "healthy", "unhealthy", "none":
+				default:
+					return nil, fmt.Errorf("invalid health filter %q: want starting, healthy, unhealthy or none: %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+		case "exited":
+			for _, v := range vs {
+				if _, err := strconv.Atoi(v); err != nil {
+					return nil, fmt.Errorf("invalid exited filter %q: want an exit code: %w", v, errdefs.ErrInvalidArgument)
+				}
+			}
+		case "ancestor":
+			for i, v := range vs {
+				ref, err := NormalizeImageRef(v)
+				if err != nil {
+					return nil, err
+				}
+				vs[i] = ref
+			}
+		case "before", "since":
+			for i, v := range vs {
+				c, err := e.lookup(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s filter: %w", k, err)
+				}
+				c.mu.Lock()
+				vs[i] = c.rec.Created.Format(time.RFC3339Nano)
+				c.mu.Unlock()
+			}
 		case "label", "name", "id":
 		default:
-			return nil, fmt.Errorf("invalid filter %q: want status, label, name or id: %w", k, errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid filter %q: want one of %s: %w", k, strings.Join(ListFilterKeys, ", "), errdefs.ErrInvalidArgument)
 		}
 	}
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("invalid limit %d: want a number of containers, or 0 for all: %w", opts.Limit, errdefs.ErrInvalidArgument)
+	}
+	all := opts.All || opts.Limit > 0 || len(opts.Filters["status"]) > 0 || len(opts.Filters["exited"]) > 0
 	var out []*Container
 	for _, c := range e.containers() {
 		c.mu.Lock()
 		r := &c.rec
-		if (opts.All || isActive(r.State) || r.State == StateRestarting || len(opts.Filters["status"]) > 0) &&
-			!c.removed && matchFilters(r, opts.Filters) {
+		if (all || isActive(r.State) || r.State == StateRestarting) && !c.removed && matchFilters(r, opts.Filters) {
 			cp := cloneRecord(*r)
 			out = append(out, &cp)
 		}
@@ -65,7 +115,23 @@ func (e *Engine) List(ctx context.Context, opts ListOptions) ([]*Container, erro
 		}
 		return out[i].ID < out[j].ID
 	})
+	if opts.Limit > 0 && len(out) > opts.Limit {
+		out = out[:opts.Limit]
+	}
 	return out, nil
+}
+
+// healthStatus is the health filter's view of a container: none without
+// a health check.
+func healthStatus(r *Container) string {
+	h := r.Config.Health
+	if h == nil || len(h.Test) == 0 || h.Test[0] == "NONE" {
+		return "none"
+	}
+	if r.Health == nil || r.Health.Status == "" {
+		return "starting"
+	}
+	return r.Health.Status
 }
 
 func matchFilters(r *Container, f map[string][]string) bool {
@@ -83,6 +149,11 @@ func matchFilters(r *Container, f map[string][]string) bool {
 	return any(f["status"], func(v string) bool { return string(r.State) == v }) &&
 		any(f["name"], func(v string) bool { return strings.Contains(r.Name, strings.TrimPrefix(v, "/")) }) &&
 		any(f["id"], func(v string) bool { return strings.HasPrefix(r.ID, v) }) &&
+		any(f["health"], func(v string) bool { return healthStatus(r) == v }) &&
+		any(f["ancestor"], func(v string) bool { return r.Config.Image == v }) &&
+		any(f["exited"], func(v string) bool { return r.State == StateExited && strconv.Itoa(r.ExitCode) == v }) &&
+		all(f["before"], func(v string) bool { t, _ := time.Parse(time.RFC3339Nano, v); return r.Created.Before(t) }) &&
+		all(f["since"], func(v string) bool { t, _ := time.Parse(time.RFC3339Nano, v); return r.Created.After(t) }) &&
 		all(f["label"], func(v string) bool {
 			k, val, hasVal := strings.Cut(v, "=")
 			got, ok := r.Config.Labels[k]

@@ -97,6 +97,8 @@ func classifyRegistryError(ref string, err error) error {
 		return fmt.Errorf("image %s not found in registry %s (%v): check the name and tag: %w", ref, host, err, errdefs.ErrNotFound)
 	case errors.As(err, &status) && status.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("image %s not found in registry %s (%v): check the name and tag: %w", ref, host, err, errdefs.ErrNotFound)
+	case isUnreachable(err) && docker.IsLocalhost(host):
+		return fmt.Errorf("registry %s unreachable (%v): check that it runs and the address: %w", host, err, errdefs.ErrUnavailable)
 	case isUnreachable(err):
 		return fmt.Errorf("registry %s unreachable (%v): check that it runs and the address (plain HTTP needs --insecure-registry %s on the daemon): %w", host, err, host, errdefs.ErrUnavailable)
 	}
@@ -139,7 +141,11 @@ func (e *Engine) Login(ctx context.Context, server, user, secret string) error {
 	if lastErr == nil {
 		lastErr = fmt.Errorf("no endpoint configured for %s", host)
 	}
-	return classifyRegistryError(host+"/x", lastErr)
+	err = classifyRegistryError(host+"/x", lastErr)
+	if errdefs.IsUnauthorized(err) {
+		return fmt.Errorf("registry %s refused the credentials of %q (%v): check the user name and password: %w", host, user, lastErr, errdefs.ErrUnauthenticated)
+	}
+	return err
 }
 
 func pingRegistry(ctx context.Context, h docker.RegistryHost) error {

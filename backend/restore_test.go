@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -118,5 +119,52 @@ func TestCloseWithoutLiveRestoreStopsContainers(t *testing.T) {
 	r, err := e2.Inspect(context.Background(), c.ID)
 	if err != nil || r.State != StateRunning || r.ManuallyStopped {
 		t.Errorf("after engine restart: %+v, %v", r, err)
+	}
+}
+
+// TestBootCountsAStoppedTaskOnce: containerd 1.6 keeps a stopped task
+// across its restart. The exit of one whose delete failed after the engine
+// recorded it is not counted again by the next engine; the exit of a later
+// run, which the engine died before recording, is.
+func TestBootCountsAStoppedTaskOnce(t *testing.T) {
+	env := newFakeEnv(t)
+	ctx := context.Background()
+	recorded := env.create(CreateOptions{Name: "recorded", Restart: RestartPolicy{Name: "always"}})
+	later := env.create(CreateOptions{Name: "later", Restart: RestartPolicy{Name: "always"}})
+	for _, c := range []*Container{recorded, later} {
+		if err := env.e.Start(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		env.expectStart(c.ID)
+	}
+	env.fc.mu.Lock()
+	env.fc.deleteErr = errors.New("containerd went away")
+	env.fc.mu.Unlock()
+	env.clock.Advance(time.Second)
+	for _, c := range []*Container{recorded, later} {
+		env.fc.exit(c.ID, 1)
+		if r := env.inspect(c.ID); r.State != StateRestarting || r.RestartCount != 1 {
+			t.Fatalf("%s after its exit: %s, %d restarts; want restarting, 1", r.Name, r.State, r.RestartCount)
+		}
+	}
+	crashtest.Abandon(env.e)
+	env.e.Close(ctx)
+	env.fc.mu.Lock()
+	env.fc.deleteErr = nil
+	// later's task is of a run after the recorded exit (its start was
+	// not recorded): it exited a second after it.
+	env.fc.ctrs[later.ID].exitedAt = env.fc.ctrs[later.ID].exitedAt.Add(time.Second)
+	env.fc.mu.Unlock()
+
+	env.open()
+	env.fc.wg.Wait()
+	if r := env.inspect(recorded.ID); r.State != StateRestarting || r.RestartCount != 1 {
+		t.Errorf("recorded: %s, %d restarts; want restarting, 1 (its exit counted once)", r.State, r.RestartCount)
+	}
+	if st, _ := env.fc.Status(ctx, recorded.ID); st != libcontainerd.StatusNoTask {
+		t.Errorf("the stopped task of recorded is %s, want deleted", st)
+	}
+	if r := env.inspect(later.ID); r.State != StateRestarting || r.RestartCount != 2 {
+		t.Errorf("later: %s, %d restarts; want restarting, 2 (the unrecorded run counted)", r.State, r.RestartCount)
 	}
 }

@@ -75,6 +75,43 @@ type CreateOptions struct {
 	// host's root or of the engine's state. (Same field as the confinement
 	// work's; keep one.)
 	Privileged bool `json:"privileged,omitempty"`
+
+	// Image config and confinement (docker run -u, --entrypoint,
+	// --stop-signal, --stop-timeout, --privileged, --cap-add, --cap-drop,
+	// --security-opt, --read-only, --tmpfs, --ulimit, --shm-size).
+	// User runs the process as "name", "uid", "uid:gid" or "name:group"
+	// of the image's /etc/passwd and /etc/group; empty: the image's USER.
+	User string `json:"user,omitempty"`
+	// Entrypoint replaces the image's ENTRYPOINT (and drops its CMD);
+	// nil: the image's; [""]: none, Cmd is the whole command.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	// StopSignal is what Stop sends first; empty: the image's STOPSIGNAL,
+	// else SIGTERM. Create records the one used.
+	StopSignal string `json:"stop_signal,omitempty"`
+	// StopTimeout is Stop's default wait in seconds before SIGKILL; nil:
+	// the engine's; -1: forever.
+	StopTimeout *int `json:"stop_timeout,omitempty"`
+	// Privileged is the field of the mounts block below: it also gives
+	// all capabilities and host devices, no seccomp filter and no masked
+	// paths.
+	CapAdd  []string `json:"cap_add,omitempty"`  // "NET_ADMIN", "CAP_NET_ADMIN" or "ALL"
+	CapDrop []string `json:"cap_drop,omitempty"` // as CapAdd
+	// SecurityOpt: "no-new-privileges", "seccomp=unconfined", "seccomp=<profile JSON>"
+	// or "seccomp=<absolute path>", "apparmor=<profile>".
+	SecurityOpt    []string `json:"security_opt,omitempty"`
+	ReadonlyRootfs bool     `json:"read_only,omitempty"`
+	// Tmpfs mounts a tmpfs at each key with the value's options
+	// ("size=64m,mode=1777"), after noexec,nosuid,nodev.
+	Tmpfs   map[string]string `json:"tmpfs,omitempty"`
+	Ulimits []Ulimit          `json:"ulimits,omitempty"`
+	ShmSize int64             `json:"shm_size,omitempty"` // /dev/shm in bytes; 0: 64MiB
+	// Shared shims (issue 16; see backend/shimgroup.go).
+	// ShimGroup puts the container in the containerd shim of that group
+	// (the runc v2 shim's io.containerd.runc.v2.group annotation): one
+	// shim process for all of them. Empty: the engine packs it into a
+	// group of Config.ContainersPerShim, or a shim of its own. Create
+	// records the group here; restarts and live-restore keep it.
+	ShimGroup string `json:"shim_group,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is
@@ -113,6 +150,17 @@ type Container struct {
 	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
 	// Create resolved them (issue 12).
 	Mounts []MountPoint `json:"mounts,omitempty"`
+
+	// docker CLI (issue 17): what docker shows of a container.
+	// ImageName is the image as the user gave it ("busybox"), as docker
+	// shows it in ps and .Config.Image; Config.Image is its normalized
+	// reference. Empty in records older than it: read Config.Image.
+	ImageName string `json:"image_name,omitempty"`
+	// SizeRw and SizeRootFs are the size of the files the container
+	// changed and of its whole root filesystem, filled in on request
+	// (List with Size); never stored.
+	SizeRw     int64 `json:"size_rw,omitempty"`
+	SizeRootFs int64 `json:"size_root_fs,omitempty"`
 }
 
 // NetworkSettings is a container's network while it runs: its namespace
@@ -126,8 +174,20 @@ type NetworkSettings struct {
 // Event is an engine event, as `engine events` shows it.
 type Event struct {
 	Time        time.Time         `json:"time"`
-	Type        string            `json:"type"` // create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
+	Type        string            `json:"type"` // the action: create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
 	ContainerID string            `json:"container_id"`
 	Name        string            `json:"name"`
-	Attributes  map[string]string `json:"attributes,omitempty"` // exit_code, reason, health_status, restart_count, ...
+	Attributes  map[string]string `json:"attributes,omitempty"` // as docker's: name, image, exitCode, the container's labels; reason, health_status, restart_count, ...
+
+	// Kind is the type of object the event is about, as docker's event
+	// Type: "container" (also when empty), "image", ... (issue 17).
+	Kind string `json:"kind,omitempty"`
+}
+
+// EventKind is e's object type: "container" unless set.
+func (e Event) EventKind() string {
+	if e.Kind == "" {
+		return "container"
+	}
+	return e.Kind
 }

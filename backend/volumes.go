@@ -64,6 +64,10 @@ type volumeStore struct {
 	dir string
 	log *log.Entry
 
+	// copyMu serialises copy-ups, so that two containers creating one
+	// new volume at once do not both fill it.
+	copyMu sync.Mutex
+
 	mu   sync.Mutex
 	vols map[string]*volumeMeta         // (mu)
 	refs map[string]map[string]struct{} // (mu) volume name -> ids of the containers mounting it

@@ -58,22 +58,22 @@ func ParseAction(s string) (Action, error) {
 type Config struct {
 	// Test is ["NONE"], ["CMD", argv...] or ["CMD-SHELL", "command"]; the
 	// latter runs as /bin/sh -c command.
-	Test []string `json:"Test"`
+	Test []string `json:"test"`
 	// Interval is the time between the end of a probe and the start of the next.
-	Interval time.Duration `json:"Interval,omitempty"`
+	Interval time.Duration `json:"interval,omitempty"`
 	// Timeout bounds a probe from the moment its process is running.
-	Timeout time.Duration `json:"Timeout,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
 	// StartPeriod is how long after (re)start failures do not count while the
 	// container has not been healthy yet.
-	StartPeriod time.Duration `json:"StartPeriod,omitempty"`
+	StartPeriod time.Duration `json:"start_period,omitempty"`
 	// StartInterval replaces Interval while in the start period and starting.
-	StartInterval time.Duration `json:"StartInterval,omitempty"`
+	StartInterval time.Duration `json:"start_interval,omitempty"`
 	// Retries is the number of consecutive counted failures that make the
 	// container unhealthy.
-	Retries int `json:"Retries,omitempty"`
+	Retries int `json:"retries,omitempty"`
 	// OnUnhealthy is what the caller should do when the container becomes
 	// unhealthy; empty means ActionNone.
-	OnUnhealthy Action `json:"OnUnhealthy,omitempty"`
+	OnUnhealthy Action `json:"on_unhealthy,omitempty"`
 }
 
 // Validate reports, as errdefs.ErrInvalidArgument, what is wrong with c.

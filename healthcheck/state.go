@@ -22,19 +22,19 @@ const (
 // Result is the outcome of one probe. ExitCode is -1 when the probe timed out
 // or could not be run; Output then says why.
 type Result struct {
-	Start    time.Time `json:"Start"`
-	End      time.Time `json:"End"`
-	ExitCode int       `json:"ExitCode"`
-	Output   string    `json:"Output"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	ExitCode int       `json:"exit_code"`
+	Output   string    `json:"output"`
 }
 
 // State is a container's health. It is JSON-serialisable so the caller can
 // persist it and hand it back to Scheduler.Add after an engine restart. The
 // zero State means starting.
 type State struct {
-	Status        string   `json:"Status"`
-	FailingStreak int      `json:"FailingStreak"`
-	Log           []Result `json:"Log,omitempty"`
+	Status        string   `json:"status"`
+	FailingStreak int      `json:"failing_streak"`
+	Log           []Result `json:"log,omitempty"`
 }
 
 // Clone returns a deep copy of s.

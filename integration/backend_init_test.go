@@ -137,7 +137,7 @@ func TestBackendExitCodesFromInitAfterContainerdRestart(t *testing.T) {
 		if r.FinishedAt.Before(termAt) || r.FinishedAt.After(gone.Add(time.Second)) {
 			t.Errorf("%s: FinishedAt %v; want the exit's time, between %v and a second after %v", r.Name, r.FinishedAt, termAt, gone)
 		}
-		if d := env.evs.of(c.ID, "die"); len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(40+i) {
+		if d := env.evs.of(c.ID, "die"); len(d) != 1 || d[0].Attributes["exitCode"] != strconv.Itoa(40+i) {
 			t.Errorf("%s: die events %+v; want one with exit code %d", r.Name, d, 40+i)
 		}
 	}

@@ -44,7 +44,7 @@ func TestBackendLifecycle(t *testing.T) {
 			t.Errorf("want one %s event, have %d", typ, len(env.evs.of(c.ID, typ)))
 		}
 	}
-	if d := env.evs.of(c.ID, "die"); len(d) == 1 && d[0].Attributes["exit_code"] != "3" {
+	if d := env.evs.of(c.ID, "die"); len(d) == 1 && d[0].Attributes["exitCode"] != "3" {
 		t.Errorf("die attributes %v", d[0].Attributes)
 	}
 	// Started again on the same record and log.

@@ -107,7 +107,7 @@ func TestBackendLiveRestoreAfterEngineKill(t *testing.T) {
 	if r.Pid == victim.Pid {
 		t.Errorf("victim kept its old pid")
 	}
-	if d := env.evs.of(victim.ID, "die"); len(d) != 1 || d[0].Attributes["exit_code"] != "137" {
+	if d := env.evs.of(victim.ID, "die"); len(d) != 1 || d[0].Attributes["exitCode"] != "137" {
 		t.Errorf("victim die events %+v; want one with exit code 137", d)
 	}
 	for _, id := range flappers {
@@ -263,12 +263,23 @@ func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
 		c.Backoff = backend.Backoff{Initial: time.Minute}
 	})
 	env.abandon = true
-	const ran = 2 * time.Second
-	self := env.run(backend.CreateOptions{Name: "self", Cmd: []string{"sh", "-c", "sleep 2; exit 42"}})
+	// self and failed exit once the test lets them (a file in their
+	// rootfs), after the engine is gone: a fixed sleep would let them exit
+	// before it on a starved machine.
+	waitGo := func(code string) []string {
+		return []string{"sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit " + code}
+	}
+	self := env.run(backend.CreateOptions{Name: "self", Image: testEnv.ImageRef, Cmd: waitGo("42")})
 	killed := env.run(backend.CreateOptions{Name: "killed", Cmd: []string{"sleep", "1000"}})
-	failed := env.run(backend.CreateOptions{Name: "failed", Cmd: []string{"sh", "-c", "sleep 2; exit 3"}, Restart: backend.RestartPolicy{Name: "on-failure"}})
+	failed := env.run(backend.CreateOptions{Name: "failed", Image: testEnv.ImageRef, Cmd: waitGo("3"), Restart: backend.RestartPolicy{Name: "on-failure"}})
 
 	env.crash()
+	released := time.Now()
+	for _, c := range []*backend.Container{self, failed} {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/tmp/go", c.Pid), nil, 0o600); err != nil {
+			t.Fatalf("let %s exit: %v", c.Name, err)
+		}
+	}
 	killedAt := time.Now()
 	syscall.Kill(int(killed.Pid), syscall.SIGKILL)
 	for _, c := range []*backend.Container{self, killed, failed} {
@@ -293,9 +304,9 @@ func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
 		notBefore time.Time
 		restarts  int
 	}{
-		{self, backend.StateExited, 42, ran / 2, self.StartedAt, 0},
+		{self, backend.StateExited, 42, released.Sub(self.StartedAt), released, 0},
 		{killed, backend.StateExited, 137, 0, killedAt, 0},
-		{failed, backend.StateRestarting, 3, ran / 2, failed.StartedAt, 1},
+		{failed, backend.StateRestarting, 3, released.Sub(failed.StartedAt), released, 1},
 	}
 	list, err := env.e.List(testCtx(t), backend.ListOptions{All: true})
 	if err != nil {
@@ -321,7 +332,7 @@ func TestBackendExitsWhileEngineDownRecordedAtBoot(t *testing.T) {
 				r.Name, r.FinishedAt, run, r.StartedAt, w.notBefore, gone)
 		}
 		d := env.evs.of(w.c.ID, "die")
-		if len(d) != 1 || d[0].Attributes["exit_code"] != strconv.Itoa(w.code) || !d[0].Time.Equal(r.FinishedAt) {
+		if len(d) != 1 || d[0].Attributes["exitCode"] != strconv.Itoa(w.code) || !d[0].Time.Equal(r.FinishedAt) {
 			t.Errorf("%s: die events %+v; want one with exit code %d at FinishedAt %v", r.Name, d, w.code, r.FinishedAt)
 		}
 	}

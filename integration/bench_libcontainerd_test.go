@@ -9,6 +9,8 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -85,9 +87,37 @@ func rawIO(id string) cio.Creator {
 	return cio.NewCreator(cio.WithFIFODir(testEnv.FIFORoot+"/raw-"+id), cio.WithStreams(nil, io.Discard, io.Discard))
 }
 
+// benchConfinements are the two ways the benchmarks run containers, both
+// sides alike: under containerd's default seccomp profile (what every
+// tend container gets, as Docker's do) and without a filter, to show what
+// seccomp costs.
+var benchConfinements = []struct {
+	name string
+	opts []oci.SpecOpts
+}{
+	{"seccomp=default", []oci.SpecOpts{seccomp.WithDefaultProfile()}},
+	{"seccomp=unconfined", nil},
+}
+
+// benchSpec is rootfsSpec with confinement opts.
+func benchSpec(b *testing.B, id string, confine []oci.SpecOpts, args ...string) *specs.Spec {
+	s := rootfsSpec(b, id, args...)
+	if err := oci.ApplyOpts(testCtx(b), nil, &containers.Container{ID: id}, s, confine...); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
 // BenchmarkLifecycle: create, start, wait for the exit of `true`, delete
-// task and container; raw containerd client against libcontainerd.
+// task and container; raw containerd client against libcontainerd, both
+// with containerd's default seccomp profile, then both without.
 func BenchmarkLifecycle(b *testing.B) {
+	for _, cf := range benchConfinements {
+		b.Run(cf.name, func(b *testing.B) { benchLifecycle(b, cf.opts) })
+	}
+}
+
+func benchLifecycle(b *testing.B, confine []oci.SpecOpts) {
 	ctx := testCtx(b)
 	rc := rawClient(b)
 	w := newExitWaiter()
@@ -95,7 +125,7 @@ func BenchmarkLifecycle(b *testing.B) {
 	base := fmt.Sprintf("%s-%d", testID(b), b.N)
 	pair(b, func(i int) {
 		id := fmt.Sprintf("%s-raw-%d", base, i)
-		ctr, err := rc.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithDefaultPathEnv, oci.WithProcessArgs("true"), oci.WithRootFSPath(testEnv.Rootfs), oci.WithRootFSReadonly()))
+		ctr, err := rc.NewContainer(ctx, id, containerd.WithNewSpec(append([]oci.SpecOpts{oci.WithDefaultPathEnv, oci.WithProcessArgs("true"), oci.WithRootFSPath(testEnv.Rootfs), oci.WithRootFSReadonly()}, confine...)...))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -119,7 +149,7 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 	}, func(i int) {
 		id := fmt.Sprintf("%s-tend-%d", base, i)
-		if err := c.Create(ctx, id, rootfsSpec(b, id, "true")); err != nil {
+		if err := c.Create(ctx, id, benchSpec(b, id, confine, "true")); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := c.Start(ctx, id); err != nil {
@@ -136,14 +166,22 @@ func BenchmarkLifecycle(b *testing.B) {
 }
 
 // BenchmarkExec: exec `true` in a running container and wait for its exit;
-// raw containerd client against libcontainerd.
+// raw containerd client against libcontainerd in the same container, under
+// containerd's default seccomp profile (runc applies the container's filter
+// to every exec), then without.
 func BenchmarkExec(b *testing.B) {
+	for _, cf := range benchConfinements {
+		b.Run(cf.name, func(b *testing.B) { benchExec(b, cf.opts) })
+	}
+}
+
+func benchExec(b *testing.B, confine []oci.SpecOpts) {
 	ctx := testCtx(b)
 	rc := rawClient(b)
 	w := newExitWaiter()
 	c := newClient(b, w)
 	id := fmt.Sprintf("%s-%d", testID(b), b.N)
-	if err := c.Create(ctx, id, rootfsSpec(b, id, "sleep", "100000")); err != nil {
+	if err := c.Create(ctx, id, benchSpec(b, id, confine, "sleep", "100000")); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cleanupContainer(b, id) })

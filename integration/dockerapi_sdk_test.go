@@ -402,8 +402,8 @@ func TestDockerAPISDK(t *testing.T) {
 		if !cerrdefs.IsNotFound(err) || !strings.Contains(err.Error(), "nosuch") {
 			t.Errorf("inspect nosuch: %v", err)
 		}
-		_, err = cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: img}, HostConfig: &container.HostConfig{Privileged: true, CapAdd: []string{"NET_ADMIN"}}})
-		if !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "HostConfig.CapAdd, HostConfig.Privileged") {
+		_, err = cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: img}, HostConfig: &container.HostConfig{PidMode: "host", UTSMode: "host"}})
+		if !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "HostConfig.PidMode, HostConfig.UTSMode") {
 			t.Errorf("create privileged: %v, want 400 naming the fields", err)
 		}
 		_, err = cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: "nosuchimage"}})

@@ -112,7 +112,7 @@ func TestEngine(t *testing.T) {
 		d.expectFail(t, 125, "--health-cmd", "run", "--health-interval", "1s", img, "true")
 		d.expectFail(t, 125, "unknown flag", "run", "--bogus", img, "true")
 		d.expectFail(t, 125, "requires an IMAGE", "run")
-		d.expectFail(t, 125, "invalid --format", "ps", "--format", "yaml")
+		d.expectFail(t, 125, "template parsing error", "ps", "--format", "{{.Names")
 	})
 
 	name := "web"
@@ -138,7 +138,7 @@ func TestEngine(t *testing.T) {
 		needWeb(t)
 		out := d.must(t, "ps")
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if !regexp.MustCompile(`^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+RESTARTS\s+NAMES$`).MatchString(lines[0]) {
+		if !regexp.MustCompile(`^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+RESTARTS\s+PORTS\s+NAMES$`).MatchString(lines[0]) {
 			t.Fatalf("ps header %q", lines[0])
 		}
 		row := ""
@@ -147,7 +147,7 @@ func TestEngine(t *testing.T) {
 				row = l
 			}
 		}
-		if !regexp.MustCompile(`^` + id[:12] + `\s+` + regexp.QuoteMeta(img) + `\s+"sh -c echo started;…"\s+.* ago\s+Up .*\s+0\s+web$`).MatchString(row) {
+		if !regexp.MustCompile(`^` + id[:12] + `\s+` + regexp.QuoteMeta(img) + `\s+"sh -c 'echo started…"\s+.* ago\s+Up .*\s+0\s+web$`).MatchString(row) {
 			t.Fatalf("ps row %q", row)
 		}
 		if out := d.must(t, "ps", "-q"); !strings.Contains(out, id[:12]+"\n") {
@@ -234,8 +234,10 @@ func TestEngine(t *testing.T) {
 		if _, _, code := d.run(t, nil, "exec", name, "sh", "-c", "exit 5"); code != 5 {
 			t.Errorf("exec exit 5: got %d", code)
 		}
-		d.expectFail(t, 127, "Error:", "exec", name, "no-such-command")
-		d.expectFail(t, 125, "No such container: nosuch", "exec", "nosuch", "true")
+		// docker 20.10+: a command that cannot be run is 126 for exec
+		// (127 for run), an unknown container 1.
+		d.expectFail(t, 126, "Error:", "exec", name, "no-such-command")
+		d.expectFail(t, 1, "No such container: nosuch", "exec", "nosuch", "true")
 	})
 
 	t.Run("TopStats", func(t *testing.T) {
@@ -249,17 +251,16 @@ func TestEngine(t *testing.T) {
 		if len(lines) != 2 || !strings.HasPrefix(lines[0], "CONTAINER ID") || !strings.HasPrefix(lines[1], id[:12]) || !strings.Contains(lines[1], "/ 64MiB") {
 			t.Errorf("stats --no-stream: %q", out)
 		}
-		var s struct {
-			Name     string
-			MemUsage uint64
-			MemLimit uint64
-			PIDs     uint64
-		}
+		// docker's stats JSON: strings, as the table shows them.
+		var s struct{ Name, ID, MemUsage, CPUPerc, PIDs, BlockIO string }
 		if err := json.Unmarshal([]byte(d.must(t, "stats", "--no-stream", "--format", "json", name)), &s); err != nil {
 			t.Fatal(err)
 		}
-		if s.Name != name || s.MemLimit != 64<<20 || s.MemUsage == 0 || s.PIDs == 0 {
+		if s.Name != name || s.ID != id[:12] || !strings.HasSuffix(s.MemUsage, " / 64MiB") || s.PIDs == "0" || !strings.HasSuffix(s.CPUPerc, "%") {
 			t.Errorf("stats json: %+v", s)
+		}
+		if out := d.must(t, "stats", "--no-stream", "--format", "{{.Name}}: {{.PIDs}} pids", name); !regexp.MustCompile(`^web: [1-9]\d* pids\n$`).MatchString(out) {
+			t.Errorf("stats --format template: %q", out)
 		}
 	})
 
@@ -341,28 +342,35 @@ func TestEngine(t *testing.T) {
 			if err != nil {
 				t.Fatalf("events: %v after %v", err, got)
 			}
+			// docker's event shape.
 			var e struct {
-				Type       string            `json:"type"`
-				Name       string            `json:"name"`
-				Attributes map[string]string `json:"attributes"`
+				Type, Action, Status, ID, From string
+				Actor                          struct {
+					ID         string
+					Attributes map[string]string
+				}
+				TimeNano int64 `json:"timeNano"`
 			}
 			if err := json.Unmarshal([]byte(line), &e); err != nil {
 				t.Fatalf("events json %q: %v", line, err)
 			}
-			if e.Name != "evt" {
-				t.Fatalf("filter container=evt let through %q", line)
+			if e.Actor.Attributes["name"] != "evt" || e.Type != "container" || e.Actor.ID == "" || e.ID != e.Actor.ID || e.TimeNano == 0 {
+				t.Fatalf("filter container=evt let through, or not docker's shape: %q", line)
 			}
-			got = append(got, e.Type)
-			if e.Type == "die" && e.Attributes["exit_code"] != "2" {
-				t.Errorf("die event attributes %v, want exit_code 2", e.Attributes)
+			if e.From != img || e.Actor.Attributes["image"] != img {
+				t.Errorf("event image %q / %q, want %s", e.From, e.Actor.Attributes["image"], img)
+			}
+			got = append(got, e.Action)
+			if e.Action == "die" && e.Actor.Attributes["exitCode"] != "2" {
+				t.Errorf("die event attributes %v, want exitCode 2", e.Actor.Attributes)
 			}
 		}
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("events %v, want %v", got, want)
 		}
 		// --since replays; --until ends the stream.
-		out := d.must(t, "events", "--since", "5m", "--until", "0s", "--filter", "type=die", "--filter", "container=evt")
-		if !regexp.MustCompile(`container die [0-9a-f]{64} \(.*exit_code=2.*name=evt`).MatchString(out) {
+		out := d.must(t, "events", "--since", "5m", "--until", "0s", "--filter", "event=die", "--filter", "container=evt")
+		if !regexp.MustCompile(`container die [0-9a-f]{64} \(exitCode=2, image=.*name=evt`).MatchString(out) {
 			t.Errorf("events --since --until: %q", out)
 		}
 		d.must(t, "rm", "evt")

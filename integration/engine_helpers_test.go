@@ -34,7 +34,7 @@ var (
 )
 
 // buildEngine builds cmd/engine once per test binary run.
-func buildEngine(t *testing.T) string {
+func buildEngine(t testing.TB) string {
 	t.Helper()
 	engineBinOnce.Do(func() {
 		goBin, err := exec.LookPath("go")
@@ -74,7 +74,7 @@ type engineDaemon struct {
 
 // startEngine starts `engine daemon` on the harness's containerd with root
 // (state survives a restart on the same root) and waits until it serves.
-func startEngine(t *testing.T, root, ns string, extra ...string) *engineDaemon {
+func startEngine(t testing.TB, root, ns string, extra ...string) *engineDaemon {
 	t.Helper()
 	d := &engineDaemon{bin: buildEngine(t), root: root, sock: filepath.Join(root, "e.sock"), ns: ns, logs: &testutil.Buffer{}, exited: make(chan struct{})}
 	args := append([]string{"daemon", "--containerd-address", testEnv.Address, "--containerd-state", testEnv.Daemon.StateDir(),
@@ -107,7 +107,7 @@ func startEngine(t *testing.T, root, ns string, extra ...string) *engineDaemon {
 }
 
 // signal sends sig to the daemon and waits (up to a minute) for it to exit.
-func (d *engineDaemon) signal(t *testing.T, sig syscall.Signal) error {
+func (d *engineDaemon) signal(t testing.TB, sig syscall.Signal) error {
 	t.Helper()
 	select {
 	case <-d.exited:
@@ -128,11 +128,11 @@ func (d *engineDaemon) signal(t *testing.T, sig syscall.Signal) error {
 	}
 }
 
-func (d *engineDaemon) kill(t *testing.T) { _ = d.signal(t, syscall.SIGKILL) }
+func (d *engineDaemon) kill(t testing.TB) { _ = d.signal(t, syscall.SIGKILL) }
 
 // run runs the CLI against the daemon and returns stdout, stderr and the
 // exit code.
-func (d *engineDaemon) run(t *testing.T, stdin io.Reader, args ...string) (string, string, int) {
+func (d *engineDaemon) run(t testing.TB, stdin io.Reader, args ...string) (string, string, int) {
 	t.Helper()
 	// A CLI call that hangs is a failure, not a reason to stall the suite.
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
@@ -154,7 +154,7 @@ func (d *engineDaemon) run(t *testing.T, stdin io.Reader, args ...string) (strin
 }
 
 // must runs the CLI and fails the test unless it exits 0.
-func (d *engineDaemon) must(t *testing.T, args ...string) string {
+func (d *engineDaemon) must(t testing.TB, args ...string) string {
 	t.Helper()
 	out, errs, code := d.run(t, nil, args...)
 	if code != 0 {
@@ -164,7 +164,7 @@ func (d *engineDaemon) must(t *testing.T, args ...string) string {
 }
 
 // expectFail runs the CLI and checks its exit code and that stderr holds msg.
-func (d *engineDaemon) expectFail(t *testing.T, code int, msg string, args ...string) {
+func (d *engineDaemon) expectFail(t testing.TB, code int, msg string, args ...string) {
 	t.Helper()
 	out, errs, got := d.run(t, nil, args...)
 	if got != code || !strings.Contains(errs, msg) {
@@ -183,14 +183,14 @@ type engineRecord struct {
 	RestartCount int    `json:"restart_count"`
 	Error        string `json:"error"`
 	Health       *struct {
-		Status string `json:"Status"`
+		Status string `json:"status"`
 	} `json:"health"`
 }
 
-func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
+func (d *engineDaemon) inspect(t testing.TB, ref string) engineRecord {
 	t.Helper()
 	var recs []engineRecord
-	out := d.must(t, "inspect", ref)
+	out := d.must(t, "inspect", "--raw", ref)
 	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
 		t.Fatalf("inspect %s: %v in %q", ref, err, out)
 	}
@@ -198,7 +198,7 @@ func (d *engineDaemon) inspect(t *testing.T, ref string) engineRecord {
 }
 
 // poll calls cond every 100ms until it holds or timeout passes.
-func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func enginePoll(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -211,7 +211,7 @@ func enginePoll(t *testing.T, timeout time.Duration, what string, cond func() bo
 
 // engineImage returns the test image archive: TEND_TEST_IMAGE or one built
 // into the test root.
-func engineImage(t *testing.T) string {
+func engineImage(t testing.TB) string {
 	t.Helper()
 	if p := repoPath(os.Getenv("TEND_TEST_IMAGE")); p != "" {
 		return p
@@ -228,7 +228,7 @@ func engineImage(t *testing.T) string {
 
 // cleanupEngine removes every container of the daemon (so no shim
 // outlives the run) and stops it.
-func cleanupEngine(t *testing.T, d *engineDaemon) {
+func cleanupEngine(t testing.TB, d *engineDaemon) {
 	t.Helper()
 	select {
 	case <-d.exited:

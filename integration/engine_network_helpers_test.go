@@ -66,7 +66,7 @@ func routeClash(subnet, bridge string) bool {
 // unless the test gives its own; it registers the clean-up of the bridges
 // (the default one and those of user networks left behind) once the
 // daemon is gone.
-func networkArgs(t *testing.T, root string, extra []string) []string {
+func networkArgs(t testing.TB, root string, extra []string) []string {
 	for _, a := range extra {
 		if a == "--bridge" || strings.HasPrefix(a, "--bridge=") {
 			return nil

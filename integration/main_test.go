@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -603,21 +604,17 @@ func cleanStaleRuns() {
 }
 
 // buildInit builds a static tend-init into root/bin for the engines of this
-// run.
+// run (gcc, as scripts/setup.sh does).
 func buildInit(root string) (string, error) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
 	dir := filepath.Join(root, "bin")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
+	_, self, _, _ := runtime.Caller(0)
+	src := filepath.Join(filepath.Dir(self), "..", "cmd", "tend-init", "tend-init.c")
 	path := filepath.Join(dir, "tend-init")
-	cmd := exec.Command(goBin, "build", "-o", path, "github.com/tendhq/tend/cmd/tend-init")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/tend-init: %v\n%s", err, out)
+	if out, err := exec.Command("gcc", "-static", "-Os", "-o", path, src).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("gcc %s (scripts/setup.sh installs gcc and libc6-dev): %v\n%s", src, err, out)
 	}
 	return path, nil
 }

@@ -39,6 +39,7 @@ func TestClosedClient(t *testing.T) {
 		"Start":                 func() error { _, err := c.Start(ctx, "c"); return err },
 		"SignalProcess":         func() error { return c.SignalProcess(ctx, "c", "", syscall.SIGTERM) },
 		"Exec":                  func() error { _, err := c.Exec(ctx, "c", "x", spec.Process); return err },
+		"ProcessSpec":           func() error { _, err := c.ProcessSpec(ctx, "c", ""); return err },
 		"ResizeTerminal":        func() error { return c.ResizeTerminal(ctx, "c", "", 80, 24) },
 		"CloseStdin":            func() error { return c.CloseStdin(ctx, "c", "") },
 		"Pause":                 func() error { return c.Pause(ctx, "c") },

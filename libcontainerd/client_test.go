@@ -9,19 +9,26 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/log"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-func TestMergeEnv(t *testing.T) {
+func TestUserCapabilities(t *testing.T) {
+	caps := []string{"CAP_CHOWN", "CAP_KILL"}
 	for _, tc := range []struct {
-		base, over, want []string
+		uid  uint32
+		want []string
 	}{
-		{nil, nil, []string{}},
-		{[]string{"PATH=/bin", "A=1"}, nil, []string{"PATH=/bin", "A=1"}},
-		{[]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3"}, []string{"PATH=/bin", "A=2", "B=3"}},
-		{[]string{"A=1"}, []string{"A"}, []string{"A"}},
+		{0, caps},
+		{1000, nil},
 	} {
-		if got := mergeEnv(tc.base, tc.over); !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("mergeEnv(%q, %q) = %q, want %q", tc.base, tc.over, got, tc.want)
+		p := &specs.Process{User: specs.User{UID: tc.uid}, Capabilities: &specs.LinuxCapabilities{Bounding: caps, Ambient: caps, Inheritable: caps}}
+		userCapabilities(p)
+		c := p.Capabilities
+		if !reflect.DeepEqual(c.Bounding, caps) || !reflect.DeepEqual(c.Effective, tc.want) || !reflect.DeepEqual(c.Permitted, tc.want) {
+			t.Errorf("uid %d: got bounding %q effective %q permitted %q, want bounding %q and %q", tc.uid, c.Bounding, c.Effective, c.Permitted, caps, tc.want)
+		}
+		if tc.uid != 0 && (c.Ambient != nil || c.Inheritable != nil) {
+			t.Errorf("uid %d keeps ambient %q inheritable %q", tc.uid, c.Ambient, c.Inheritable)
 		}
 	}
 }

@@ -3,9 +3,12 @@ package libcontainerd
 import (
 	"context"
 	"encoding/json"
+
 	"fmt"
 
 	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -27,7 +30,12 @@ func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts .
 			return fmt.Errorf("create %s: %w", id, err)
 		}
 	}
+	spec, err = copySpec(spec)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", id, err)
+	}
 	var newOpts []containerd.NewContainerOpts
+	var specOpts []oci.SpecOpts
 	if cfg.image != "" {
 		img, err := c.cc.GetImage(ctx, cfg.image)
 		if err != nil {
@@ -45,27 +53,32 @@ func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts .
 				return fmt.Errorf("create %s: unpack %q with %s: %w", id, cfg.image, cfg.snapshotter, err)
 			}
 		}
-		if spec, err = withImageConfig(ctx, spec, img); err != nil {
-			return fmt.Errorf("create %s: %w", id, err)
-		}
+		// containerd mounts the snapshot at the bundle's rootfs.
+		spec.Root = &specs.Root{Path: "rootfs", Readonly: spec.Root != nil && spec.Root.Readonly}
 		newOpts = append(newOpts,
 			containerd.WithImage(img),
 			containerd.WithSnapshotter(cfg.snapshotter),
 			containerd.WithNewSnapshot(id, img))
+		specOpts = append(specOpts, withImageConfig(img, cfg.entrypoint))
 	} else if spec.Root == nil || spec.Root.Path == "" {
 		return fmt.Errorf("create %s: spec has no root filesystem: set spec.Root.Path to a rootfs directory or use WithImage: %w", id, errdefs.ErrInvalidArgument)
+	} else if spec.Process == nil || len(spec.Process.Args) == 0 || spec.Process.Args[0] == "" {
+		return errNoCommand(id)
 	}
-	if spec.Process == nil || len(spec.Process.Args) == 0 || spec.Process.Args[0] == "" {
-		return fmt.Errorf("create %s: no command (nor one from the image): give the program to run in spec.Process.Args: %w", id, errdefs.ErrInvalidArgument)
+	if cfg.user != "" {
+		specOpts = append(specOpts, withUser(cfg.user))
 	}
-	if len(cfg.init) > 0 {
-		s, p := *spec, *spec.Process
-		p.Args = append(append([]string(nil), cfg.init...), p.Args...)
-		s.Process = &p
-		spec = &s
-	}
+	specOpts = append(specOpts, withUserCapabilities, func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Process == nil || len(s.Process.Args) == 0 || s.Process.Args[0] == "" {
+			return errNoCommand(id)
+		}
+		if len(cfg.init) > 0 {
+			s.Process.Args = append(append([]string(nil), cfg.init...), s.Process.Args...)
+		}
+		return nil
+	})
 	newOpts = append(newOpts,
-		containerd.WithSpec(spec),
+		containerd.WithSpec(spec, specOpts...),
 		containerd.WithRuntime(cfg.runtime, cfg.runtimeOpts),
 		containerd.WithContainerLabels(cfg.labels))
 	newOpts = append(newOpts, cfg.extra...)
@@ -78,26 +91,17 @@ func (c *client) Create(ctx context.Context, id string, spec *specs.Spec, opts .
 		return fmt.Errorf("create %s: %w", id, err)
 	}
 	c.mu.Lock()
-	c.containers[id] = &container{ctr: ctr, terminal: spec.Process.Terminal, procs: map[string]*process{}}
+	c.containers[id] = &container{ctr: ctr, terminal: spec.Process.Terminal, procs: map[string]*process{}, spec: spec}
 	c.mu.Unlock()
 	return nil
 }
 
-// withImageConfig returns a copy of spec whose unset command, environment
-// and working directory come from the image, with the root filesystem set to
-// the snapshot containerd mounts for the task.
-//
-// containerd's oci.WithImageConfig(Args) does not give the same result, so
-// it is not used: it keeps the image's entrypoint in front of the spec's
-// args (WithImage promises the spec's command as given), always replaces
-// the spec's working directory, adds a default PATH to an image without
-// one, applies the image's USER, and reads a variable without "=" as an
-// unset where mergeEnv keeps it.
-func withImageConfig(ctx context.Context, spec *specs.Spec, img containerd.Image) (*specs.Spec, error) {
-	ic, err := img.Spec(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read config of image %s: %w", img.Name(), err)
-	}
+func errNoCommand(id string) error {
+	return fmt.Errorf("create %s: no command (nor one from the image): give the program to run in spec.Process.Args: %w", id, errdefs.ErrInvalidArgument)
+}
+
+// copySpec returns a deep copy of spec, which Create then completes.
+func copySpec(spec *specs.Spec) (*specs.Spec, error) {
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return nil, fmt.Errorf("copy spec: %w", err)
@@ -106,40 +110,30 @@ func withImageConfig(ctx context.Context, spec *specs.Spec, img containerd.Image
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("copy spec: %w", err)
 	}
-	readonly := s.Root != nil && s.Root.Readonly
-	s.Root = &specs.Root{Path: "rootfs", Readonly: readonly}
-	if s.Process == nil {
-		s.Process = &specs.Process{Cwd: "/"}
-	}
-	if len(s.Process.Args) == 0 {
-		s.Process.Args = append(append([]string{}, ic.Config.Entrypoint...), ic.Config.Cmd...)
-	}
-	if (s.Process.Cwd == "" || s.Process.Cwd == "/") && ic.Config.WorkingDir != "" {
-		s.Process.Cwd = ic.Config.WorkingDir
-	}
-	s.Process.Env = mergeEnv(ic.Config.Env, s.Process.Env)
 	return &s, nil
 }
 
-// mergeEnv returns base overridden by over, by variable name, keeping order.
-func mergeEnv(base, over []string) []string {
-	name := func(kv string) string {
-		for i := 0; i < len(kv); i++ {
-			if kv[i] == '=' {
-				return kv[:i]
-			}
+// withImageConfig applies the image's config with Docker's semantics
+// through containerd's oci.WithImageConfigArgs: the spec's args replace
+// the image's CMD; entrypoint, when not nil, replaces the image's
+// ENTRYPOINT and drops its CMD; the spec's working directory, when set,
+// wins over the image's WORKDIR.
+func withImageConfig(img containerd.Image, entrypoint []string) oci.SpecOpts {
+	return func(ctx context.Context, client oci.Client, c *containers.Container, s *oci.Spec) error {
+		var args []string
+		cwd := ""
+		if s.Process != nil {
+			args, cwd = s.Process.Args, s.Process.Cwd
 		}
-		return kv
-	}
-	idx := map[string]int{}
-	out := make([]string, 0, len(base)+len(over))
-	for _, kv := range append(append([]string{}, base...), over...) {
-		if i, ok := idx[name(kv)]; ok {
-			out[i] = kv
-			continue
+		if err := oci.WithImageConfigArgs(img, args)(ctx, client, c, s); err != nil {
+			return classifyUserError(fmt.Sprintf("the image's USER (%s)", img.Name()), err)
 		}
-		idx[name(kv)] = len(out)
-		out = append(out, kv)
+		if entrypoint != nil {
+			s.Process.Args = append(append([]string{}, entrypoint...), args...)
+		}
+		if cwd != "" {
+			s.Process.Cwd = cwd
+		}
+		return nil
 	}
-	return out
 }

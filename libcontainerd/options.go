@@ -34,6 +34,8 @@ type createConfig struct {
 	labels      map[string]string
 	init        []string
 	extra       []containerd.NewContainerOpts
+	user        string
+	entrypoint  []string // nil: the image's
 }
 
 // WithInit runs args in front of the container's command, once the image
@@ -52,11 +54,38 @@ func WithInit(args ...string) CreateOption {
 }
 
 // WithImage takes the root filesystem from a snapshot of the named image
-// (unpacked on demand) and uses the image's configuration for what spec
-// leaves unset: the command when spec.Process.Args is empty, and the
-// environment (the spec's variables win).
+// (unpacked on demand) and applies the image's configuration as Docker
+// does (containerd's oci.WithImageConfigArgs): the process runs the
+// image's ENTRYPOINT followed by spec.Process.Args, or by the image's CMD
+// when spec.Process.Args is empty; the environment is the image's
+// overridden by the spec's variables, by name; the working directory is
+// spec.Process.Cwd when set, the image's WORKDIR otherwise; the user is
+// the image's USER unless WithUser names one.
 func WithImage(ref string) CreateOption {
 	return func(c *createConfig) error { c.image = ref; return nil }
+}
+
+// WithUser runs the container's process as user: "name", "uid",
+// "uid:gid", "name:group" or "uid:group", resolved in the container's
+// root filesystem (/etc/passwd, /etc/group) with the user's supplementary
+// groups, as Docker's --user. A name the image does not know fails Create
+// with ErrInvalidArgument. As in Docker, a process that does not run as
+// uid 0 keeps its capabilities in the bounding set only.
+func WithUser(user string) CreateOption {
+	return func(c *createConfig) error { c.user = user; return nil }
+}
+
+// WithEntrypoint replaces the image's ENTRYPOINT with args (Docker's
+// --entrypoint); the image's CMD is then not used either. No args, or one
+// empty arg, clears the entrypoint: spec.Process.Args is the whole command.
+func WithEntrypoint(args ...string) CreateOption {
+	return func(c *createConfig) error {
+		if len(args) == 1 && args[0] == "" {
+			args = nil
+		}
+		c.entrypoint = append([]string{}, args...)
+		return nil
+	}
 }
 
 // WithSnapshotter names the snapshotter for WithImage (default "overlayfs").

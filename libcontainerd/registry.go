@@ -7,6 +7,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/tendhq/tend/io/fifoset"
 )
@@ -19,6 +20,10 @@ type container struct {
 	task     containerd.Task
 	procs    map[string]*process // by process id: the container id for init
 	oomSeen  bool                // an OOM was delivered for the current task
+	// spec is the container's OCI spec as containerd stores it, the
+	// image config and user resolved; never modified, execs copy its
+	// process.
+	spec *specs.Spec
 }
 
 // process is one init or exec process whose exit the Backend must see
@@ -67,7 +72,7 @@ func (c *client) container(ctx context.Context, id string) (*container, error) {
 	if ct := c.containers[id]; ct != nil {
 		return ct, nil
 	}
-	ct = &container{ctr: ctr, terminal: spec.Process != nil && spec.Process.Terminal, procs: map[string]*process{}}
+	ct = &container{ctr: ctr, terminal: spec.Process != nil && spec.Process.Terminal, procs: map[string]*process{}, spec: spec}
 	c.containers[id] = ct
 	return ct, nil
 }

@@ -145,8 +145,8 @@ func (c *client) Start(ctx context.Context, id string, opts ...StartOption) (_ u
 // failed because containerd went away, not because the caller gave up).
 func (c *client) startedAnyway(ctx context.Context, t containerd.Task, retry bool) bool {
 	// The caller's context may be what ended the Start: the questions
-	// get their own time.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	// get their own time, as long as containerd takes to come back.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), startDoubtTimeout)
 	defer cancel()
 	st, err := statusWhenBack(ctx, t)
 	if errdefs.IsNotFound(err) {
@@ -189,16 +189,27 @@ func startInDoubt(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
 }
 
-// statusWhenBack asks for the status of t until containerd answers, for at
-// most cleanupTimeout: right after containerd went away calls fail at once
-// (connection refused) until the connection notices, and a task that did
-// start must not be taken for one that did not.
+// startDoubtTimeout bounds how long a Start in doubt waits for containerd
+// to say whether the task started. The answer decides whether a run is
+// counted, so it is not cut short by a fixed few seconds: containerd
+// loading its shims on a starved machine took more than 10 s in the restart
+// storm, and an answer given up on there left a run that ran uncounted.
+// Close ends the wait (every call fails with ErrClosed).
+const startDoubtTimeout = 2 * time.Minute
+
+// statusWhenBack asks for the status of t until containerd answers, for as
+// long as ctx allows: right after containerd went away calls fail at once
+// (connection refused) until the connection notices, and a containerd that
+// is loading may hold a call past its own deadline. Each question has
+// cleanupTimeout; one that ran out is asked again while ctx lives. A task
+// that did start must not be taken for one that did not.
 func statusWhenBack(ctx context.Context, t containerd.Task) (st containerd.Status, err error) {
-	ctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
-	defer cancel()
-	serving.Wait(ctx, serving.Backoff{Min: statusPollInterval, Max: statusPollInterval}, func(ctx context.Context) bool {
-		st, err = t.Status(ctx)
-		return !errdefs.IsUnavailable(err)
+	serving.Wait(ctx, serving.Backoff{Min: statusPollInterval, Max: time.Second}, func(ctx context.Context) bool {
+		qctx, cancel := context.WithTimeout(ctx, cleanupTimeout)
+		st, err = t.Status(qctx)
+		cancel()
+		noAnswer := errdefs.IsUnavailable(err) || errdefs.IsDeadlineExceeded(err) || errors.Is(err, context.DeadlineExceeded)
+		return !noAnswer || ctx.Err() != nil
 	})
 	return st, err
 }

@@ -38,6 +38,13 @@ type Client interface {
 	// execID; the process is deleted from containerd after that event.
 	Exec(ctx context.Context, id, execID string, spec *specs.Process, opts ...ExecOption) (pid uint32, err error)
 
+	// ProcessSpec returns a copy of the container's process spec, the
+	// base of an exec as docker exec has it: the container's user,
+	// environment, working directory and confinement. A non-empty user
+	// ("name", "uid", "uid:gid", "name:group") replaces the container's,
+	// resolved in its root filesystem; an unknown one is ErrInvalidArgument.
+	ProcessSpec(ctx context.Context, id, user string) (*specs.Process, error)
+
 	// ResizeTerminal resizes the terminal of a process started with one.
 	ResizeTerminal(ctx context.Context, id, processID string, width, height uint32) error
 

@@ -14,7 +14,7 @@ bash scripts/setup.sh
 # shellcheck source=/dev/null
 source build/env.sh
 go build -o build/engine ./cmd/engine
-CGO_ENABLED=0 go build -o build/tend-init ./cmd/tend-init
+gcc -static -Os -o build/tend-init cmd/tend-init/tend-init.c
 
 work=$(mktemp -d /tmp/tend-demo-XXXXXX)
 root=$work/root
@@ -70,6 +70,7 @@ cleanup() {
 	set +e
 	say "Cleaning up"
 	if [ -n "$events_pid" ]; then kill "$events_pid" 2>/dev/null; wait "$events_pid" 2>/dev/null; fi
+	if [ -n "${registry_pid:-}" ]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null; info "registry stopped"; fi
 	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
 		for id in $(E ps -aq --no-trunc 2>/dev/null); do E rm -f "$id" >/dev/null && info "removed container ${id:0:12}"; done
 		kill -TERM "$daemon_pid"
@@ -107,6 +108,23 @@ E version | sed 's/^/    /'
 say "Importing the busybox test image"
 E image import build/busybox.tar | sed 's/^/    /'
 E image ls | sed 's/^/    /'
+
+say "A local registry (docker-registry on 127.0.0.1): push, remove, then run pulls it back"
+command -v docker-registry >/dev/null || fail "no docker-registry: run scripts/setup.sh"
+reg_port=$((20000 + RANDOM % 20000))
+mkdir -p "$work/registry"
+printf 'version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+	"$work/registry/storage" "$reg_port" >"$work/registry/config.yml"
+docker-registry serve "$work/registry/config.yml" >>"$work/registry.log" 2>&1 &
+registry_pid=$!
+poll 20 "the registry to serve on 127.0.0.1:$reg_port" sh -c "exec 3<>/dev/tcp/127.0.0.1/$reg_port"
+reg_img="127.0.0.1:$reg_port/demo/busybox:v1"
+E tag "$img" "$reg_img"
+E push "$reg_img" | sed 's/^/    /'
+E image rm "$reg_img" >/dev/null
+E run --rm "$reg_img" echo "hello from an image pulled from the registry" 2>&1 | sed 's/^/    /'
+E image inspect "$reg_img" | grep -q '"architecture"' || fail "the pulled image is not there"
+E image rm "$reg_img" >/dev/null
 
 say "1. A healthy service: its health check passes after a 2s warm-up"
 E run -d --name web --health-cmd 'test -e /tmp/ready' --health-interval 1s --health-start-interval 500ms \

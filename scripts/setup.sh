@@ -23,9 +23,14 @@ mkdir -p build
 # --- Debian packages -------------------------------------------------------
 # gcc and libc6-dev: go test -race needs cgo.
 packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-dev)
+# docker-registry (distribution 2.8): the registry tests and the demo start their own on 127.0.0.1;
+# its system service is never started (policy-rc.d below) and is disabled after the install.
+packages+=(docker-registry)
 # networking (issue 13): the CNI plugins (bridge, host-local, portmap, firewall,
 # loopback, tuning) in /usr/lib/cni, driven by go-cni.
 packages+=(containernetworking-plugins)
+# docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd is never started
+packages+=(docker.io)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
@@ -71,8 +76,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 		rm -f /usr/sbin/policy-rc.d
 		created_policy=""
 	fi
+	# The registry's unit is enabled by its package: no registry on :5000 at boot.
+	if command -v deb-systemd-helper >/dev/null; then deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true; fi
 else
 	say "packages present: ${packages[*]}"
+fi
+# docker.io ships dockerd's units: tend's Docker API tests talk to tend's own socket, so a dockerd
+# (and the system containerd it wants) must not run; systemd would start them at the next boot.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+	systemctl disable --now docker.socket docker.service >/dev/null 2>&1 || true
 fi
 
 # --- Go ----------------------------------------------------------------------
@@ -114,6 +126,10 @@ busybox=/bin/busybox
 [ -n "$busybox" ] || die "no busybox binary after installing busybox-static"
 say "building test image build/busybox.tar and build/rootfs from $busybox"
 go run ./tools/mkimage -busybox "$busybox" -o build/busybox.tar -rootfs build/rootfs
+# The application image: several layers, ENTRYPOINT+CMD, ENV, WORKDIR, a
+# non-root USER, VOLUME, STOPSIGNAL (the image-config and confinement tests).
+say "building test image build/app.tar"
+go run ./tools/mkimage -busybox "$busybox" -app build/app.tar
 
 # --- criu -----------------------------------------------------------------------
 criu_path=""
@@ -156,15 +172,37 @@ if [ -d cmd/engine ]; then
 		say "WARNING: building build/engine failed (see above)"
 	fi
 fi
-if [ -d cmd/tend-init ]; then
-	# The containers' PID 1: static, it runs in images of any kind. The
+if [ -f cmd/tend-init/tend-init.c ]; then
+	# The containers' PID 1: C (one runs per container, and a Go runtime
+	# costs ~10x its memory), static: it runs in images of any kind. The
 	# engine looks for it next to itself, then in PATH (for embedders).
 	say "building build/tend-init, installing /usr/local/bin/tend-init"
-	if CGO_ENABLED=0 go build -o build/tend-init ./cmd/tend-init; then
+	if gcc -static -Os -Wall -o build/tend-init cmd/tend-init/tend-init.c; then
 		cmp -s build/tend-init /usr/local/bin/tend-init || install -m 0755 build/tend-init /usr/local/bin/tend-init
 	else
 		rm -f build/tend-init
 		say "WARNING: building build/tend-init failed (see above)"
+	fi
+fi
+
+# --- install the engine (issue 17) ------------------------------------------------
+# As an engine is installed: engine and tend-init on PATH, a systemd unit
+# (installed, not enabled nor started: tests run their own daemons) and a
+# default config, /etc/tend/daemon.json, that `engine daemon` reads (flags
+# override it). An existing config is kept.
+if [ -x build/engine ]; then
+	say "installing /usr/local/bin/engine, tend.service, /etc/tend/daemon.json"
+	cmp -s build/engine /usr/local/bin/engine || install -m 0755 build/engine /usr/local/bin/engine
+	install -d -m 0755 /etc/tend
+	[ -e /etc/tend/daemon.json ] || install -m 0644 scripts/install/daemon.json /etc/tend/daemon.json
+	if [ -d /etc/systemd/system ] || [ -d /lib/systemd/system ]; then
+		install -d -m 0755 /etc/systemd/system
+		install -m 0644 scripts/install/tend.service /etc/systemd/system/tend.service
+	fi
+	install -d -m 0755 /usr/local/share/doc/tend
+	install -m 0644 README.md /usr/local/share/doc/tend/README.md
+	if [ -d /usr/share/bash-completion/completions ]; then
+		/usr/local/bin/engine completion bash >/usr/share/bash-completion/completions/engine 2>/dev/null || true
 	fi
 fi
 
@@ -175,6 +213,7 @@ fi
 	[ -n "${GOTOOLCHAIN:-}" ] && printf 'export GOTOOLCHAIN=%q\n' "$GOTOOLCHAIN"
 	printf 'export TEND_TEST_IMAGE=%q\n' "$repo/build/busybox.tar"
 	printf 'export TEND_TEST_ROOTFS=%q\n' "$repo/build/rootfs"
+	printf 'export TEND_TEST_APP_IMAGE=%q\n' "$repo/build/app.tar"
 	printf 'export TEND_BUSYBOX=%q\n' "$busybox"
 	[ -n "$criu_path" ] && printf 'export TEND_CRIU_PATH=%q\n' "$criu_path"
 	printf 'export TEND_CONTAINERD_ALT=%q\n' "${alt_paths[*]}"

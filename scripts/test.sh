@@ -52,7 +52,7 @@ main() {
 	for alt in $TEND_CONTAINERD_ALT; do
 		version=${alt%%=*} dir=${alt#*=}
 		say "libcontainerd tests against containerd $version ($dir; log: build/integration-$version.log)"
-		TEND_CONTAINERD_PATH=$dir go test -count=1 -timeout 6m -json -run "$compat" ./integration/ 2>&1 |
+		TEND_CONTAINERD_PATH=$dir go test -count=1 -timeout 12m -json -run "$compat" ./integration/ 2>&1 |
 			summary -counts "$counts" -log "build/integration-$version.log" || status=1
 	done
 

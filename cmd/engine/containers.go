@@ -32,6 +32,8 @@ type runFlags struct {
 	healthRetries                               int
 	net                                         netFlags
 	volumes                                     cli.VolumeFlags
+	confine                                     confineFlags
+	shim                                        shimFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -133,6 +135,12 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.volumes.Apply(&o); err != nil {
 		return o, err
 	}
+	if err := f.confine.apply(cmd, &o); err != nil {
+		return o, err
+	}
+	if err := f.shim.apply(&o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -228,6 +236,9 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	fl.BoolVar(&f.init, "init", false, "run tend-init as PID 1 to reap zombies and serve probes (default: on with a health check)")
 	f.net.register(cmd)
 	f.volumes.Register(cmd)
+	addPullFlag(cmd, g, s)
+	f.confine.register(fl)
+	f.shim.register(cmd)
 	return cmd
 }
 
@@ -324,7 +335,13 @@ func newPsCommand(g *globals, s cli.Streams) *cobra.Command {
 		Use:     "ps [OPTIONS]",
 		Aliases: []string{"ls"},
 		Short:   "List containers",
-		Args:    exactArgs(0),
+		Example: `  engine ps -a
+  engine ps --filter status=exited --filter exited=3
+  engine ps --filter health=unhealthy --filter label=app=web
+  engine ps -n 2 --no-trunc
+  engine ps --format '{{.Names}}\t{{.Status}}'
+  engine ps --format 'table {{.ID}}\t{{.Names}}\t{{.Label "app"}}'`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withClient(func(c *client.Client) error { return cli.Ps(cmd.Context(), c, o) })
 		},
@@ -332,26 +349,38 @@ func newPsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.All, "all", "a", false, "show all containers (default shows just running)")
 	cmd.Flags().BoolVarP(&o.Quiet, "quiet", "q", false, "only display container IDs")
 	cmd.Flags().BoolVar(&o.NoTrunc, "no-trunc", false, "don't truncate output")
-	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output: status=, label=KEY[=VALUE], name=, id=")
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json (one JSON object per line)")
+	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter output: status=, label=KEY[=VALUE], name=, id=, health=, ancestor=, exited=, before=, since=")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('table {{.Names}}\\t{{.Status}}')")
+	cmd.Flags().IntVarP(&o.Last, "last", "n", -1, "show n last created containers (includes all states)")
+	cmd.Flags().BoolVarP(&o.Latest, "latest", "l", false, "show the latest created container (includes all states)")
+	cmd.Flags().BoolVarP(&o.Size, "size", "s", false, "display total file sizes")
 	return cmd
 }
 
 func newInspectCommand(g *globals, s cli.Streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect CONTAINER [CONTAINER...]",
-		Short: "Display detailed information on one or more containers as JSON",
-		Args:  namedArgs(minArgs(1), true, argContainer),
+	o := cli.InspectOptions{Stdout: s.Stdout, Stderr: s.Stderr}
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Display detailed information on one or more containers, in docker's shape",
+		Example: `  engine inspect web
+  engine inspect --format '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' web
+  engine inspect --format '{{.State.Health.Status}}' web
+  engine inspect --format '{{json .Config.Labels}}' web
+  engine inspect --raw web      # tend's own record`,
+		Args: namedArgs(minArgs(1), true, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withClient(func(c *client.Client) error {
-				return cli.Inspect(cmd.Context(), c, cli.InspectOptions{Refs: args, Stdout: s.Stdout, Stderr: s.Stderr})
-			})
+			o.Refs = args
+			return g.withClient(func(c *client.Client) error { return cli.Inspect(cmd.Context(), c, o) })
 		},
 	}
+	cmd.Flags().StringVarP(&o.Format, "format", "f", "", "format the output using a Go template ({{.State.Status}}) or json")
+	cmd.Flags().BoolVarP(&o.Size, "size", "s", false, "display total file sizes")
+	cmd.Flags().BoolVar(&o.Raw, "raw", false, "print tend's own container records instead of docker's shape")
+	return cmd
 }
 
 func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
-	var tail, since string
+	var tail, since, until string
 	o := cli.LogsOptions{Stdout: s.Stdout, Stderr: s.Stderr}
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
@@ -369,6 +398,9 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 			}
 			o.Since = t
+			if o.Until, err = cli.ParseSince(until, time.Now()); err != nil {
+				return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
+			}
 			return g.withClient(func(c *client.Client) error { return cli.Logs(cmd.Context(), c, o) })
 		},
 	}
@@ -376,6 +408,8 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end of the logs")
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
 	cmd.Flags().StringVar(&since, "since", "", "show logs since a timestamp or relative duration (e.g. 10m)")
+	cmd.Flags().StringVar(&until, "until", "", "show logs before a timestamp or relative duration (e.g. 10m)")
+	cmd.Flags().BoolVar(&o.Details, "details", false, "show extra details provided to logs (tend's log carries none)")
 	return cmd
 }
 
@@ -400,6 +434,8 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
 	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE)")
 	cmd.Flags().StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	cmd.Flags().StringVarP(&o.User, "user", "u", "", "username or UID (format: name|uid[:group|gid])")
+	cmd.Flags().BoolVarP(&o.Detach, "detach", "d", false, "detached mode: run the command in the background")
 	return cmd
 }
 
@@ -427,7 +463,7 @@ func newStatsCommand(g *globals, s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&o.NoStream, "no-stream", false, "print one sample and exit")
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('{{.Name}} {{.CPUPerc}}')")
 	return cmd
 }
 
@@ -452,7 +488,7 @@ func newEventsCommand(g *globals, s cli.Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&since, "since", "", "show events since a timestamp or relative duration (e.g. 10m)")
 	cmd.Flags().StringVar(&until, "until", "", "stream events until this timestamp or relative duration")
-	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter: type=, container=, attr.NAME=")
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json (one JSON object per line)")
+	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter: type=container|image, event=ACTION, container=, image=, label=KEY[=VALUE], attr.NAME=")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: json (docker's event shape) or a Go template ('{{.Action}} {{.Actor.Attributes.name}}')")
 	return cmd
 }

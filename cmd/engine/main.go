@@ -117,6 +117,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.host, "host", "H", host, "engine socket to connect to (env TEND_HOST)")
 	s := cli.Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	root.AddCommand(dockerCommands(g, s)...)
 	root.AddCommand(
 		newDaemonCommand(),
 		newRunCommand(g, s, false),
@@ -145,6 +146,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newNetworkCommand(g, s),
 		newPortCommand(g, s),
 	)
+	root.AddCommand(registryCommands(g, s)...)
 	return root
 }
 

@@ -19,10 +19,9 @@ import (
 func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{Use: "image", Short: "Manage images", Args: exactArgs(0)}
 	imp := &cobra.Command{
-		Use:     "import FILE|-",
-		Aliases: []string{"load"},
-		Short:   "Import an image from an OCI layout or docker-archive tar (- reads stdin)",
-		Args:    exactArgs(1),
+		Use:   "import FILE|-",
+		Short: "Import an image from an OCI layout or docker-archive tar (- reads stdin)",
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in io.Reader = s.Stdin
 			if args[0] != "-" {
@@ -48,7 +47,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 			return g.withClient(func(c *client.Client) error { return cli.ImageList(cmd.Context(), c, lo) })
 		},
 	}
-	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table or json (one JSON object per line)")
+	ls.Flags().StringVar(&lo.Format, "format", "", "output format: table, json, or a Go template ('{{.Repository}}:{{.Tag}}')")
 	ls.Flags().BoolVarP(&lo.Quiet, "quiet", "q", false, "only show image references")
 	rm := &cobra.Command{
 		Use:     "rm IMAGE [IMAGE...]",
@@ -62,6 +61,7 @@ func newImageCommand(g *globals, s cli.Streams) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(imp, ls, rm)
+	cmd.AddCommand(imageRegistryCommands(g, s)...)
 	return cmd
 }
 
@@ -75,7 +75,7 @@ func newVersionCommand(g *globals, s cli.Streams) *cobra.Command {
 			return g.withClient(func(c *client.Client) error { return cli.PrintVersion(cmd.Context(), c, o) })
 		},
 	}
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('{{.Server.Version}}')")
 	return cmd
 }
 
@@ -89,7 +89,7 @@ func newInfoCommand(g *globals, s cli.Streams) *cobra.Command {
 			return g.withClient(func(c *client.Client) error { return cli.PrintInfo(cmd.Context(), c, o) })
 		},
 	}
-	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table or json")
+	cmd.Flags().StringVar(&o.Format, "format", "", "output format: table, json, or a Go template ('{{.ContainersRunning}}')")
 	return cmd
 }
 
@@ -100,11 +100,15 @@ const maxProbeConcurrency = 1024
 func newDaemonCommand() *cobra.Command {
 	o := daemon.Options{Version: cli.Version}
 	var logLevel, criu, maxImport string
+	var configFile *string
 	cmd := &cobra.Command{
 		Use:   "daemon [OPTIONS]",
 		Short: "Run the engine in the foreground: containerd (supervised), the engine and its API socket",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyDaemonConfig(cmd, *configFile); err != nil {
+				return err
+			}
 			if err := log.SetLevel(logLevel); err != nil {
 				return invalid("invalid --log-level %q: want trace, debug, info, warn or error", logLevel)
 			}
@@ -139,7 +143,9 @@ func newDaemonCommand() *cobra.Command {
 			return nil
 		},
 	}
+	configFile = addConfigFileFlag(cmd)
 	fl := cmd.Flags()
+	addRegistryDaemonFlags(cmd, &o)
 	fl.StringVar(&o.Root, "root", "/var/lib/tend", "engine state directory")
 	fl.StringVar(&o.Socket, "socket", "/run/tend/engine.sock", "API socket path")
 	fl.StringVar(&o.Namespace, "namespace", "tend", "containerd namespace")
@@ -152,6 +158,7 @@ func newDaemonCommand() *cobra.Command {
 	fl.StringVar(&o.ContainerdBinary, "containerd-binary", "containerd", "containerd binary for the supervised daemon")
 	fl.StringVar(&maxImport, "max-import-size", "8g", "largest image archive `engine image import` may send (larger: 413)")
 	addDockerFlags(fl, &o)
+	addShimFlags(fl, &o)
 	fl.StringVar(&criu, "criu-path", "", "directories put first in containerd's PATH, e.g. for criu (env TEND_CRIU_PATH)")
 	registerNetworkDaemonFlags(fl, &o)
 	return cmd

@@ -29,7 +29,9 @@
 // a request with the argv, tend-init answers with the pid (or an error), any
 // number of output chunks, then the exit; a second request line (a kill) or
 // the engine closing the connection kills the probe. Start, Probe.Wait and
-// Probe.Kill are the engine's side; Main is tend-init's (cmd/tend-init).
+// Probe.Kill are the engine's side; tend-init itself is a small static C
+// program, cmd/tend-init/tend-init.c (a Go runtime in every container cost
+// ~10x its memory), tested by this package's tests.
 package initprobe
 
 import "time"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -21,25 +22,36 @@ import (
 	"github.com/tendhq/tend/internal/testutil"
 )
 
-// The test binary is tend-init when this variable is set: tests start it as
-// a subprocess (a subreaper, since it is not PID 1 of a namespace).
-const asInit = "TEND_INITPROBE_TEST_AS_INIT"
+// initBin is the tend-init under test: TEND_INIT_PATH, or one built from
+// cmd/tend-init/tend-init.c by TestMain.
+var initBin string
 
 func TestMain(m *testing.M) {
-	if os.Getenv(asInit) == "1" {
-		os.Exit(Main(os.Args[1:]))
-	}
-	os.Exit(m.Run())
+	os.Exit(func() int {
+		if p := os.Getenv("TEND_INIT_PATH"); p != "" {
+			initBin = p
+			return m.Run()
+		}
+		dir, err := os.MkdirTemp("", "tend-init-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		initBin = filepath.Join(dir, "tend-init")
+		if out, err := exec.Command("gcc", "-static", "-Os", "-o", initBin, "../../cmd/tend-init/tend-init.c").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build tend-init (gcc and libc6-dev: scripts/setup.sh installs them): %v\n%s", err, out)
+			return 1
+		}
+		return m.Run()
+	}())
 }
 
 // startInit starts tend-init with args; the returned func waits for its
 // exit status. Cleanup kills it if the test did not wait.
 func startInit(t testing.TB, args ...string) (*exec.Cmd, func() int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	// The race detector sleeps a second before a process exits by
-	// default: the probe subreapers (this binary too) must not.
-	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd := exec.Command(initBin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -492,8 +504,7 @@ func TestSubreaperArgvAsExec(t *testing.T) {
 	if argv[0] != InitPath {
 		t.Fatalf("SubreaperArgv starts with %q, want %q", argv[0], InitPath)
 	}
-	cmd := exec.Command(os.Args[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd := exec.Command(initBin, argv[1:]...)
 	var out testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Wait returns once the output pipe is closed: every holder is gone.
@@ -506,8 +517,7 @@ func TestSubreaperArgvAsExec(t *testing.T) {
 		t.Errorf("processes left by the probe: %q", left)
 	}
 
-	cmd = exec.Command(os.Args[0], SubreaperArgv([]string{"no-such-command-anywhere"})[1:]...)
-	cmd.Env = append(os.Environ(), asInit+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd = exec.Command(initBin, SubreaperArgv([]string{"no-such-command-anywhere"})[1:]...)
 	b, err := cmd.CombinedOutput()
 	if !errors.As(err, &ee) || ee.ExitCode() != 127 || !strings.Contains(string(b), "no-such-command-anywhere") {
 		t.Errorf("probe mode with a missing command: %v, output %q; want exit status 127 and a message naming it", err, b)

@@ -54,6 +54,8 @@ type entry struct {
 	data   []byte // regular file content
 	source string // regular file copied from here (the busybox binary)
 	size   int64
+	uid    int // owner in the image's layers (BuildRootfs leaves the owner be)
+	gid    int
 }
 
 // entries lists the root filesystem: busybox, a symlink per applet, a few
@@ -199,6 +201,8 @@ func writeLayer(w io.Writer, es []entry) error {
 			Mode:    int64(e.mode.Perm()),
 			ModTime: epoch,
 			Format:  tar.FormatPAX,
+			Uid:     e.uid,
+			Gid:     e.gid,
 		}
 		if e.mode&os.ModeSticky != 0 {
 			h.Mode |= 0o1000
@@ -262,34 +266,46 @@ func WriteOCIArchive(w io.Writer, busybox, ref string) error {
 	if err != nil {
 		return err
 	}
-	var layerTar bytes.Buffer
-	if err := writeLayer(&layerTar, es); err != nil {
-		return fmt.Errorf("testimage: build layer: %w", err)
-	}
-	diffID := digest.FromBytes(layerTar.Bytes())
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	if _, err := zw.Write(layerTar.Bytes()); err != nil {
-		return fmt.Errorf("testimage: compress layer: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("testimage: compress layer: %w", err)
-	}
-	layer := newBlob(ocispec.MediaTypeImageLayerGzip, gz.Bytes())
+	return writeImage(w, ref, [][]entry{es}, ocispec.ImageConfig{
+		Env: []string{"PATH=" + DefaultPath},
+		Cmd: []string{"sh"},
+	}, "tend testimage from "+filepath.Base(busybox))
+}
 
+// writeImage writes an OCI image-layout tar of one gzip layer per entry
+// list, in order, with config cfg.
+func writeImage(w io.Writer, ref string, layerEntries [][]entry, cfg ocispec.ImageConfig, createdBy string) error {
+	var layers []blob
+	var diffIDs []digest.Digest
+	var history []ocispec.History
+	for _, es := range layerEntries {
+		var layerTar bytes.Buffer
+		if err := writeLayer(&layerTar, es); err != nil {
+			return fmt.Errorf("testimage: build layer: %w", err)
+		}
+		diffIDs = append(diffIDs, digest.FromBytes(layerTar.Bytes()))
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		if _, err := zw.Write(layerTar.Bytes()); err != nil {
+			return fmt.Errorf("testimage: compress layer: %w", err)
+		}
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("testimage: compress layer: %w", err)
+		}
+		layers = append(layers, newBlob(ocispec.MediaTypeImageLayerGzip, gz.Bytes()))
+		history = append(history, ocispec.History{Created: &epoch, CreatedBy: createdBy})
+	}
+	var layerDescs []ocispec.Descriptor
+	for _, l := range layers {
+		layerDescs = append(layerDescs, l.desc)
+	}
 	platform := ocispec.Platform{OS: "linux", Architecture: runtime.GOARCH}
 	config, err := jsonBlob(ocispec.MediaTypeImageConfig, ocispec.Image{
 		Created:  &epoch,
 		Platform: platform,
-		Config: ocispec.ImageConfig{
-			Env: []string{"PATH=" + DefaultPath},
-			Cmd: []string{"sh"},
-		},
-		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}},
-		History: []ocispec.History{{
-			Created:   &epoch,
-			CreatedBy: "tend testimage from " + filepath.Base(busybox),
-		}},
+		Config:   cfg,
+		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
+		History:  history,
 	})
 	if err != nil {
 		return fmt.Errorf("testimage: image config: %w", err)
@@ -298,7 +314,7 @@ func WriteOCIArchive(w io.Writer, busybox, ref string) error {
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    config.desc,
-		Layers:    []ocispec.Descriptor{layer.desc},
+		Layers:    layerDescs,
 	})
 	if err != nil {
 		return fmt.Errorf("testimage: image manifest: %w", err)
@@ -343,7 +359,7 @@ func WriteOCIArchive(w io.Writer, busybox, ref string) error {
 	if err == nil {
 		err = dir("blobs/sha256/")
 	}
-	for _, b := range []blob{config, manifest, layer} {
+	for _, b := range append([]blob{config, manifest}, layers...) {
 		if err == nil {
 			err = file("blobs/sha256/"+b.desc.Digest.Encoded(), b.data)
 		}

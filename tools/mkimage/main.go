@@ -1,8 +1,11 @@
-// Command mkimage builds the busybox test image without a registry: an OCI
-// image-layout tar that containerd imports, and optionally the same root
-// filesystem as a directory.
+// Command mkimage builds the test images without a registry: the busybox
+// image as an OCI image-layout tar that containerd imports, optionally the
+// same root filesystem as a directory, and the application image (several
+// layers, ENTRYPOINT, CMD, ENV, WORKDIR, a non-root USER, VOLUME,
+// STOPSIGNAL) built on the same busybox.
 //
 //	mkimage -busybox /bin/busybox -o build/busybox.tar -rootfs build/rootfs
+//	mkimage -busybox /bin/busybox -app build/app.tar
 package main
 
 import (
@@ -19,15 +22,27 @@ func main() {
 	out := flag.String("o", "", "write the OCI image-layout tar here")
 	rootfs := flag.String("rootfs", "", "also build the root filesystem in this directory")
 	ref := flag.String("ref", testimage.DefaultRef, "image name recorded in the archive (io.containerd.image.name)")
+	app := flag.String("app", "", "write the application image's OCI image-layout tar here")
+	appRef := flag.String("app-ref", testimage.AppRef, "name of the application image")
 	flag.Parse()
-	if flag.NArg() != 0 || (*out == "" && *rootfs == "") {
-		fmt.Fprintln(os.Stderr, "usage: mkimage [-busybox path] [-ref name] -o image.tar [-rootfs dir]")
+	if flag.NArg() != 0 || (*out == "" && *rootfs == "" && *app == "") {
+		fmt.Fprintln(os.Stderr, "usage: mkimage [-busybox path] [-ref name] [-o image.tar] [-rootfs dir] [-app app.tar]")
 		flag.PrintDefaults()
 		os.Exit(2)
 	}
 	if err := run(*busybox, *out, *rootfs, *ref); err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
 		os.Exit(1)
+	}
+	if *app != "" {
+		err := os.MkdirAll(filepath.Dir(*app), 0o755)
+		if err == nil {
+			err = testimage.WriteAppArchiveFile(*app, *busybox, *appRef)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mkimage:", err)
+			os.Exit(1)
+		}
 	}
 }
 

@@ -109,6 +109,11 @@ type ExecConfig struct {
 	WorkingDir  string   `json:"working_dir,omitempty"`
 	Tty         bool     `json:"tty,omitempty"`
 	AttachStdin bool     `json:"attach_stdin,omitempty"`
+	// User replaces the container's user (docker exec -u).
+	User string `json:"user,omitempty"`
+	// Detach leaves the process running: the stream ends once it runs,
+	// with a status frame carrying ExecID and Detached (docker exec -d).
+	Detach bool `json:"detach,omitempty"`
 	// Width and Height are the client terminal's size, applied as soon as
 	// the process runs (0: leave the default).
 	Width  uint32 `json:"width,omitempty"`
@@ -123,6 +128,8 @@ type StreamStatus struct {
 	Exited   bool   `json:"exited,omitempty"`
 	ExitCode int    `json:"exit_code"`
 	Error    string `json:"error,omitempty"`
+	// Detached ends the stream of an exec started with Detach.
+	Detached bool `json:"detached,omitempty"`
 	// Class is the errdefs class of Error, as in ErrorResponse.
 	Class string `json:"class,omitempty"`
 }

@@ -32,6 +32,7 @@ var classes = []struct {
 	{errdefs.ErrNotImplemented, http.StatusNotImplemented},
 	{errdefs.ErrUnavailable, http.StatusServiceUnavailable},
 	{errdefs.ErrPermissionDenied, http.StatusForbidden},
+	{errdefs.ErrUnauthenticated, http.StatusUnauthorized},
 	{context.Canceled, 499},
 	{context.DeadlineExceeded, http.StatusGatewayTimeout},
 	{errdefs.ErrResourceExhausted, http.StatusTooManyRequests},
@@ -98,4 +99,15 @@ func ErrorFrom(status int, resp ErrorResponse) error {
 		e.class = errdefs.ErrUnknown
 	}
 	return e
+}
+
+// ClassError returns the errdefs error whose class name is class, or an
+// error of no class.
+func ClassError(class string) error {
+	for _, c := range classes {
+		if c.err.Error() == class {
+			return c.err
+		}
+	}
+	return errors.New(class)
 }

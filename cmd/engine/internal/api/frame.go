@@ -130,7 +130,7 @@ func ReadFrames(r io.Reader, stdout, stderr io.Writer, onStatus func(StreamStatu
 			if onStatus != nil {
 				onStatus(s)
 			}
-			if s.Exited || s.Error != "" {
+			if s.Exited || s.Error != "" || s.Detached {
 				last, final = s, true
 			}
 		default:

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/libcontainerd"
@@ -99,7 +101,7 @@ func Run(ctx context.Context, c *client.Client, opts RunOptions) error {
 		// container is left behind, as with docker.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		_ = c.Remove(rctx, ct.ID, true)
+		_ = c.RemoveContainer(rctx, ct.ID, api.RemoveOptions{Force: true, Volumes: true})
 	}
 	return err
 }
@@ -185,6 +187,7 @@ type ExecOptions struct {
 	Ref         string
 	Cmd, Env    []string
 	WorkingDir  string
+	User        string
 	Interactive bool
 	Tty         bool
 	Detach      bool
@@ -193,13 +196,16 @@ type ExecOptions struct {
 
 // Exec runs a command in a running container and returns its exit code.
 func Exec(ctx context.Context, c *client.Client, opts ExecOptions) error {
-	cfg := api.ExecConfig{Cmd: opts.Cmd, Env: opts.Env, WorkingDir: opts.WorkingDir, Tty: opts.Tty, AttachStdin: opts.Interactive}
+	cfg := api.ExecConfig{Cmd: opts.Cmd, Env: opts.Env, WorkingDir: opts.WorkingDir, User: opts.User, Tty: opts.Tty, AttachStdin: opts.Interactive, Detach: opts.Detach}
+	if opts.Detach {
+		cfg.Tty, cfg.AttachStdin, opts.Tty, opts.Interactive = false, false, false, false
+	}
 	if opts.Tty {
 		cfg.Width, cfg.Height = terminalSize(opts.Streams)
 	}
 	st, err := c.Exec(ctx, opts.Ref, cfg)
 	if err != nil {
-		return &StatusError{Code: ExitEngineError, Err: err}
+		return execError(err)
 	}
 	var mu sync.Mutex
 	execID := ""
@@ -229,7 +235,26 @@ func Exec(ctx context.Context, c *client.Client, opts ExecOptions) error {
 		}
 		return c.ResizeExec(ctx, id, w, h)
 	}
-	return stream(ctx, st, opts.Interactive, opts.Tty, opts.Streams, resize, onStatus)
+	err = stream(ctx, st, opts.Interactive, opts.Tty, opts.Streams, resize, onStatus)
+	var se *StatusError
+	if errors.As(err, &se) && se.Err != nil {
+		return execError(se.Err)
+	}
+	return err
+}
+
+// execError maps a failed exec to docker's (20.10+) exit codes: 1 for a
+// container that is not running, paused or unknown (the daemon refused
+// it), 126 for a command that could not be run, found or not, and 125
+// for the engine failing.
+func execError(err error) error {
+	switch {
+	case startErrorCode(err.Error()) != ExitEngineError:
+		return &StatusError{Code: ExitCannotRun, Err: err}
+	case errdefs.IsFailedPrecondition(err) || errdefs.IsNotFound(err) || errdefs.IsConflict(err):
+		return &StatusError{Code: 1, Err: err}
+	}
+	return &StatusError{Code: ExitEngineError, Err: err}
 }
 
 // terminalSize is the size of the user's terminal, or zeros.

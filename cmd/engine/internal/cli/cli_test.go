@@ -52,9 +52,9 @@ func TestParseSince(t *testing.T) {
 func TestFormatEvent(t *testing.T) {
 	e := api.Event{
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Type: "die", ContainerID: "abc", Name: "web",
-		Attributes: map[string]string{"exit_code": "1", "reason": "policy"},
+		Attributes: map[string]string{"exitCode": "1", "image": "busybox", "name": "web", "reason": "policy"},
 	}
-	want := "2026-01-02T03:04:05.000000006Z container die abc (exit_code=1, name=web, reason=policy)"
+	want := "2026-01-02T03:04:05.000000006Z container die abc (exitCode=1, image=busybox, name=web, reason=policy)"
 	if got := FormatEvent(e); got != want {
 		t.Errorf("FormatEvent = %q, want %q", got, want)
 	}

@@ -1,11 +1,11 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -86,49 +86,103 @@ type PsOptions struct {
 	All     bool
 	Quiet   bool
 	Filters []string
-	Format  string // "" (table) or "json"
+	Format  string // "", "table", "json", or a Go template ("table {{.Names}}")
 	NoTrunc bool
+	Last    int  // -n: the last N containers, stopped or not
+	Latest  bool // -l: the last container
+	Size    bool // -s: the SIZE column
 	Now     func() time.Time
 	Stdout  io.Writer
 }
 
-// PsEntry is one line of `ps --format json`, with docker's keys.
+// PsEntry is one container as ps shows it: the fields of docker's ps
+// templates and of `ps --format json` ({{.ID}}, {{.Names}}, {{.Status}},
+// {{.Label "k"}}, ...), with a few of tend's own (FullID, Health,
+// Restarts).
 type PsEntry struct {
-	ID           string            `json:"ID"`
-	FullID       string            `json:"FullID"`
-	Image        string            `json:"Image"`
-	Command      string            `json:"Command"`
-	CreatedAt    string            `json:"CreatedAt"`
-	RunningFor   string            `json:"RunningFor"`
-	State        string            `json:"State"`
-	Status       string            `json:"Status"`
-	Health       string            `json:"Health,omitempty"`
-	Restarts     int               `json:"Restarts"`
-	Names        string            `json:"Names"`
-	Labels       map[string]string `json:"Labels,omitempty"`
-	Pid          uint32            `json:"Pid,omitempty"`
-	ExitCode     int               `json:"ExitCode"`
-	RestartCount int               `json:"RestartCount"`
-	Ports        string            `json:"Ports"`
+	ID           string `json:"ID"`
+	FullID       string `json:"FullID"`
+	Image        string `json:"Image"`
+	Command      string `json:"Command"`
+	CreatedAt    string `json:"CreatedAt"`
+	RunningFor   string `json:"RunningFor"`
+	Ports        string `json:"Ports"`
+	State        string `json:"State"`
+	Status       string `json:"Status"`
+	Size         string `json:"Size"`
+	Names        string `json:"Names"`
+	Labels       string `json:"Labels"`
+	Mounts       string `json:"Mounts"`
+	Networks     string `json:"Networks"`
+	Health       string `json:"Health,omitempty"`
+	Restarts     int    `json:"Restarts"`
+	Pid          uint32 `json:"Pid,omitempty"`
+	ExitCode     int    `json:"ExitCode"`
+	RestartCount int    `json:"RestartCount"`
+
+	labels map[string]string
 }
 
-func checkFormat(f string) error {
-	switch f {
-	case "", "table", "json":
-		return nil
+// Label returns the value of a label: {{.Label "app"}}.
+func (e PsEntry) Label(name string) string { return e.labels[name] }
+
+// psHeader names ps's columns as docker does.
+var psHeader = format.Header{
+	"ID": "CONTAINER ID", "FullID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+	"RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE", "Names": "NAMES",
+	"Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Health": "HEALTH", "Restarts": "RESTARTS",
+	"Pid": "PID", "ExitCode": "EXIT CODE", "RestartCount": "RESTARTS",
+}
+
+// psTable is ps's default table; -s adds the SIZE column.
+func psTable(size bool) string {
+	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Restarts}}\t{{.Ports}}\t{{.Names}}"
+	if size {
+		t += "\t{{.Size}}"
 	}
-	return &StatusError{Code: ExitEngineError, Err: fmt.Errorf("invalid --format %q: want table or json: %w", f, errdefs.ErrInvalidArgument)}
+	return t
 }
 
-// Ps lists containers: a docker-like table, ids only, or JSON lines.
+// NewPsEntry renders a container for ps; trunc shortens the id and the
+// command as docker does without --no-trunc.
+func NewPsEntry(ct *api.Container, now time.Time, trunc bool) PsEntry {
+	e := PsEntry{
+		ID: ct.ID, FullID: ct.ID, Image: format.Image(ct), Command: format.Command(ct.Config.Cmd, trunc),
+		CreatedAt: ct.Created.Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: format.Ago(now, ct.Created),
+		State: string(ct.State), Status: format.Status(ct, now), Names: ct.Name, Labels: format.Labels(ct.Config.Labels),
+		Restarts: ct.RestartCount, RestartCount: ct.RestartCount, Pid: ct.Pid, ExitCode: ct.ExitCode,
+		Size: format.ContainerSize(ct.SizeRw, ct.SizeRootFs), Ports: format.Ports(ct), labels: ct.Config.Labels,
+	}
+	if trunc {
+		e.ID = format.ShortID(ct.ID)
+	}
+	if ct.Health != nil {
+		e.Health = ct.Health.Status
+	}
+	return e
+}
+
+// Ps lists containers: a docker-like table, ids only, JSON lines or a Go
+// template per container.
 func Ps(ctx context.Context, c *client.Client, opts PsOptions) error {
-	if err := checkFormat(opts.Format); err != nil {
-		return err
+	tmpl, err := format.ParseTemplate(opts.Format, psTable(opts.Size))
+	if err != nil {
+		return &StatusError{Code: ExitEngineError, Err: err}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	cs, err := c.List(ctx, opts.All, opts.Filters)
+	if opts.Last < -1 {
+		return &StatusError{Code: ExitEngineError, Err: fmt.Errorf("invalid --last %d: want a number of containers: %w", opts.Last, errdefs.ErrInvalidArgument)}
+	}
+	lo := client.ListOptions{All: opts.All, Filters: opts.Filters, Limit: opts.Last, Size: opts.Size}
+	if opts.Latest {
+		lo.Limit = 1
+	}
+	if lo.Limit < 0 {
+		lo.Limit = 0
+	}
+	cs, err := c.ListContainers(ctx, lo)
 	if err != nil {
 		return &StatusError{Code: 1, Err: err}
 	}
@@ -143,69 +197,88 @@ func Ps(ctx context.Context, c *client.Client, opts PsOptions) error {
 		}
 		return nil
 	}
-	if opts.Format == "json" {
-		enc := json.NewEncoder(opts.Stdout)
-		for _, ct := range cs {
-			e := PsEntry{
-				ID: format.ShortID(ct.ID), FullID: ct.ID, Image: format.Image(ct),
-				Command: format.Command(ct.Config.Cmd), CreatedAt: ct.Created.Format("2006-01-02 15:04:05 -0700 MST"),
-				RunningFor: format.Ago(now, ct.Created), State: string(ct.State), Status: format.Status(ct, now),
-				Restarts: ct.RestartCount, RestartCount: ct.RestartCount, Names: ct.Name, Labels: ct.Config.Labels,
-				Pid: ct.Pid, ExitCode: ct.ExitCode, Ports: format.Ports(ct),
-			}
-			if ct.Health != nil {
-				e.Health = ct.Health.Status
-			}
-			if err := enc.Encode(e); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tRESTARTS\tPORTS\tNAMES")
+	items := make([]any, 0, len(cs))
 	for _, ct := range cs {
-		id, cmd := format.ShortID(ct.ID), format.Command(ct.Config.Cmd)
-		if opts.NoTrunc {
-			id, cmd = ct.ID, fmt.Sprintf("%q", strings.Join(ct.Config.Cmd, " "))
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", id, format.Image(ct), cmd,
-			format.Ago(now, ct.Created), format.Status(ct, now), ct.RestartCount, format.Ports(ct), ct.Name)
+		items = append(items, NewPsEntry(ct, now, !opts.NoTrunc))
 	}
-	return tw.Flush()
+	if err := tmpl.Render(opts.Stdout, psHeader, items); err != nil {
+		return &StatusError{Code: ExitEngineError, Err: err}
+	}
+	return nil
 }
 
 // InspectOptions are the inputs of Inspect.
 type InspectOptions struct {
-	Refs   []string
+	Refs []string
+	// Format is a Go template run on each container's docker-shaped
+	// record ({{.State.Status}}); empty prints them as a JSON array.
+	Format string
+	// Raw prints tend's own records instead of docker's shape.
+	Raw    bool
+	Size   bool
 	Stdout io.Writer
 	Stderr io.Writer
 }
 
-// Inspect prints the records of containers as one indented JSON array, as
-// docker inspect does; unknown refs are reported and make it fail.
+// Inspect prints containers in docker's inspect shape as one indented JSON
+// array, or a Go template per container, as docker inspect does; unknown
+// refs are reported and make it fail.
 func Inspect(ctx context.Context, c *client.Client, opts InspectOptions) error {
-	out := []json.RawMessage{}
-	var last error
+	var tmpl *format.Template
+	if opts.Format != "" {
+		var err error
+		if tmpl, err = format.ParseTemplate(opts.Format, ""); err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
+	}
+	out := []any{}
 	failed := 0
 	for _, ref := range opts.Refs {
-		raw, err := c.InspectRaw(ctx, ref)
-		if err != nil {
-			failed++
-			last = err
-			fmt.Fprintf(opts.Stderr, "Error: %v\n", err)
+		var v any
+		if opts.Raw {
+			raw, err := c.InspectRaw(ctx, ref, opts.Size)
+			if err != nil {
+				failed++
+				fmt.Fprintf(opts.Stderr, "Error: %v\n", err)
+				continue
+			}
+			v = raw
+		} else {
+			ct, err := c.InspectSize(ctx, ref, opts.Size)
+			if err != nil {
+				failed++
+				fmt.Fprintf(opts.Stderr, "Error: %v\n", err)
+				continue
+			}
+			v = format.DockerInspect(ct)
+		}
+		if tmpl != nil {
+			if opts.Raw {
+				var m any
+				_ = json.Unmarshal(v.(json.RawMessage), &m)
+				v = m
+			}
+			if err := tmpl.Line(opts.Stdout, v); err != nil {
+				return &StatusError{Code: ExitEngineError, Err: err}
+			}
 			continue
 		}
-		out = append(out, raw)
+		out = append(out, v)
 	}
-	b, err := json.MarshalIndent(out, "", "    ")
-	if err != nil {
-		return err
+	if tmpl == nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "    ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		if _, err := buf.WriteTo(opts.Stdout); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(opts.Stdout, string(b))
 	if failed > 0 {
 		// Already printed; exit 1 without printing it twice.
-		_ = last
 		return &StatusError{Code: 1}
 	}
 	return nil
@@ -217,15 +290,19 @@ type LogsOptions struct {
 	Follow     bool
 	Tail       int // <0: all
 	Since      time.Time
+	Until      time.Time
 	Timestamps bool
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// Details shows the extra attributes of each line (docker's log-opt
+	// labels and env): tend's log has none, so lines are as without it.
+	Details bool
+	Stdout  io.Writer
+	Stderr  io.Writer
 }
 
 // Logs prints a container's log, stdout lines to Stdout and stderr lines to
 // Stderr; with Follow it keeps printing until ctx ends.
 func Logs(ctx context.Context, c *client.Client, opts LogsOptions) error {
-	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since}, func(e api.LogRecord) error {
+	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since, Until: opts.Until}, func(e api.LogRecord) error {
 		w := opts.Stdout
 		if e.Stream == "stderr" {
 			w = opts.Stderr

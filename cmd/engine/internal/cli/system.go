@@ -56,30 +56,76 @@ type EventsOptions struct {
 	Stdout       io.Writer
 }
 
-// FormatEvent renders an event as docker events does:
-// "2026-01-02T03:04:05.000000000Z container die 1a2b... (exit_code=1, name=web)".
-func FormatEvent(e api.Event) string {
-	attrs := make([]string, 0, len(e.Attributes)+1)
-	for k, v := range e.Attributes {
-		attrs = append(attrs, k+"="+v)
-	}
-	if e.Name != "" {
-		attrs = append(attrs, "name="+e.Name)
-	}
-	sort.Strings(attrs)
-	return fmt.Sprintf("%s container %s %s (%s)", e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"), e.Type, e.ContainerID, strings.Join(attrs, ", "))
+// EventActor is the object of an event, as docker's.
+type EventActor struct {
+	ID         string            `json:"ID"`
+	Attributes map[string]string `json:"Attributes"`
 }
 
-// Events prints events as they happen (JSON lines with Format json) until
-// ctx ends or Until passes.
-func Events(ctx context.Context, c *client.Client, opts EventsOptions) error {
-	if err := checkFormat(opts.Format); err != nil {
-		return err
+// EventMessage is an event in docker's shape: what `events --format json`
+// prints and what templates see ({{.Type}}, {{.Action}}, {{.Actor.ID}},
+// {{.Actor.Attributes.name}}, {{.TimeNano}}, ...).
+type EventMessage struct {
+	Status   string     `json:"status,omitempty"`
+	ID       string     `json:"id,omitempty"`
+	From     string     `json:"from,omitempty"`
+	Type     string     `json:"Type"`
+	Action   string     `json:"Action"`
+	Actor    EventActor `json:"Actor"`
+	Scope    string     `json:"scope"`
+	Time     int64      `json:"time"`
+	TimeNano int64      `json:"timeNano"`
+}
+
+// NewEventMessage turns an engine event into docker's shape.
+func NewEventMessage(e api.Event) EventMessage {
+	attrs := e.Attributes
+	if attrs == nil {
+		attrs = map[string]string{}
 	}
-	enc := json.NewEncoder(opts.Stdout)
+	m := EventMessage{
+		Type: e.EventKind(), Action: e.Type, Actor: EventActor{ID: e.ContainerID, Attributes: attrs},
+		Scope: "local", Time: e.Time.Unix(), TimeNano: e.Time.UnixNano(),
+	}
+	if m.Type == "container" {
+		m.Status, m.ID, m.From = e.Type, e.ContainerID, attrs["image"]
+	}
+	return m
+}
+
+// FormatEvent renders an event as docker events does:
+// "2026-01-02T03:04:05.000000000Z container die 1a2b... (exitCode=1, image=busybox, name=web)".
+func FormatEvent(e api.Event) string {
+	m := NewEventMessage(e)
+	attrs := make([]string, 0, len(m.Actor.Attributes))
+	for k, v := range m.Actor.Attributes {
+		attrs = append(attrs, k+"="+v)
+	}
+	sort.Strings(attrs)
+	line := fmt.Sprintf("%s %s %s %s", e.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"), m.Type, m.Action, m.Actor.ID)
+	if len(attrs) > 0 {
+		line += " (" + strings.Join(attrs, ", ") + ")"
+	}
+	return line
+}
+
+// Events prints events as they happen (JSON lines with Format json, a Go
+// template per event) until ctx ends or Until passes; a window in the past
+// prints its events and ends.
+func Events(ctx context.Context, c *client.Client, opts EventsOptions) error {
+	var tmpl *format.Template
+	if opts.Format != "" && opts.Format != "table" {
+		var err error
+		if tmpl, err = format.ParseTemplate(opts.Format, ""); err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
+	}
+	if !opts.Until.IsZero() && !opts.Since.IsZero() && opts.Until.Before(opts.Since) {
+		return &StatusError{Code: ExitEngineError, Err: fmt.Errorf("--until %s is before --since %s: %w", opts.Until.Format(time.RFC3339), opts.Since.Format(time.RFC3339), errdefs.ErrInvalidArgument)}
+	}
 	err := c.Events(ctx, opts.Since, opts.Until, opts.Filters, func(e api.Event) error {
-		if opts.Format == "json" {
-			return enc.Encode(e)
+		if tmpl != nil {
+			return tmpl.Line(opts.Stdout, NewEventMessage(e))
 		}
 		_, err := fmt.Fprintln(opts.Stdout, FormatEvent(e))
 		return err
@@ -113,6 +159,41 @@ type StatsEntry struct {
 	Pids       uint64  `json:"PIDs"`
 	BlockRead  uint64  `json:"BlockRead"`
 	BlockWrite uint64  `json:"BlockWrite"`
+}
+
+// StatsLine is a row of stats as docker's templates and `stats --format
+// json` show it: {{.Container}}, {{.Name}}, {{.CPUPerc}}, {{.MemUsage}},
+// {{.MemPerc}}, {{.NetIO}}, {{.BlockIO}}, {{.PIDs}}.
+type StatsLine struct {
+	BlockIO   string `json:"BlockIO"`
+	CPUPerc   string `json:"CPUPerc"`
+	Container string `json:"Container"`
+	ID        string `json:"ID"`
+	MemPerc   string `json:"MemPerc"`
+	MemUsage  string `json:"MemUsage"`
+	Name      string `json:"Name"`
+	NetIO     string `json:"NetIO"`
+	PIDs      string `json:"PIDs"`
+}
+
+// Docker renders the row in docker's shape.
+func (e StatsEntry) Docker() StatsLine {
+	return StatsLine{
+		BlockIO:   format.HumanSize(int64(e.BlockRead)) + " / " + format.HumanSize(int64(e.BlockWrite)),
+		CPUPerc:   format.Percent(e.CPUPerc),
+		Container: e.ID, ID: e.ID, Name: e.Name,
+		MemPerc:  format.Percent(e.MemPerc),
+		MemUsage: format.BytesSize(e.MemUsage) + " / " + format.BytesSize(e.MemLimit),
+		NetIO:    "--",
+		PIDs:     strconv.FormatUint(e.Pids, 10),
+	}
+}
+
+const statsTable = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+
+var statsHeader = format.Header{
+	"Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+	"MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
 }
 
 // hostMemory is the host's RAM, shown as the limit of unlimited containers.
@@ -151,8 +232,9 @@ func StatsRow(id, name string, prev, cur *libcontainerd.Stats, hostMem uint64) S
 // Interval until ctx ends, or one table (NoStream) computed from two
 // samples one Interval apart.
 func Stats(ctx context.Context, c *client.Client, opts StatsOptions) error {
-	if err := checkFormat(opts.Format); err != nil {
-		return err
+	tmpl, err := format.ParseTemplate(opts.Format, statsTable)
+	if err != nil {
+		return &StatusError{Code: ExitEngineError, Err: err}
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
@@ -198,27 +280,17 @@ func Stats(ctx context.Context, c *client.Client, opts StatsOptions) error {
 		prev = next
 		return rows, nil
 	}
-	print := func(rows []StatsEntry, clear bool) error {
-		if opts.Format == "json" {
-			enc := json.NewEncoder(opts.Stdout)
-			for _, r := range rows {
-				if err := enc.Encode(r); err != nil {
-					return err
-				}
-			}
-			return nil
+	// On a terminal the table is redrawn in place, as docker's.
+	redraw := !opts.NoStream && writerIsTerminal(opts.Stdout)
+	print := func(rows []StatsEntry) error {
+		items := make([]any, 0, len(rows))
+		for _, r := range rows {
+			items = append(items, r.Docker())
 		}
-		if clear {
+		if redraw && !tmpl.IsJSON() {
 			fmt.Fprint(opts.Stdout, "\033[2J\033[H")
 		}
-		tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tPIDS\tBLOCK I/O")
-		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s\t%s\t%d\t%s / %s\n", r.ID, r.Name, format.Percent(r.CPUPerc),
-				format.BytesSize(r.MemUsage), format.BytesSize(r.MemLimit), format.Percent(r.MemPerc), r.Pids,
-				format.HumanSize(int64(r.BlockRead)), format.HumanSize(int64(r.BlockWrite)))
-		}
-		return tw.Flush()
+		return tmpl.Render(opts.Stdout, statsHeader, items)
 	}
 	ts, err := resolve()
 	if err != nil {
@@ -244,7 +316,7 @@ func Stats(ctx context.Context, c *client.Client, opts StatsOptions) error {
 		if err != nil {
 			return &StatusError{Code: 1, Err: err}
 		}
-		if err := print(rows, !opts.NoStream && opts.Format != "json"); err != nil {
+		if err := print(rows); err != nil {
 			return err
 		}
 		if opts.NoStream {
@@ -289,8 +361,12 @@ func ImageImport(ctx context.Context, c *client.Client, opts ImageOptions) error
 
 // ImageList lists images.
 func ImageList(ctx context.Context, c *client.Client, opts ImageOptions) error {
-	if err := checkFormat(opts.Format); err != nil {
-		return err
+	var tmpl *format.Template
+	if opts.Format != "" && opts.Format != "json" {
+		var err error
+		if tmpl, err = format.ParseTemplate(opts.Format, imagesTable); err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -315,6 +391,16 @@ func ImageList(ctx context.Context, c *client.Client, opts ImageOptions) error {
 		return nil
 	}
 	now := opts.Now()
+	if tmpl != nil {
+		items := make([]any, 0, len(imgs))
+		for _, img := range imgs {
+			items = append(items, NewImageLine(img, now))
+		}
+		if err := tmpl.Render(opts.Stdout, imagesHeader, items); err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
+		return nil
+	}
 	tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
 	for _, img := range imgs {
@@ -327,6 +413,39 @@ func ImageList(ctx context.Context, c *client.Client, opts ImageOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", repo, tag, format.ShortID(id), created, format.HumanSize(img.Size))
 	}
 	return tw.Flush()
+}
+
+// ImageLine is an image as docker's image templates show it:
+// {{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.CreatedSince}},
+// {{.CreatedAt}}, {{.Size}}.
+type ImageLine struct {
+	Containers   string `json:"Containers"`
+	CreatedAt    string `json:"CreatedAt"`
+	CreatedSince string `json:"CreatedSince"`
+	Digest       string `json:"Digest"`
+	ID           string `json:"ID"`
+	Repository   string `json:"Repository"`
+	Size         string `json:"Size"`
+	Tag          string `json:"Tag"`
+}
+
+// NewImageLine renders an image for a template.
+func NewImageLine(img api.Image, now time.Time) ImageLine {
+	repo, tag := splitRef(img.Ref)
+	l := ImageLine{Containers: "N/A", Digest: img.Digest, ID: format.ShortID(strings.TrimPrefix(img.Digest, "sha256:")),
+		Repository: repo, Tag: tag, Size: format.HumanSize(img.Size), CreatedSince: "N/A"}
+	if !img.Created.IsZero() {
+		l.CreatedSince = format.Ago(now, img.Created)
+		l.CreatedAt = img.Created.Format("2006-01-02 15:04:05 -0700 MST")
+	}
+	return l
+}
+
+const imagesTable = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+
+var imagesHeader = format.Header{
+	"Containers": "CONTAINERS", "CreatedAt": "CREATED AT", "CreatedSince": "CREATED", "Digest": "DIGEST",
+	"ID": "IMAGE ID", "Repository": "REPOSITORY", "Size": "SIZE", "Tag": "TAG",
 }
 
 // ImageRemove removes images and prints each ref.
@@ -349,10 +468,30 @@ type InfoOptions struct {
 // PrintVersion prints the client's and the daemon's versions; an
 // unreachable daemon still shows the client and fails.
 func PrintVersion(ctx context.Context, c *client.Client, opts InfoOptions) error {
+	cl := api.VersionInfo{Version: Version, APIVersion: api.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if custom(opts.Format) {
+		tmpl, err := format.ParseTemplate(opts.Format, "")
+		if err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
+		v := VersionLine{Client: versionOf(cl)}
+		sv, err := c.Version(ctx)
+		if err == nil {
+			srv := versionOf(sv)
+			srv.ContainerdVersion = sv.ContainerdVersion
+			v.Server = &srv
+		}
+		if terr := tmpl.Line(opts.Stdout, v); terr != nil {
+			return &StatusError{Code: ExitEngineError, Err: terr}
+		}
+		if err != nil {
+			return &StatusError{Code: 1, Err: err}
+		}
+		return nil
+	}
 	if err := checkFormat(opts.Format); err != nil {
 		return err
 	}
-	cl := api.VersionInfo{Version: Version, APIVersion: api.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	sv, err := c.Version(ctx)
 	if opts.Format == "json" {
 		out := map[string]any{"Client": cl}
@@ -381,12 +520,24 @@ func PrintVersion(ctx context.Context, c *client.Client, opts InfoOptions) error
 
 // PrintInfo prints a summary of the daemon's state.
 func PrintInfo(ctx context.Context, c *client.Client, opts InfoOptions) error {
-	if err := checkFormat(opts.Format); err != nil {
+	var tmpl *format.Template
+	if custom(opts.Format) {
+		var err error
+		if tmpl, err = format.ParseTemplate(opts.Format, ""); err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
+	} else if err := checkFormat(opts.Format); err != nil {
 		return err
 	}
 	info, err := c.Info(ctx)
 	if err != nil {
 		return &StatusError{Code: 1, Err: err}
+	}
+	if tmpl != nil {
+		if err := tmpl.Line(opts.Stdout, NewInfoLine(info)); err != nil {
+			return &StatusError{Code: ExitEngineError, Err: err}
+		}
+		return nil
 	}
 	if opts.Format == "json" {
 		return json.NewEncoder(opts.Stdout).Encode(info)
@@ -395,4 +546,60 @@ func PrintInfo(ctx context.Context, c *client.Client, opts InfoOptions) error {
 	fmt.Fprintf(tw, "Containers:\t%d\n Running:\t%d\n Paused:\t%d\n Stopped:\t%d\nImages:\t%d\nServer Version:\t%s\ncontainerd Version:\t%s\nNamespace:\t%s\nEngine Root Dir:\t%s\nLive Restore Enabled:\t%t\nSocket:\t%s\n",
 		info.Containers, info.Running, info.Paused, info.Stopped, info.Images, Version, info.ContainerdVersion, info.Namespace, info.Root, info.LiveRestore, c.Socket())
 	return tw.Flush()
+}
+
+// custom reports whether a --format is a Go template rather than a named
+// format.
+func custom(f string) bool { return f != "" && f != "table" && f != "json" }
+
+func checkFormat(f string) error {
+	switch f {
+	case "", "table", "json":
+		return nil
+	}
+	return &StatusError{Code: ExitEngineError, Err: fmt.Errorf("invalid --format %q: want table or json: %w", f, errdefs.ErrInvalidArgument)}
+}
+
+// VersionPart is one side of `version` as docker's templates see it:
+// {{.Client.Version}}, {{.Server.APIVersion}}, ...
+type VersionPart struct {
+	Version           string
+	APIVersion        string
+	GoVersion         string
+	Os                string
+	Arch              string
+	ContainerdVersion string `json:",omitempty"`
+}
+
+// VersionLine is what `version --format` templates see: {{.Client}} and
+// {{.Server}} (nil when the engine did not answer).
+type VersionLine struct {
+	Client VersionPart
+	Server *VersionPart
+}
+
+func versionOf(v api.VersionInfo) VersionPart {
+	return VersionPart{Version: v.Version, APIVersion: v.APIVersion, GoVersion: v.GoVersion, Os: v.OS, Arch: v.Arch}
+}
+
+// InfoLine is what `info --format` templates see, with docker's names:
+// {{.Containers}}, {{.ContainersRunning}}, {{.ServerVersion}}, ...
+type InfoLine struct {
+	Containers         int
+	ContainersRunning  int
+	ContainersPaused   int
+	ContainersStopped  int
+	Images             int
+	ServerVersion      string
+	ContainerdVersion  string
+	Namespace          string
+	DockerRootDir      string
+	LiveRestoreEnabled bool
+}
+
+// NewInfoLine renders Info with docker's names.
+func NewInfoLine(i api.Info) InfoLine {
+	return InfoLine{Containers: i.Containers, ContainersRunning: i.Running, ContainersPaused: i.Paused, ContainersStopped: i.Stopped,
+		Images: i.Images, ServerVersion: Version, ContainerdVersion: i.ContainerdVersion, Namespace: i.Namespace,
+		DockerRootDir: i.Root, LiveRestoreEnabled: i.LiveRestore}
 }

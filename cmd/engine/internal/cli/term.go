@@ -88,3 +88,10 @@ func (t *terminal) watchResize(ctx context.Context, resize func(ctx context.Cont
 		<-done
 	}
 }
+
+// writerIsTerminal reports whether w is a terminal (a redrawn table makes
+// sense).
+func writerIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
+}

@@ -229,11 +229,30 @@ func (c *Client) Create(ctx context.Context, opts api.CreateOptions) (*api.Conta
 
 // List lists containers, newest first.
 func (c *Client) List(ctx context.Context, all bool, filters []string) ([]*api.Container, error) {
+	return c.ListContainers(ctx, ListOptions{All: all, Filters: filters})
+}
+
+// ListOptions select the containers of ListContainers.
+type ListOptions struct {
+	All     bool
+	Filters []string // key=value, as docker's --filter
+	Limit   int      // > 0: the newest Limit containers, stopped or not
+	Size    bool     // fill in SizeRw and SizeRootFs
+}
+
+// ListContainers lists containers, newest first.
+func (c *Client) ListContainers(ctx context.Context, o ListOptions) ([]*api.Container, error) {
 	q := url.Values{}
-	if all {
+	if o.All {
 		q.Set("all", "1")
 	}
-	q["filter"] = filters
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Size {
+		q.Set("size", "1")
+	}
+	q["filter"] = o.Filters
 	var cs []*api.Container
 	return cs, c.call(ctx, http.MethodGet, "/containers", q, nil, &cs)
 }
@@ -247,10 +266,27 @@ func (c *Client) Inspect(ctx context.Context, r string) (*api.Container, error) 
 	return &ct, nil
 }
 
+// InspectSize returns a container record; with size, SizeRw and
+// SizeRootFs are filled in.
+func (c *Client) InspectSize(ctx context.Context, r string, size bool) (*api.Container, error) {
+	var ct api.Container
+	if err := c.call(ctx, http.MethodGet, ref(r), sizeParam(size), nil, &ct); err != nil {
+		return nil, err
+	}
+	return &ct, nil
+}
+
+func sizeParam(size bool) url.Values {
+	if !size {
+		return nil
+	}
+	return url.Values{"size": {"1"}}
+}
+
 // InspectRaw returns the record as the daemon sent it.
-func (c *Client) InspectRaw(ctx context.Context, r string) (json.RawMessage, error) {
+func (c *Client) InspectRaw(ctx context.Context, r string, size bool) (json.RawMessage, error) {
 	var m json.RawMessage
-	return m, c.call(ctx, http.MethodGet, ref(r), nil, nil, &m)
+	return m, c.call(ctx, http.MethodGet, ref(r), sizeParam(size), nil, &m)
 }
 
 // Start starts a container.
@@ -399,6 +435,7 @@ type LogsOptions struct {
 	Follow bool
 	Tail   int // <0: all
 	Since  time.Time
+	Until  time.Time // zero: no end
 }
 
 // Logs calls fn for each log entry until the log ends (or, with Follow,
@@ -413,6 +450,9 @@ func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(a
 	}
 	if !opts.Since.IsZero() {
 		q.Set("since", opts.Since.Format(time.RFC3339Nano))
+	}
+	if !opts.Until.IsZero() {
+		q.Set("until", opts.Until.Format(time.RFC3339Nano))
 	}
 	return c.stream(ctx, ref(r)+"/logs", q, func(dec *json.Decoder) error {
 		var m api.LogMessage

@@ -54,6 +54,11 @@ type Options struct {
 	// DockerSocket is the Docker Engine API socket (package dockerapi);
 	// empty: none. `engine daemon` sets DefaultDockerSocket.
 	DockerSocket string
+	// registry: how registries are reached (--insecure-registry, certs).
+	Registry backend.RegistryConfig
+	// ContainersPerShim packs containers into shared shims (issue 16;
+	// backend.Config.ContainersPerShim).
+	ContainersPerShim int
 }
 
 // Run runs the daemon until ctx ends.
@@ -141,6 +146,10 @@ func Run(ctx context.Context, opts Options) (retErr error) {
 		LiveRestore:        opts.LiveRestore,
 		ProbeConcurrency:   opts.ProbeConcurrency,
 		InitPath:           opts.InitPath,
+		Registry:           opts.Registry,
+		// No container binds the daemon's root (containerd's too) unless privileged.
+		ProtectedPaths:    []string{root},
+		ContainersPerShim: opts.ContainersPerShim,
 	})
 	if err != nil {
 		return fmt.Errorf("start engine: %w", err)

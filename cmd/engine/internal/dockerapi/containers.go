@@ -1,6 +1,7 @@
 package dockerapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -9,8 +10,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/storage"
 
 	"github.com/tendhq/tend/backend"
@@ -69,12 +70,24 @@ func toState(c *backend.Container) *container.State {
 func hostConfig(c *backend.Container) *container.HostConfig {
 	o := c.Config
 	hc := &container.HostConfig{
-		NetworkMode:   "bridge",
-		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(o.Restart.Name), MaximumRetryCount: o.Restart.MaximumRetryCount},
-		AutoRemove:    o.AutoRemove,
-		LogConfig:     container.LogConfig{Type: "json-file", Config: map[string]string{}},
-		Init:          o.Init,
-		Runtime:       "runc",
+		NetworkMode:     container.NetworkMode(networkMode(container.NetworkMode(o.NetworkMode))),
+		PortBindings:    portMap(o.Publish, false),
+		PublishAllPorts: o.PublishAll,
+		Binds:           o.Binds,
+		Mounts:          o.Mounts,
+		Privileged:      o.Privileged,
+		CapAdd:          o.CapAdd,
+		CapDrop:         o.CapDrop,
+		SecurityOpt:     o.SecurityOpt,
+		ReadonlyRootfs:  o.ReadonlyRootfs,
+		Tmpfs:           o.Tmpfs,
+		ShmSize:         o.ShmSize,
+		ExtraHosts:      o.ExtraHosts,
+		RestartPolicy:   container.RestartPolicy{Name: container.RestartPolicyMode(o.Restart.Name), MaximumRetryCount: o.Restart.MaximumRetryCount},
+		AutoRemove:      o.AutoRemove,
+		LogConfig:       container.LogConfig{Type: "json-file", Config: map[string]string{}},
+		Init:            o.Init,
+		Runtime:         "runc",
 	}
 	hc.Memory = o.Resources.MemoryBytes
 	hc.NanoCPUs = int64(o.Resources.CPUs * 1e9)
@@ -99,14 +112,14 @@ func toInspect(c *backend.Container) container.InspectResponse {
 		Platform:     "linux",
 		HostConfig:   hostConfig(c),
 		GraphDriver:  &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
-		Mounts:       []container.MountPoint{},
+		Mounts:       append([]container.MountPoint{}, c.Mounts...),
 		Config: &container.Config{
+			Hostname: o.Hostname, User: o.User, Entrypoint: o.Entrypoint, StopSignal: o.StopSignal, StopTimeout: o.StopTimeout,
 			Tty: o.Tty, OpenStdin: o.OpenStdin, Env: o.Env, Cmd: o.Cmd, Image: familiarImage(o.Image),
 			WorkingDir: o.WorkingDir, Labels: o.Labels, Healthcheck: healthConfig(o.Health),
 			AttachStdout: true, AttachStderr: true, AttachStdin: o.OpenStdin,
 		},
-		NetworkSettings: &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
-		ExecIDs:         nil,
+		NetworkSettings: networkSettings(c),
 	}
 	if out.Config.Labels == nil {
 		out.Config.Labels = map[string]string{}
@@ -131,14 +144,14 @@ func toSummary(c *backend.Container, now time.Time) container.Summary {
 		Image:           familiarImage(c.Config.Image),
 		Command:         strings.Join(c.Config.Cmd, " "),
 		Created:         c.Created.Unix(),
-		Ports:           []container.PortSummary{},
+		Ports:           portSummaries(c),
 		Labels:          labels,
 		State:           container.ContainerState(c.State),
 		Status:          format.Status(c, now),
-		Mounts:          []container.MountPoint{},
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
+		Mounts:          append([]container.MountPoint{}, c.Mounts...),
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: networkSettings(c).Networks},
 	}
-	s.HostConfig.NetworkMode = "bridge"
+	s.HostConfig.NetworkMode = networkMode(container.NetworkMode(c.Config.NetworkMode))
 	if h := health(c); h != nil {
 		s.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
 	}
@@ -355,6 +368,13 @@ func (s *Server) startContainer(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	if err := s.engine.Start(r.Context(), c.ID); err != nil {
+		if c.Config.AutoRemove {
+			// As dockerd: a container that was to be removed on exit is
+			// removed when it cannot start (docker run --rm waits for it).
+			if rerr := s.engine.Remove(context.WithoutCancel(r.Context()), c.ID, true); rerr != nil && !errdefs.IsNotFound(rerr) {
+				log.G(r.Context()).WithError(rerr).WithField("container", c.ID).Warn("remove an auto-remove container that did not start")
+			}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

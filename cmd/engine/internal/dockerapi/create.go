@@ -4,14 +4,18 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/healthcheck"
+	tnet "github.com/tendhq/tend/network"
 )
 
 // unsupportedField is a request field tend cannot honour yet.
@@ -33,15 +37,39 @@ func refuseUnsupported(fields []unsupportedField) error {
 	return fmt.Errorf("%s: not supported by tend's Docker API yet; create the container without it: %w", strings.Join(names, ", "), errdefs.ErrInvalidArgument)
 }
 
-// isDefaultNetwork says whether mode is the default network: tend gives
-// every container a network namespace of its own with loopback only until
-// networking lands, which is what "default" and "bridge" get.
-func isDefaultNetwork(mode container.NetworkMode) bool {
-	switch mode {
-	case "", "default", "bridge":
-		return true
+// networkMode maps Docker's network mode onto the engine's: "default" is
+// the bridge.
+func networkMode(mode container.NetworkMode) string {
+	if mode == "" || mode == "default" {
+		return "bridge"
 	}
-	return false
+	return string(mode)
+}
+
+// portBindings maps HostConfig.PortBindings onto the engine's mappings.
+func portBindings(pm network.PortMap) ([]tnet.PortMapping, error) {
+	var out []tnet.PortMapping
+	for port, bindings := range pm {
+		if len(bindings) == 0 {
+			bindings = []network.PortBinding{{}}
+		}
+		for _, b := range bindings {
+			m := tnet.PortMapping{ContainerPort: int(port.Num()), Protocol: string(port.Proto())}
+			if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
+				m.HostIP = b.HostIP.String()
+			}
+			if b.HostPort != "" {
+				n, err := strconv.ParseUint(b.HostPort, 10, 16)
+				if err != nil {
+					return nil, fmt.Errorf("HostConfig.PortBindings: host port %s: want a number from 0 to 65535 (ranges are not supported): %w", api.Echo(b.HostPort), errdefs.ErrInvalidArgument)
+				}
+				m.HostPort = int(n)
+			}
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ContainerPort < out[j].ContainerPort })
+	return out, nil
 }
 
 // toCreateOptions maps a Docker create request onto the engine's options,
@@ -61,40 +89,21 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	}
 	endpointsOK := true
 	if req.NetworkingConfig != nil {
-		for k := range req.NetworkingConfig.EndpointsConfig {
-			endpointsOK = endpointsOK && isDefaultNetwork(container.NetworkMode(k))
+		for k, ep := range req.NetworkingConfig.EndpointsConfig {
+			endpointsOK = endpointsOK && networkMode(container.NetworkMode(k)) == networkMode(hc.NetworkMode) &&
+				(ep == nil || (ep.IPAMConfig == nil && len(ep.Links) == 0))
 		}
 	}
-	stopSignalSet := cfg.StopSignal != "" && cfg.StopSignal != "SIGTERM" && cfg.StopSignal != "TERM" && cfg.StopSignal != "15"
 	r := hc.Resources
 	if err := refuseUnsupported([]unsupportedField{
-		{"Config.User", cfg.User != ""},
-		{"Config.Hostname", cfg.Hostname != ""},
 		{"Config.Domainname", cfg.Domainname != ""},
-		{"Config.ExposedPorts", len(cfg.ExposedPorts) > 0},
-		{"Config.Volumes", len(cfg.Volumes) > 0},
-		{"Config.StopSignal", stopSignalSet},
-		{"Config.StopTimeout", cfg.StopTimeout != nil},
 		{"Config.NetworkDisabled", cfg.NetworkDisabled},
-		{"HostConfig.Binds", len(hc.Binds) > 0},
-		{"HostConfig.Mounts", len(hc.Mounts) > 0},
 		{"HostConfig.VolumesFrom", len(hc.VolumesFrom) > 0},
 		{"HostConfig.VolumeDriver", hc.VolumeDriver != ""},
-		{"HostConfig.Tmpfs", len(hc.Tmpfs) > 0},
-		{"HostConfig.PortBindings", len(hc.PortBindings) > 0},
-		{"HostConfig.PublishAllPorts", hc.PublishAllPorts},
-		{"HostConfig.NetworkMode " + string(hc.NetworkMode), !isDefaultNetwork(hc.NetworkMode)},
 		{"NetworkingConfig.EndpointsConfig", !endpointsOK},
-		{"HostConfig.Dns", len(hc.DNS) > 0},
 		{"HostConfig.DnsOptions", len(hc.DNSOptions) > 0},
 		{"HostConfig.DnsSearch", len(hc.DNSSearch) > 0},
-		{"HostConfig.ExtraHosts", len(hc.ExtraHosts) > 0},
 		{"HostConfig.Links", len(hc.Links) > 0},
-		{"HostConfig.CapAdd", len(hc.CapAdd) > 0},
-		{"HostConfig.CapDrop", len(hc.CapDrop) > 0},
-		{"HostConfig.Privileged", hc.Privileged},
-		{"HostConfig.ReadonlyRootfs", hc.ReadonlyRootfs},
-		{"HostConfig.SecurityOpt", len(hc.SecurityOpt) > 0},
 		{"HostConfig.GroupAdd", len(hc.GroupAdd) > 0},
 		{"HostConfig.IpcMode", hc.IpcMode != "" && hc.IpcMode != "private" && hc.IpcMode != "shareable"},
 		{"HostConfig.PidMode", hc.PidMode != ""},
@@ -105,7 +114,6 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 		{"HostConfig.Sysctls", len(hc.Sysctls) > 0},
 		{"HostConfig.StorageOpt", len(hc.StorageOpt) > 0},
 		{"HostConfig.OomScoreAdj", hc.OomScoreAdj != 0},
-		{"HostConfig.ShmSize", hc.ShmSize != 0},
 		{"HostConfig.Runtime", hc.Runtime != "" && hc.Runtime != "runc"},
 		{"HostConfig.LogConfig.Type " + hc.LogConfig.Type, hc.LogConfig.Type != "" && hc.LogConfig.Type != "json-file"},
 		{"HostConfig.LogConfig.Config", len(hc.LogConfig.Config) > 0},
@@ -127,7 +135,6 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 		{"HostConfig.MemorySwap", r.MemorySwap != 0 && r.MemorySwap != -1 && r.MemorySwap != r.Memory},
 		{"HostConfig.MemorySwappiness", r.MemorySwappiness != nil && *r.MemorySwappiness != -1},
 		{"HostConfig.OomKillDisable", r.OomKillDisable != nil && *r.OomKillDisable},
-		{"HostConfig.Ulimits", len(r.Ulimits) > 0},
 		{"HostConfig.CpuCount", r.CPUCount != 0 || r.CPUPercent != 0},
 		{"HostConfig.IOMaximum*", r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0},
 		{"HostConfig.NanoCpus with CpuQuota", r.NanoCPUs != 0 && r.CPUQuota != 0},
@@ -136,11 +143,9 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	}
 	o.Name = strings.TrimPrefix(name, "/")
 	o.Image = cfg.Image
-	if len(cfg.Entrypoint) > 0 {
-		// An explicit entrypoint replaces the image's command too.
-		o.Cmd = append(append([]string(nil), cfg.Entrypoint...), cfg.Cmd...)
-	} else {
-		o.Cmd = append([]string(nil), cfg.Cmd...)
+	o.Cmd = append([]string(nil), cfg.Cmd...)
+	if cfg.Entrypoint != nil {
+		o.Entrypoint = append([]string{}, cfg.Entrypoint...)
 	}
 	o.Env = cfg.Env
 	o.WorkingDir = cfg.WorkingDir
@@ -149,6 +154,43 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	o.OpenStdin = cfg.OpenStdin
 	o.AutoRemove = hc.AutoRemove
 	o.Init = hc.Init
+	// Networking, mounts and volumes: what the engine has since issues 12
+	// and 13; it checks them itself.
+	o.NetworkMode = networkMode(hc.NetworkMode)
+	o.Hostname = cfg.Hostname
+	o.PublishAll = hc.PublishAllPorts
+	publish, err := portBindings(hc.PortBindings)
+	if err != nil {
+		return o, err
+	}
+	o.Publish = publish
+	for _, a := range hc.DNS {
+		o.DNS = append(o.DNS, a.String())
+	}
+	o.ExtraHosts = hc.ExtraHosts
+	o.Binds = append([]string(nil), hc.Binds...)
+	anon := make([]string, 0, len(cfg.Volumes))
+	for path := range cfg.Volumes {
+		anon = append(anon, path) // docker run -v /path: an anonymous volume
+	}
+	sort.Strings(anon)
+	o.Binds = append(o.Binds, anon...)
+	o.Mounts = hc.Mounts
+	o.Tmpfs = hc.Tmpfs
+	o.Privileged = hc.Privileged
+	// Confinement (issue 11).
+	o.User = cfg.User
+	o.StopSignal = cfg.StopSignal
+	o.StopTimeout = cfg.StopTimeout
+	o.CapAdd, o.CapDrop = hc.CapAdd, hc.CapDrop
+	o.SecurityOpt = hc.SecurityOpt
+	o.ReadonlyRootfs = hc.ReadonlyRootfs
+	o.ShmSize = hc.ShmSize
+	for _, u := range r.Ulimits {
+		if u != nil {
+			o.Ulimits = append(o.Ulimits, backend.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+		}
+	}
 	mode := string(hc.RestartPolicy.Name)
 	if mode == "" {
 		mode = backend.RestartNo

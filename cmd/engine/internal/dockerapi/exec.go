@@ -72,7 +72,7 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Cmd) == 0 || req.Cmd[0] == "" {
 		return fmt.Errorf("no exec command specified: %w", errdefs.ErrInvalidArgument)
 	}
-	if err := refuseUnsupported([]unsupportedField{{"User", req.User != ""}, {"Privileged", req.Privileged}}); err != nil {
+	if err := refuseUnsupported([]unsupportedField{{"Privileged", req.Privileged}}); err != nil {
 		return err
 	}
 	c, err := s.engine.Inspect(r.Context(), r.PathValue("ref"))
@@ -134,7 +134,7 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) error {
 	rec.mu.Unlock()
 	cfg := rec.cfg
 	tty := cfg.Tty || req.Tty
-	opts := backend.ExecOptions{Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, Tty: tty}
+	opts := backend.ExecOptions{Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, Tty: tty, User: cfg.User}
 	if req.Detach {
 		// The process outlives the request: it belongs to the server.
 		s.mu.Lock()
@@ -174,7 +174,11 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) error {
 	x, err := s.engine.Exec(ss.ctx, rec.containerID, opts)
 	if err != nil {
 		rec.finish(execStartCode(err))
-		ss.fail(err)
+		errOut := opts.Stdout
+		if errOut == nil {
+			errOut = opts.Stderr
+		}
+		fail(errOut, err)
 		return nil
 	}
 	s.execStarted(rec, x)
@@ -256,7 +260,7 @@ func (s *Server) inspectExec(w http.ResponseWriter, r *http.Request) error {
 		CanRemove:   rec.exitCode != nil,
 		ContainerID: rec.containerID,
 		ProcessConfig: &container.ExecProcessConfig{
-			Tty: rec.cfg.Tty, Entrypoint: rec.cfg.Cmd[0], Arguments: append([]string{}, rec.cfg.Cmd[1:]...),
+			Tty: rec.cfg.Tty, User: rec.cfg.User, Entrypoint: rec.cfg.Cmd[0], Arguments: append([]string{}, rec.cfg.Cmd[1:]...),
 		},
 	}
 	if rec.x != nil && out.Running {

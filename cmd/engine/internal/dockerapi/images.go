@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/image"
-	"github.com/moby/moby/api/types/jsonstream"
-	"github.com/moby/moby/api/types/storage"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
@@ -103,44 +100,28 @@ func (s *Server) findImage(ctx context.Context, name string) (*imageGroup, error
 	return nil, fmt.Errorf("No such image: %s: %w", name, errdefs.ErrNotFound)
 }
 
-// imageGET serves GET /images/{name}/json, and answers 501 for the other
-// GET routes of an image (get = save, history).
+// imageGET serves GET /images/{name}/json, /get (save) and /history (501).
 func (s *Server) imageGET(w http.ResponseWriter, r *http.Request) error {
 	path := r.PathValue("name")
 	switch {
 	case strings.HasSuffix(path, "/json"):
-		name := strings.TrimSuffix(path, "/json")
-		if err := api.ValidateImageRef(name); err != nil && !strings.HasPrefix(name, "sha256:") {
-			return err
-		}
-		g, err := s.findImage(r.Context(), name)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusOK, image.InspectResponse{
-			ID: g.digest, RepoTags: g.refs, RepoDigests: []string{}, Created: dockerTime(g.img.Created),
-			Architecture: runtime.GOARCH, Os: "linux", Size: g.img.Size,
-			GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
-			RootFS:      image.RootFS{Type: "layers"},
-		})
-		return nil
+		return s.inspectImage(w, r, strings.TrimSuffix(path, "/json"))
 	case strings.HasSuffix(path, "/get"):
-		return notImplemented("image save")(w, r)
+		return s.saveImages(w, r, []string{strings.TrimSuffix(path, "/get")})
 	case strings.HasSuffix(path, "/history"):
 		return notImplemented("image history")(w, r)
 	}
 	return fmt.Errorf("page not found: GET /images/%s: %w", api.Cut(path), errdefs.ErrNotFound)
 }
 
-// imagePOST answers 501 for tag and push, which need the engine's
-// registry support.
+// imagePOST serves POST /images/{name}/tag and /push.
 func (s *Server) imagePOST(w http.ResponseWriter, r *http.Request) error {
 	path := r.PathValue("name")
 	switch {
 	case strings.HasSuffix(path, "/tag"):
-		return notImplemented("image tag")(w, r)
+		return s.tagImage(w, r, strings.TrimSuffix(path, "/tag"))
 	case strings.HasSuffix(path, "/push"):
-		return notImplemented("image push")(w, r)
+		return s.pushImage(w, r, strings.TrimSuffix(path, "/push"))
 	}
 	return fmt.Errorf("page not found: POST /images/%s: %w", api.Cut(path), errdefs.ErrNotFound)
 }
@@ -184,15 +165,16 @@ func (s *Server) removeImage(w http.ResponseWriter, r *http.Request) error {
 // tar, answered with docker's progress messages.
 func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes)
-	imgs, err := s.engine.ImportImage(r.Context(), body)
-	if err != nil {
+	// The progress answer starts before the archive is read to its end.
+	if err := http.NewResponseController(w).EnableFullDuplex(); err != nil {
+		return fmt.Errorf("stream the load: %w", err)
+	}
+	progressStream(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
+		imgs, err := s.engine.LoadImages(ctx, body, nil)
+		for _, img := range imgs {
+			progress(backend.ProgressEvent{Status: "Loaded image: " + familiarImage(img.Ref)})
+		}
 		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	for _, img := range imgs {
-		b, _ := jsonMarshal(jsonstream.Message{Stream: "Loaded image: " + familiarImage(img.Ref) + "\n"})
-		_, _ = w.Write(b)
-	}
+	})
 	return nil
 }

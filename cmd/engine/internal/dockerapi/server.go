@@ -144,6 +144,9 @@ func (s *Server) routes() {
 
 	h("GET /images/json", s.listImages)
 	h("POST /images/load", s.loadImages)
+	h("POST /images/create", s.pullImage)
+	h("POST /images/prune", s.pruneImages)
+	h("GET /images/get", s.saveImagesQuery)
 	h("GET /images/{name...}", s.imageGET)
 	h("POST /images/{name...}", s.imagePOST)
 	h("DELETE /images/{name...}", s.removeImage)
@@ -167,9 +170,6 @@ var unsupportedRoutes = []struct{ pattern, what string }{
 	{"POST /commit", "commit"},
 	{"POST /build", "image build"},
 	{"POST /build/prune", "build cache"},
-	{"GET /images/get", "image save"},
-	{"POST /images/create", "image pull and import"},
-	{"POST /images/prune", "image prune"},
 	{"GET /images/search", "image search"},
 	{"POST /auth", "registry login"},
 	{"GET /system/df", "disk usage"},

@@ -177,10 +177,14 @@ func (s stdinReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fail writes err into the stream, as dockerd does once it upgraded.
-func (ss *session) fail(err error) {
+// fail writes err into the stream as output (framed when w is), as
+// dockerd does once it upgraded the connection.
+func fail(w io.Writer, err error) {
+	if w == nil {
+		return
+	}
 	_, resp := api.NewErrorResponse(err)
-	_, _ = io.WriteString(ss.out, "Error: "+resp.Message+"\r\n")
+	_, _ = io.WriteString(w, resp.Message+"\r\n")
 }
 
 func isActive(s backend.State) bool {
@@ -291,7 +295,7 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 		defer exits.stop()
 		detach, err := s.engine.Attach(ctx, id, backend.AttachOptions{Stdin: in, Stdout: out, Stderr: errw})
 		if err != nil {
-			ss.fail(err)
+			fail(errw, err)
 			return nil
 		}
 		defer detach()

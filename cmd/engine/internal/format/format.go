@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -135,18 +136,68 @@ func Truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// Command renders a container's command as docker ps does: quoted and
-// truncated to 20 characters.
-func Command(argv []string) string {
-	return strconv.Quote(Truncate(strings.Join(argv, " "), 20))
+// Command renders a container's command as docker ps does: the words
+// joined by spaces, a word with a space in single quotes ("sh -c 'exit 7'"),
+// truncated to 20 characters with trunc, and quoted.
+func Command(argv []string, trunc bool) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		if i > 0 && strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		words[i] = a
+	}
+	cmd := strings.Join(words, " ")
+	if trunc {
+		cmd = Truncate(cmd, 20)
+	}
+	return strconv.Quote(cmd)
 }
 
-// Image renders what a container runs from: its image or its rootfs dir.
+// Image renders what a container runs from as docker ps does: the image as
+// the user gave it, or its rootfs dir.
 func Image(c *api.Container) string {
+	if c.ImageName != "" {
+		return c.ImageName
+	}
 	if c.Config.Image != "" {
 		return c.Config.Image
 	}
 	return c.Config.Rootfs
+}
+
+// Labels renders labels as docker ps does: "k=v,k2=v2", sorted.
+func Labels(l map[string]string) string {
+	out := make([]string, 0, len(l))
+	for k, v := range l {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// ContainerSize renders ps's SIZE column: "12B (virtual 4.26MB)"; empty
+// when the size was not asked for.
+func ContainerSize(rw, rootfs int64) string {
+	if rw == 0 && rootfs == 0 {
+		return ""
+	}
+	s := sizePrecision(rw, 3)
+	if rootfs > 0 {
+		s += " (virtual " + sizePrecision(rootfs, 3) + ")"
+	}
+	return s
+}
+
+// sizePrecision is docker's units.HumanSizeWithPrecision.
+func sizePrecision(n int64, prec int) string {
+	size := float64(n)
+	i := 0
+	for size >= 1000 && i < len(decimalUnits)-1 {
+		size /= 1000
+		i++
+	}
+	return strconv.FormatFloat(size, 'g', prec, 64) + decimalUnits[i]
 }
 
 // healthSuffix is docker's health annotation of a running container.

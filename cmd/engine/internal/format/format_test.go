@@ -142,15 +142,19 @@ func TestStatus(t *testing.T) {
 
 func TestCommandAndIDs(t *testing.T) {
 	for _, tc := range []struct {
-		argv []string
-		want string
+		argv  []string
+		trunc bool
+		want  string
 	}{
-		{[]string{"sleep", "10"}, `"sleep 10"`},
-		{[]string{"sh", "-c", "while true; do echo hi; done"}, `"sh -c while true; d…"`},
-		{nil, `""`},
+		{[]string{"sleep", "10"}, true, `"sleep 10"`},
+		// docker: words with a space in single quotes, then cut at 20.
+		{[]string{"sh", "-c", "exit 7"}, true, `"sh -c 'exit 7'"`},
+		{[]string{"sh", "-c", "while true; do echo hi; done"}, true, `"sh -c 'while true; …"`},
+		{[]string{"sh", "-c", "while true; do echo hi; done"}, false, `"sh -c 'while true; do echo hi; done'"`},
+		{nil, true, `""`},
 	} {
-		if got := Command(tc.argv); got != tc.want {
-			t.Errorf("Command(%q) = %s, want %s", tc.argv, got, tc.want)
+		if got := Command(tc.argv, tc.trunc); got != tc.want {
+			t.Errorf("Command(%q, %v) = %s, want %s", tc.argv, tc.trunc, got, tc.want)
 		}
 	}
 	if got := ShortID("0123456789abcdef0123"); got != "0123456789ab" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/log"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
@@ -17,17 +18,40 @@ import (
 func (s *Server) list(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	opts := api.ListOptions{All: boolParam(q.Get("all"))}
-	filters, err := ParseFilters(q["filter"], "status", "label", "name", "id")
+	filters, err := ParseFilters(q["filter"], backend.ListFilterKeys...)
 	if err != nil {
 		return err
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return fmt.Errorf("invalid limit %s: want a number of containers: %w", api.Echo(l), errdefs.ErrInvalidArgument)
+		}
+		opts.Limit = n
 	}
 	opts.Filters = filters
 	cs, err := s.engine.List(r.Context(), opts)
 	if err != nil {
 		return err
 	}
+	if boolParam(q.Get("size")) {
+		for _, c := range cs {
+			s.fillSize(r, c)
+		}
+	}
 	writeList(w, cs)
 	return nil
+}
+
+// fillSize sets a container's sizes (?size=1); a size that cannot be
+// measured (the container went away) stays zero.
+func (s *Server) fillSize(r *http.Request, c *api.Container) {
+	u, err := s.engine.Size(r.Context(), c.ID)
+	if err != nil {
+		log.G(r.Context()).WithError(err).WithField("container", c.ID).Debug("container size")
+		return
+	}
+	c.SizeRw, c.SizeRootFs = u.SizeRw, u.SizeRootFs
 }
 
 // ParseFilters parses k=v filters whose keys are among allowed.
@@ -73,6 +97,9 @@ func (s *Server) inspect(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.engine.Inspect(r.Context(), r.PathValue("ref"))
 	if err != nil {
 		return err
+	}
+	if boolParam(r.URL.Query().Get("size")) {
+		s.fillSize(r, c)
 	}
 	writeJSON(w, http.StatusOK, c)
 	return nil

@@ -41,6 +41,15 @@ type Engine interface {
 	ImportImage(ctx context.Context, r io.Reader) ([]api.Image, error)
 	Images(ctx context.Context) ([]api.Image, error)
 	RemoveImage(ctx context.Context, ref string) error
+	// registry and image archives
+	PullImage(ctx context.Context, ref string, opts backend.PullOptions, progress backend.ProgressFunc) (api.Image, error)
+	PushImage(ctx context.Context, ref string, opts backend.PushOptions, progress backend.ProgressFunc) error
+	TagImage(ctx context.Context, src, dst string) (string, error)
+	InspectImage(ctx context.Context, ref string) (*api.ImageInspect, error)
+	PruneImages(ctx context.Context, all bool) (api.PruneReport, error)
+	SaveImages(ctx context.Context, refs []string, w io.Writer) error
+	LoadImages(ctx context.Context, r io.Reader, progress backend.ProgressFunc) ([]api.Image, error)
+	Login(ctx context.Context, server, user, secret string) error
 	Info(ctx context.Context) (api.Info, error)
 	// Mounts and volumes (issue 12).
 	RemoveContainer(ctx context.Context, ref string, opts api.RemoveOptions) error
@@ -49,6 +58,16 @@ type Engine interface {
 	InspectVolume(ctx context.Context, name string) (*api.Volume, error)
 	RemoveVolume(ctx context.Context, name string, force bool) error
 	PruneVolumes(ctx context.Context, all bool) (api.VolumePruneReport, error)
+
+	// The docker CLI's everyday commands (issue 17).
+	Size(ctx context.Context, ref string) (backend.Usage, error)
+	Rename(ctx context.Context, ref, newName string) error
+	Update(ctx context.Context, ref string, opts api.UpdateOptions) error
+	Prune(ctx context.Context, filters map[string][]string) (api.ContainerPruneReport, error)
+	ArchivePath(ctx context.Context, ref, path string, w io.Writer) (api.PathStat, error)
+	ExtractToDir(ctx context.Context, ref, dir string, r io.Reader) error
+	Diff(ctx context.Context, ref string) ([]api.Change, error)
+	Export(ctx context.Context, ref string, w io.Writer) error
 }
 
 // ExecOptions say what to run and where its stdio goes.

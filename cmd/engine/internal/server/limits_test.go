@@ -310,7 +310,7 @@ func TestWrongMethodIs405WithAllow(t *testing.T) {
 		{"PUT", "/v1/containers", "GET, POST"},
 		{"GET", "/v1/containers/web/start", "POST"},
 		{"POST", "/v1/containers/web", "GET, DELETE"},
-		{"GET", "/v1/images/busybox", "DELETE"},
+		{"PUT", "/v1/images/busybox", "GET, DELETE"}, // GET is image inspect
 	} {
 		resp, er := sendRaw(t, sock, tc.method, tc.path)
 		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow {

@@ -144,8 +144,10 @@ func (s *Server) routes() {
 	h("GET "+p+"/images", s.images)
 	h("POST "+p+"/images/import", s.importImage)
 	h("DELETE "+p+"/images/{image...}", s.removeImage)
+	s.dockerRoutes(h)
 	s.networkRoutes(h)
 	s.volumeRoutes(h)
+	s.registryRoutes(h)
 }
 
 // checkPathValues refuses a route whose object is not one that can exist:

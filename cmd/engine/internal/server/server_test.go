@@ -293,12 +293,12 @@ func TestClientDisconnectMidStream(t *testing.T) {
 	got := make(chan api.Event, 10)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- c.Events(ctx, time.Time{}, time.Time{}, []string{"type=die"}, func(e api.Event) error { got <- e; return nil })
+		errc <- c.Events(ctx, time.Time{}, time.Time{}, []string{"event=die", "type=container"}, func(e api.Event) error { got <- e; return nil })
 	}()
 	select {
 	case e := <-got:
 		if e.Type != "die" {
-			t.Fatalf("filter type=die let %+v through", e)
+			t.Fatalf("filter event=die let %+v through", e)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event")
@@ -388,5 +388,39 @@ func TestListenRefusesLiveSocket(t *testing.T) {
 	_, sock, _ := serve(t, newFake())
 	if _, err := Listen(sock); !errdefs.IsAlreadyExists(err) {
 		t.Fatalf("second Listen on a live socket: %v", err)
+	}
+}
+
+// docker's event filters: type is the object type, event the action.
+func TestEventFilterDockerKeys(t *testing.T) {
+	die := api.Event{Type: "die", ContainerID: "abc123", Name: "web", Attributes: map[string]string{"image": "busybox", "app": "x", "name": "web"}}
+	img := api.Event{Type: "pull", Kind: "image", ContainerID: "busybox"}
+	for _, tc := range []struct {
+		filters []string
+		die     bool
+		img     bool
+	}{
+		{[]string{"type=container"}, true, false},
+		{[]string{"type=image"}, false, true},
+		{[]string{"event=die"}, true, false},
+		{[]string{"event=start"}, false, false},
+		{[]string{"container=web"}, true, false},
+		{[]string{"container=abc"}, true, false},
+		{[]string{"image=busybox"}, true, false},
+		{[]string{"image=docker.io/library/busybox:latest"}, true, false},
+		{[]string{"label=app"}, true, false},
+		{[]string{"label=app=y"}, false, false},
+		{[]string{"type=container", "event=die", "label=app=x"}, true, false},
+	} {
+		f, err := EventFilter(tc.filters)
+		if err != nil {
+			t.Fatalf("EventFilter(%v): %v", tc.filters, err)
+		}
+		if f(die) != tc.die || f(img) != tc.img {
+			t.Errorf("EventFilter(%v): die %v image %v, want %v %v", tc.filters, f(die), f(img), tc.die, tc.img)
+		}
+	}
+	if _, err := EventFilter([]string{"type=die"}); !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "event=die") {
+		t.Errorf("type=die: %v, want an invalid argument that points to event=die", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
+	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
@@ -74,6 +76,9 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts.Since = since
+	if opts.Until, err = ParseTime(q.Get("until")); err != nil {
+		return err
+	}
 	ref := r.PathValue("ref")
 	// Unknown containers get a 404 rather than an error inside a stream.
 	if _, err := s.engine.Inspect(ctx, ref); err != nil {
@@ -90,10 +95,15 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 // errSlowClient ends an events stream whose client fell too far behind.
 var errSlowClient = errors.New("events client fell behind")
 
-// EventFilter builds the predicate for ?filter= values of GET /v1/events:
-// type (or event), container (an id, id prefix or name) and any attribute
-// as attr.NAME=VALUE. Values of one key are alternatives; keys must all
-// match.
+// eventKinds are docker's event object types.
+var eventKinds = []string{"container", "image", "volume", "network", "daemon", "plugin", "node", "service", "secret", "config"}
+
+// EventFilter builds the predicate for ?filter= values of GET /v1/events,
+// as docker's: type (the object type: container, image, ...), event (the
+// action: die, start, ...), container (an id, id prefix or name), image (as
+// the container's image was given, or normalized), label (KEY or
+// KEY=VALUE, among the container's labels) and any attribute as
+// attr.NAME=VALUE. Values of one key are alternatives; keys must all match.
 func EventFilter(raw []string) (func(api.Event) bool, error) {
 	filters := make(map[string][]string)
 	for _, f := range raw {
@@ -102,26 +112,46 @@ func EventFilter(raw []string) (func(api.Event) bool, error) {
 			return nil, fmt.Errorf("invalid filter %s: want key=value: %w", api.Echo(f), errdefs.ErrInvalidArgument)
 		}
 		switch {
-		case k == "event":
-			k = "type"
-		case k == "type", k == "container", strings.HasPrefix(k, "attr."):
+		case k == "type":
+			if !slices.Contains(eventKinds, v) {
+				return nil, fmt.Errorf("invalid event type filter %s: want one of %s (for an action such as die, filter event=die): %w", api.Echo(v), strings.Join(eventKinds, ", "), errdefs.ErrInvalidArgument)
+			}
+		case k == "image":
+			if ref, err := backend.NormalizeImageRef(v); err == nil {
+				filters["image.normalized"] = append(filters["image.normalized"], ref)
+			}
+		case k == "event", k == "container", k == "label", strings.HasPrefix(k, "attr."):
 		default:
-			return nil, fmt.Errorf("invalid event filter key %s: want type, event, container or attr.NAME: %w", api.Echo(k), errdefs.ErrInvalidArgument)
+			return nil, fmt.Errorf("invalid event filter key %s: want type, event, container, image, label or attr.NAME: %w", api.Echo(k), errdefs.ErrInvalidArgument)
 		}
 		filters[k] = append(filters[k], v)
 	}
 	if len(filters) == 0 {
 		return nil, nil
 	}
+	norm := filters["image.normalized"]
+	delete(filters, "image.normalized")
 	return func(e api.Event) bool {
 		for k, vs := range filters {
 			match := false
 			for _, v := range vs {
 				switch {
 				case k == "type":
+					match = match || e.EventKind() == v
+				case k == "event":
 					match = match || e.Type == v
 				case k == "container":
-					match = match || e.Name == v || (v != "" && strings.HasPrefix(e.ContainerID, v))
+					match = match || (e.EventKind() == "container" && (e.Name == v || (v != "" && strings.HasPrefix(e.ContainerID, v))))
+				case k == "image":
+					img := e.Attributes["image"]
+					match = match || img == v || slices.Contains(norm, img)
+					if n, err := backend.NormalizeImageRef(img); err == nil && img != "" {
+						match = match || slices.Contains(norm, n)
+					}
+				case k == "label":
+					lk, lv, hasVal := strings.Cut(v, "=")
+					got, ok := e.Attributes[lk]
+					match = match || (ok && (!hasVal || got == lv))
 				default:
 					match = match || e.Attributes[strings.TrimPrefix(k, "attr.")] == v
 				}
@@ -152,9 +182,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !until.IsZero() {
+		// A window: nothing after until, and the stream ends at until,
+		// at once after the replay for a window in the past.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
+		inner := filter
+		filter = func(e api.Event) bool {
+			return !e.Time.After(until) && (inner == nil || inner(e))
+		}
 	}
 	out := s.startStream(w)
 	// The engine hands events over as fast as they come; a bounded queue
@@ -432,16 +468,20 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer ss.done()
-	opts := ExecOptions{
-		Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, Tty: cfg.Tty,
-		Stdout: ss.frames.Stream(api.FrameStdout), Stderr: ss.frames.Stream(api.FrameStderr),
-	}
-	if cfg.AttachStdin {
-		opts.Stdin = ss.Stdin()
+	opts := ExecOptions{Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User, Tty: cfg.Tty}
+	if !cfg.Detach {
+		opts.Stdout, opts.Stderr = ss.frames.Stream(api.FrameStdout), ss.frames.Stream(api.FrameStderr)
+		if cfg.AttachStdin {
+			opts.Stdin = ss.Stdin()
+		}
 	}
 	x, err := s.engine.Exec(ss.ctx, ref, opts)
 	if err != nil {
 		ss.fail(err)
+		return nil
+	}
+	if cfg.Detach {
+		_ = ss.frames.WriteStatus(api.StreamStatus{ExecID: x.ID(), Detached: true})
 		return nil
 	}
 	s.mu.Lock()
@@ -487,7 +527,7 @@ func (s *Server) watchExits(ctx context.Context, id string, since time.Time) *ex
 		defer close(w.done)
 		filter := func(e api.Event) bool { return e.ContainerID == id && e.Type == "die" }
 		_ = s.engine.Events(ctx, since, filter, func(e api.Event) error {
-			code, err := strconv.Atoi(e.Attributes["exit_code"])
+			code, err := strconv.Atoi(e.Attributes["exitCode"])
 			if err != nil {
 				code = -1
 			}

@@ -1,0 +1,128 @@
+package backend
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/tendhq/tend/libcontainerd"
+)
+
+// Shared shims (issue 16). containerd's runc v2 shim serves every container
+// whose spec carries the same io.containerd.runc.v2.group annotation: the
+// first one's task start starts the shim, the others' find its socket and
+// join it (CRI puts a pod in one shim the same way). A shim costs ~2.7 MiB
+// of PSS at rest; a group of N costs about that once. The price is shared
+// fate: when the shim dies, containerd runs the cleanup of every task it
+// served and each container exits (status 255 or the one runc reports), so
+// the engine records each exit once and applies each restart policy, as
+// for a shim of its own. Everything else is per container, as before: its
+// task, stdio FIFOs, exec processes, pause, checkpoint and restore, and
+// live-restore (containerd reconnects each task to the group's socket).
+
+// ShimGroupAnnotation is the runc v2 shim's grouping annotation.
+const ShimGroupAnnotation = "io.containerd.runc.v2.group"
+
+// MaxContainersPerShim bounds Config.ContainersPerShim: a shim serves its
+// containers' events, stdio and execs on one process.
+const MaxContainersPerShim = 256
+
+// autoShimGroupPrefix names the groups the engine makes; a ShimGroup given
+// by the user may be anything ValidateID accepts.
+const autoShimGroupPrefix = "tend-shim-"
+
+// CheckShimGroup validates a container's ShimGroup ("" is none).
+func CheckShimGroup(key string) error {
+	if key == "" {
+		return nil
+	}
+	if libcontainerd.ValidateID(key) != nil {
+		return fmt.Errorf("invalid shim group %q: want letters and digits joined by single '_', '.' or '-', at most 76 characters: %w", key, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// CheckContainersPerShim validates Config.ContainersPerShim.
+func CheckContainersPerShim(n int) error {
+	if n < 0 || n > MaxContainersPerShim {
+		return fmt.Errorf("invalid containers per shim %d: want 1 (a shim per container) to %d: %w", n, MaxContainersPerShim, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// shimPacker fills auto groups up to a size. The engine's containers are
+// the source of truth (their records keep the group); pending holds the
+// groups of containers being created, not yet in the engine's map.
+type shimPacker struct {
+	mu      sync.Mutex
+	pending map[string]string // container id -> group, during Create
+}
+
+// assignShimGroup picks the group of a new container id (o.ShimGroup when
+// given, else an auto group with room, else a new one named after id) and
+// holds it until the returned release runs, after the container was added
+// to the engine's map or its create failed.
+func (e *Engine) assignShimGroup(id string, o *CreateOptions) (release func()) {
+	size := e.cfg.ContainersPerShim
+	if o.ShimGroup != "" || size <= 1 {
+		return func() {}
+	}
+	p := &e.shims
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	counts := map[string]int{}
+	for _, g := range p.pending {
+		counts[g]++
+	}
+	e.mu.Lock()
+	ctrs := make([]*container, 0, len(e.ctrs))
+	for cid, c := range e.ctrs {
+		if _, creating := p.pending[cid]; !creating {
+			ctrs = append(ctrs, c)
+		}
+	}
+	e.mu.Unlock()
+	for _, c := range ctrs {
+		c.mu.Lock()
+		g, removed := c.rec.Config.ShimGroup, c.removed
+		c.mu.Unlock()
+		if g != "" && !removed {
+			counts[g]++
+		}
+	}
+	group := ""
+	for g, n := range counts {
+		// The fullest auto group with room: groups fill one at a time.
+		if len(g) > len(autoShimGroupPrefix) && g[:len(autoShimGroupPrefix)] == autoShimGroupPrefix &&
+			n < size && (group == "" || n > counts[group] || (n == counts[group] && g < group)) {
+			group = g
+		}
+	}
+	if group == "" {
+		group = autoShimGroupPrefix + id[:12]
+	}
+	o.ShimGroup = group
+	if p.pending == nil {
+		p.pending = map[string]string{}
+	}
+	p.pending[id] = group
+	return func() {
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.mu.Unlock()
+	}
+}
+
+// withShimGroup puts the container's group in its spec, where the shim
+// reads it when a task starts.
+func withShimGroup(spec *specs.Spec, group string) {
+	if group == "" {
+		return
+	}
+	if spec.Annotations == nil {
+		spec.Annotations = map[string]string{}
+	}
+	spec.Annotations[ShimGroupAnnotation] = group
+}

@@ -1,0 +1,31 @@
+package api
+
+import "github.com/tendhq/tend/backend"
+
+// The documents of the docker CLI's everyday commands (issue 17).
+type (
+	// UpdateOptions is the body of POST /v1/containers/{ref}/update.
+	UpdateOptions = backend.UpdateOptions
+	// ContainerPruneReport answers POST /v1/containers/prune.
+	ContainerPruneReport = backend.ContainerPruneReport
+	// PathStat describes the path of GET /v1/containers/{ref}/archive.
+	PathStat = backend.PathStat
+	// Change is one line of GET /v1/containers/{ref}/changes.
+	Change = backend.Change
+	// Usage is a container's disk use.
+	Usage = backend.Usage
+)
+
+// ImageUsage is an image of GET /v1/system/df with the number of
+// containers made from it.
+type ImageUsage struct {
+	Image
+	Containers int `json:"containers"`
+}
+
+// DiskUsage is the body of GET /v1/system/df: images and containers with
+// their sizes.
+type DiskUsage struct {
+	Images     []ImageUsage `json:"images"`
+	Containers []*Container `json:"containers"`
+}

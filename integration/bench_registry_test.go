@@ -1,0 +1,88 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	dockerconfig "github.com/containerd/containerd/v2/core/remotes/docker/config"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/tendhq/tend/backend"
+)
+
+// BenchmarkRegistryPull pulls a ~50 MB image of 5 random layers from a
+// local registry with the engine (PullImage: progress, shared flights,
+// unpack) and with the raw containerd client (Pull with unpack) in the
+// same run, alternately, each from an empty content store; it reports
+// tend/raw and the raw client's unpack time (a fetch-only Pull, then
+// Unpack).
+func BenchmarkRegistryPull(b *testing.B) {
+	reg := startRegistry(b, registryOpts{})
+	pushRandomImage(b, reg.host, "bench/big", "v1", 5, 10<<20)
+	ref := reg.host + "/bench/big:v1"
+
+	nsTend := freshNamespace(b, "bench-tend")
+	env := newEngineEnv(b, func(c *backend.Config) { c.Namespace = nsTend })
+	nsRaw := freshNamespace(b, "bench-raw")
+	cc, err := containerd.New(testEnv.Address, containerd.WithDefaultNamespace(nsRaw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	rawCtx := namespaces.WithNamespace(context.Background(), nsRaw)
+	tendCtx := namespaces.WithNamespace(context.Background(), nsTend)
+	resolver := func() containerd.RemoteOpt {
+		return containerd.WithResolver(docker.NewResolver(docker.ResolverOptions{
+			Hosts: dockerconfig.ConfigureHosts(rawCtx, dockerconfig.HostOptions{}),
+		}))
+	}
+	// remove deletes the image and waits for containerd's GC, so that the
+	// next pull downloads everything again (content is shared between
+	// namespaces).
+	remove := func(ctx context.Context) {
+		if err := cc.ImageService().Delete(ctx, ref, images.SynchronousDelete()); err != nil {
+			b.Fatalf("delete %s: %v", ref, err)
+		}
+	}
+	var tendT, rawT, fetchT, unpackT time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := env.e.PullImage(tendCtx, ref, backend.PullOptions{}, func(backend.ProgressEvent) {}); err != nil {
+			b.Fatalf("PullImage: %v", err)
+		}
+		tendT += time.Since(start)
+		remove(tendCtx)
+
+		start = time.Now()
+		if _, err := cc.Pull(rawCtx, ref, resolver(), containerd.WithPullUnpack, containerd.WithPullSnapshotter("overlayfs")); err != nil {
+			b.Fatalf("raw Pull: %v", err)
+		}
+		rawT += time.Since(start)
+		remove(rawCtx)
+
+		start = time.Now()
+		img, err := cc.Pull(rawCtx, ref, resolver())
+		if err != nil {
+			b.Fatalf("raw fetch: %v", err)
+		}
+		fetchT += time.Since(start)
+		start = time.Now()
+		if err := img.Unpack(rawCtx, "overlayfs"); err != nil {
+			b.Fatalf("unpack: %v", err)
+		}
+		unpackT += time.Since(start)
+		remove(rawCtx)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(tendT.Seconds()*1000/n, "tend-ms/pull")
+	b.ReportMetric(rawT.Seconds()*1000/n, "raw-ms/pull")
+	b.ReportMetric(tendT.Seconds()/rawT.Seconds(), "tend/raw")
+	b.ReportMetric(fetchT.Seconds()*1000/n, "fetch-ms")
+	b.ReportMetric(unpackT.Seconds()*1000/n, "unpack-ms")
+}
