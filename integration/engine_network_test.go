@@ -145,7 +145,7 @@ func TestEngineNetworkPublish(t *testing.T) {
 	img := testEnv.ImageRef
 	port := freeLoopbackPort(t)
 	d.must(t, append([]string{"run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img}, httpdCmd("web")...)...)
-	if body := getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 20*time.Second); body != "hello from web\n" {
+	if body := getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second); body != "hello from web\n" {
 		t.Fatalf("GET through the published port: %q", body)
 	}
 	want := fmt.Sprintf("127.0.0.1:%d->80/tcp", port)
@@ -171,7 +171,7 @@ func TestEngineNetworkPublish(t *testing.T) {
 	if err != nil || host != "127.0.0.1" {
 		t.Fatalf("port rnd 80/tcp: %q", out)
 	}
-	if body := getUntil(t, "http://127.0.0.1:"+p+"/", 20*time.Second); body != "hello from rnd\n" {
+	if body := getUntil(t, "http://127.0.0.1:"+p+"/", 60*time.Second); body != "hello from rnd\n" {
 		t.Fatalf("GET through the random port: %q", body)
 	}
 
@@ -389,13 +389,13 @@ func TestEngineNetworkRestartKeepsPorts(t *testing.T) {
 	// first run served a request.
 	d.must(t, "run", "-d", "--name", "flaky", "--restart", "on-failure", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img, "sh", "-c",
 		"mkdir -p /www && echo run > /www/index.html && httpd -p 80 -h /www && while ! [ -e /www/stop ]; do sleep 0.1; done; exit 3")
-	getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 20*time.Second)
+	getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second)
 	d.must(t, "exec", "flaky", "touch", "/www/stop")
 	enginePoll(t, 60*time.Second, "a restart by policy", func() bool {
 		r := d.netInspect(t, "flaky")
 		return r.RestartCount >= 1 && r.State == "running"
 	})
-	if body := getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 20*time.Second); body != "run\n" {
+	if body := getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second); body != "run\n" {
 		t.Fatalf("GET after the restart: %q", body)
 	}
 	if r := d.netInspect(t, "flaky"); r.ip() == "" || len(r.Network.Attachment.Ports) != 1 || r.Network.Attachment.Ports[0].HostPort != port {
@@ -411,7 +411,7 @@ func TestEngineNetworkLiveRestore(t *testing.T) {
 	img := testEnv.ImageRef
 	port := freeLoopbackPort(t)
 	d.must(t, append([]string{"run", "-d", "--name", "web", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img}, httpdCmd("web")...)...)
-	getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 20*time.Second)
+	getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second)
 	ip := d.netInspect(t, "web").ip()
 	gone := strings.TrimSpace(d.must(t, "run", "-d", "--name", "gone", "-p", "127.0.0.1::80", img, "sleep", "1000"))
 	gonePid := d.inspect(t, "gone").Pid
