@@ -385,10 +385,11 @@ func TestEngineNetworkRestartKeepsPorts(t *testing.T) {
 	d, _ := netDaemon(t, "netrestart")
 	img := testEnv.ImageRef
 	port := freeLoopbackPort(t)
-	// httpd in the background; the shell fails once the marker says the
-	// first run served a request.
+	// The first run: httpd in the background; the shell fails once the
+	// marker says it served a request. The run after the restart (the
+	// rootfs keeps /www/ran) only serves.
 	d.must(t, "run", "-d", "--name", "flaky", "--restart", "on-failure", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), img, "sh", "-c",
-		"mkdir -p /www && echo run > /www/index.html && httpd -p 80 -h /www && while ! [ -e /www/stop ]; do sleep 0.1; done; exit 3")
+		"if [ -e /www/ran ]; then exec httpd -f -p 80 -h /www; fi; mkdir -p /www && echo run > /www/index.html && touch /www/ran && httpd -p 80 -h /www && while ! [ -e /www/stop ]; do sleep 0.1; done; exit 3")
 	getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second)
 	d.must(t, "exec", "flaky", "touch", "/www/stop")
 	enginePoll(t, 60*time.Second, "a restart by policy", func() bool {
