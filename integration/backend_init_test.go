@@ -106,9 +106,17 @@ func TestBackendExitCodesFromInitAfterContainerdRestart(t *testing.T) {
 	var cmds []int
 	for i := range n {
 		c := env.run(backend.CreateOptions{Name: fmt.Sprintf("coded%d", i), Init: &on,
-			Cmd: []string{"sh", "-c", fmt.Sprintf(`trap "exit %d" TERM; while :; do sleep 0.1; done`, 40+i)}})
+			Cmd: []string{"sh", "-c", fmt.Sprintf(`trap "exit %d" TERM; touch /trapped; while :; do sleep 0.1; done`, 40+i)}})
 		ctrs = append(ctrs, c)
-		cmds = append(cmds, initChild(t, c.Pid))
+		pid := initChild(t, c.Pid)
+		// The SIGTERM below must find the trap set: a shell killed
+		// before it runs `trap` exits 143. (busybox sh catches TERM
+		// from its start, so its signal mask cannot tell.)
+		testutil.Poll(t, "the command's TERM trap", func() bool {
+			_, err := os.Stat(fmt.Sprintf("/proc/%d/root/trapped", pid))
+			return err == nil
+		})
+		cmds = append(cmds, pid)
 	}
 
 	killContainerd(t)
