@@ -151,6 +151,12 @@ func (s *Server) routes() {
 	h("POST /images/{name...}", s.imagePOST)
 	h("DELETE /images/{name...}", s.removeImage)
 
+	h("GET /volumes", s.listVolumes)
+	h("POST /volumes/create", s.createVolume)
+	h("POST /volumes/prune", s.pruneVolumes)
+	h("GET /volumes/{name}", s.inspectVolume)
+	h("DELETE /volumes/{name}", s.removeVolume)
+
 	for _, u := range unsupportedRoutes {
 		h(u.pattern, notImplemented(u.what))
 	}
@@ -173,11 +179,6 @@ var unsupportedRoutes = []struct{ pattern, what string }{
 	{"GET /images/search", "image search"},
 	{"POST /auth", "registry login"},
 	{"GET /system/df", "disk usage"},
-	{"GET /volumes", "volumes"},
-	{"POST /volumes/create", "volumes"},
-	{"POST /volumes/prune", "volumes"},
-	{"GET /volumes/{name}", "volumes"},
-	{"DELETE /volumes/{name}", "volumes"},
 	{"GET /networks", "networks"},
 	{"POST /networks/create", "networks"},
 	{"POST /networks/prune", "networks"},
