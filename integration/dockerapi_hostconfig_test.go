@@ -119,6 +119,29 @@ func testDockerCLIHostConfig(t *testing.T, c *dockerCLI) {
 		t.Errorf("inspect .NetworkSettings.Ports: %s", out)
 	}
 
+	// A user network: created, listed, used by name, inspected with its
+	// container, refused while in use, removed.
+	c.must(t, "network", "create", "--label", "k=v", "hcnet")
+	if out := c.must(t, "network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"); !strings.Contains(out, "hcnet bridge local") || !strings.Contains(out, "bridge bridge local") {
+		t.Errorf("network ls: %q", out)
+	}
+	c.must(t, "run", "-d", "--name", "srv", "--network", "hcnet", "busybox", "sh", "-c",
+		"mkdir -p /www && echo hello from srv > /www/index.html && exec httpd -f -p 80 -h /www")
+	if out := c.must(t, "run", "--rm", "--network", "hcnet", "busybox", "wget", "-q", "-O", "-", "http://srv/"); out != "hello from srv\n" {
+		t.Errorf("GET srv by name on hcnet: %q", out)
+	}
+	if out := c.must(t, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}{{range .IPAM.Config}}{{.Subnet}}{{end}}", "hcnet"); !strings.Contains(out, "srv ") || !strings.Contains(out, "/") {
+		t.Errorf("network inspect hcnet: %q", out)
+	}
+	if _, _, code := c.run(t, "", "network", "rm", "hcnet"); code == 0 {
+		t.Errorf("network rm of a network in use succeeded")
+	}
+	c.must(t, "rm", "-f", "srv")
+	c.must(t, "network", "rm", "hcnet")
+	if out := c.must(t, "network", "ls", "-q", "--filter", "name=hcnet"); strings.TrimSpace(out) != "" {
+		t.Errorf("network ls after rm: %q", out)
+	}
+
 	// --network none: no address, no published port.
 	if out := c.must(t, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net"); strings.TrimSpace(out) != "lo" {
 		t.Errorf("--network none interfaces: %q", out)

@@ -157,6 +157,12 @@ func (s *Server) routes() {
 	h("GET /volumes/{name}", s.inspectVolume)
 	h("DELETE /volumes/{name}", s.removeVolume)
 
+	h("GET /networks", s.listNetworks)
+	h("POST /networks/create", s.createNetwork)
+	h("POST /networks/prune", s.pruneNetworks)
+	h("GET /networks/{network}", s.inspectNetwork)
+	h("DELETE /networks/{network}", s.removeNetwork)
+
 	for _, u := range unsupportedRoutes {
 		h(u.pattern, notImplemented(u.what))
 	}
@@ -179,11 +185,6 @@ var unsupportedRoutes = []struct{ pattern, what string }{
 	{"GET /images/search", "image search"},
 	{"POST /auth", "registry login"},
 	{"GET /system/df", "disk usage"},
-	{"GET /networks", "networks"},
-	{"POST /networks/create", "networks"},
-	{"POST /networks/prune", "networks"},
-	{"GET /networks/{id}", "networks"},
-	{"DELETE /networks/{id}", "networks"},
 	{"POST /networks/{id}/connect", "networks"},
 	{"POST /networks/{id}/disconnect", "networks"},
 	{"GET /swarm", "swarm"},
