@@ -105,10 +105,11 @@ func testDockerCLIHostConfig(t *testing.T, c *dockerCLI) {
 	if out := c.must(t, "ps", "--format", "{{.Ports}}"); !strings.Contains(out, "127.0.0.1:"+p+"->80/tcp") {
 		t.Errorf("ps .Ports: %q, want 127.0.0.1:%s->80/tcp", out, p)
 	}
+	// The docker CLIs here speak APIs before 1.52, which still have the
+	// default network's address at the top of NetworkSettings.
 	ip := strings.TrimSpace(c.must(t, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"))
-	if net.ParseIP(ip) == nil {
-		// API 1.44+ no longer has the top-level address: read the network's.
-		ip = strings.TrimSpace(c.must(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "web"))
+	if nip := strings.TrimSpace(c.must(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", "web")); nip != ip {
+		t.Errorf("inspect: .NetworkSettings.IPAddress %q, the bridge network's %q", ip, nip)
 	}
 	if net.ParseIP(ip) == nil {
 		t.Errorf("inspect: no container address: %q", ip)

@@ -130,3 +130,46 @@ func TestNetworkRoutes(t *testing.T) {
 		t.Errorf("networks without networking: %d, want 501", rec.Code)
 	}
 }
+
+// inspectEngine fakes Inspect for the legacy NetworkSettings fields.
+type inspectEngine struct {
+	Engine
+	c *backend.Container
+}
+
+func (e *inspectEngine) Inspect(ctx context.Context, ref string) (*backend.Container, error) {
+	return e.c, nil
+}
+
+func TestInspectLegacyNetwork(t *testing.T) {
+	c := &backend.Container{ID: strings.Repeat("a", 64), Name: "web", State: backend.StateRunning,
+		Network: &backend.NetworkSettings{Mode: "bridge", Attachment: &tnet.Attachment{Network: "bridge", IPAddress: "10.88.0.5", PrefixLen: 24, Gateway: "10.88.0.1",
+			Ports: []tnet.PortMapping{{HostIP: "127.0.0.1", HostPort: 32768, ContainerPort: 80, Protocol: "tcp"}}}},
+		Mounts: []backend.MountPoint{{Type: "volume", Name: "data", Destination: "/data", RW: true}}}
+	s := New(&inspectEngine{c: c}, Options{})
+	t.Cleanup(s.cancel)
+	get := func(path string) map[string]any {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); rec.Code != 200 || err != nil {
+			t.Fatalf("GET %s: %d %s %v", path, rec.Code, rec.Body, err)
+		}
+		return out
+	}
+	old := get("/v1.41/containers/web/json")
+	ns := old["NetworkSettings"].(map[string]any)
+	if ns["IPAddress"] != "10.88.0.5" || ns["IPPrefixLen"] != float64(24) || ns["Gateway"] != "10.88.0.1" || ns["Networks"].(map[string]any)["bridge"] == nil {
+		t.Errorf("API 1.41 NetworkSettings: %v", ns)
+	}
+	if ports := fmt.Sprint(ns["Ports"]); !strings.Contains(ports, "32768") || !strings.Contains(ports, "80/tcp") {
+		t.Errorf("API 1.41 NetworkSettings.Ports: %s", ports)
+	}
+	if m := fmt.Sprint(old["Mounts"]); !strings.Contains(m, "/data") || !strings.Contains(m, "volume") {
+		t.Errorf("Mounts: %s", m)
+	}
+	if ns := get("/containers/web/json")["NetworkSettings"].(map[string]any); ns["IPAddress"] != nil || ns["Networks"].(map[string]any)["bridge"] == nil {
+		t.Errorf("API %s NetworkSettings has the legacy fields: %v", APIVersion, ns)
+	}
+}

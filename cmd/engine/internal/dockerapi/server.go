@@ -234,7 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(r.Context(), w, fmt.Errorf("client version %s is too new. Maximum supported API version is %s: %w", m[1], APIVersion, errdefs.ErrInvalidArgument))
 			return
 		}
-		r2 := r.Clone(r.Context())
+		r2 := r.Clone(context.WithValue(r.Context(), apiVersionKey{}, m[1]))
 		r2.URL.Path = m[2]
 		r2.URL.RawPath = ""
 		r = r2
@@ -245,6 +245,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 	log.G(r.Context()).WithFields(log.Fields{"method": r.Method, "path": r.URL.Path, "duration": time.Since(start)}).Debug("docker api request")
+}
+
+// apiVersionKey keys the API version of a versioned path in the request's
+// context.
+type apiVersionKey struct{}
+
+// requestVersion is the API version the client asked for: the path's, else
+// the newest.
+func requestVersion(r *http.Request) string {
+	if v, ok := r.Context().Value(apiVersionKey{}).(string); ok {
+		return v
+	}
+	return APIVersion
 }
 
 // compareVersions compares two MAJOR.MINOR versions numerically.
