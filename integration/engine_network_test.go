@@ -100,7 +100,7 @@ type netRecord struct {
 func (d *engineDaemon) netInspect(t *testing.T, ref string) netRecord {
 	t.Helper()
 	var recs []netRecord
-	out := d.must(t, "inspect", ref)
+	out := d.must(t, "inspect", "--raw", ref)
 	if err := json.Unmarshal([]byte(out), &recs); err != nil || len(recs) != 1 {
 		t.Fatalf("inspect %s: %v in %q", ref, err, out)
 	}

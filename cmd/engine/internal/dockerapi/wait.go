@@ -86,7 +86,7 @@ func (s *Server) watchExits(ctx context.Context, id string, since time.Time) *ex
 		defer close(x.done)
 		filter := func(e backend.Event) bool { return e.ContainerID == id && e.Type == "die" }
 		_ = s.engine.Events(ctx, since, filter, func(e backend.Event) error {
-			code, err := strconv.Atoi(e.Attributes["exit_code"])
+			code, err := strconv.Atoi(e.Attributes["exitCode"])
 			if err != nil {
 				code = -1
 			}

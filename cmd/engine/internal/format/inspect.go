@@ -1,6 +1,7 @@
 package format
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -18,8 +19,8 @@ func dockerTime(t time.Time) string {
 // DockerInspect renders a container record in docker's inspect shape (moby's
 // own type), so that docker scripts work as written: .State.Status,
 // .State.ExitCode, .State.Health.Status, .RestartCount, .Config.Image,
-// .HostConfig.RestartPolicy.Name, ... What tend has no notion of (networks,
-// mounts, a graph driver) is left empty.
+// .HostConfig.RestartPolicy.Name, .Mounts, .NetworkSettings.Ports, ... What
+// tend has no notion of (a graph driver) is left empty.
 func DockerInspect(c *api.Container) container.InspectResponse {
 	st := &container.State{
 		Status:     container.ContainerState(c.State),
@@ -48,7 +49,10 @@ func DockerInspect(c *api.Container) container.InspectResponse {
 		st.Health = h
 	}
 	cfg := &container.Config{
-		Hostname:   shortIDOf(c.ID),
+		Hostname:   c.Config.Hostname,
+		User:       c.Config.User,
+		Entrypoint: c.Config.Entrypoint,
+		StopSignal: c.Config.StopSignal,
 		Tty:        c.Config.Tty,
 		OpenStdin:  c.Config.OpenStdin,
 		Env:        c.Config.Env,
@@ -56,6 +60,9 @@ func DockerInspect(c *api.Container) container.InspectResponse {
 		Image:      Image(c),
 		WorkingDir: c.Config.WorkingDir,
 		Labels:     c.Config.Labels,
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = shortIDOf(c.ID)
 	}
 	if cfg.Labels == nil {
 		cfg.Labels = map[string]string{}
@@ -66,10 +73,21 @@ func DockerInspect(c *api.Container) container.InspectResponse {
 	}
 	r := c.Config.Resources
 	hostCfg := &container.HostConfig{
-		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyMode(c.Config.Restart.Name), MaximumRetryCount: c.Config.Restart.MaximumRetryCount},
-		AutoRemove:    c.Config.AutoRemove,
-		Init:          c.Config.Init,
-		Resources:     container.Resources{Memory: r.MemoryBytes, NanoCPUs: int64(r.CPUs * 1e9)},
+		RestartPolicy:   container.RestartPolicy{Name: container.RestartPolicyMode(c.Config.Restart.Name), MaximumRetryCount: c.Config.Restart.MaximumRetryCount},
+		AutoRemove:      c.Config.AutoRemove,
+		Init:            c.Config.Init,
+		Binds:           c.Config.Binds,
+		NetworkMode:     container.NetworkMode(c.Config.NetworkMode),
+		PortBindings:    PortMap(c.Config.Publish, false),
+		Privileged:      c.Config.Privileged,
+		CapAdd:          c.Config.CapAdd,
+		CapDrop:         c.Config.CapDrop,
+		SecurityOpt:     c.Config.SecurityOpt,
+		ReadonlyRootfs:  c.Config.ReadonlyRootfs,
+		DNS:             dnsAddrs(c.Config.DNS),
+		ExtraHosts:      c.Config.ExtraHosts,
+		PublishAllPorts: c.Config.PublishAll,
+		Resources:       container.Resources{Memory: r.MemoryBytes, NanoCPUs: int64(r.CPUs * 1e9)},
 	}
 	if r.PidsLimit > 0 {
 		n := r.PidsLimit
@@ -96,8 +114,10 @@ func DockerInspect(c *api.Container) container.InspectResponse {
 		Driver:       "overlayfs",
 		Platform:     "linux",
 		HostConfig:   hostCfg,
-		Mounts:       []container.MountPoint{},
+		Mounts:       append([]container.MountPoint{}, c.Mounts...),
 		Config:       cfg,
+		// The network of the current run (empty when it is not running).
+		NetworkSettings: NetworkSettings(c),
 	}
 	if c.SizeRw != 0 || c.SizeRootFs != 0 {
 		rw, rootfs := c.SizeRw, c.SizeRootFs
@@ -107,3 +127,15 @@ func DockerInspect(c *api.Container) container.InspectResponse {
 }
 
 func shortIDOf(id string) string { return ShortID(id) }
+
+// dnsAddrs parses the --dns servers of a record; one that does not parse
+// (an old record) is left out.
+func dnsAddrs(servers []string) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range servers {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
