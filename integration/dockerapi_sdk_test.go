@@ -432,9 +432,9 @@ func TestDockerAPISDK(t *testing.T) {
 				t.Errorf("%s %s: %d %s, want 4xx with a message", c.method, c.path, code, resp)
 			}
 		}
-		code, resp := dockerRaw(t, d.dockerSocket(), "GET", "/v1.56/volumes", nil)
-		if code != 501 || !strings.Contains(resp, "volumes") {
-			t.Errorf("GET /volumes: %d %s, want 501", code, resp)
+		code, resp := dockerRaw(t, d.dockerSocket(), "POST", "/v1.56/commit", nil)
+		if code != 501 || !strings.Contains(resp, "commit") {
+			t.Errorf("POST /commit: %d %s, want 501", code, resp)
 		}
 	})
 }

@@ -289,6 +289,10 @@ func (s *Server) inspectContainer(w http.ResponseWriter, r *http.Request) error 
 	}
 	s.mu.Unlock()
 	sort.Strings(out.ExecIDs)
+	if compareVersions(requestVersion(r), legacyNetworkVersion) < 0 {
+		writeJSON(w, http.StatusOK, withLegacyNetwork(out, c))
+		return nil
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

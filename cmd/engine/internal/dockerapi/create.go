@@ -72,6 +72,35 @@ func portBindings(pm network.PortMap) ([]tnet.PortMapping, error) {
 	return out, nil
 }
 
+// exposedPorts maps Config.ExposedPorts (docker run --expose, and every
+// port of -p) for PublishAllPorts: each one no PortBindings entry publishes
+// gets a free host port, as docker run -P does. Without PublishAllPorts
+// an exposed port is metadata only.
+func exposedPorts(exposed network.PortSet, published []tnet.PortMapping, all bool) []tnet.PortMapping {
+	if !all {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, m := range published {
+		have[strconv.Itoa(m.ContainerPort)+"/"+strings.ToLower(m.Protocol)] = true
+	}
+	var out []tnet.PortMapping
+	for port := range exposed {
+		m := tnet.PortMapping{ContainerPort: int(port.Num()), Protocol: string(port.Proto())}
+		if key := strconv.Itoa(m.ContainerPort) + "/" + strings.ToLower(m.Protocol); !have[key] {
+			have[key] = true
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ContainerPort != out[j].ContainerPort {
+			return out[i].ContainerPort < out[j].ContainerPort
+		}
+		return out[i].Protocol < out[j].Protocol
+	})
+	return out
+}
+
 // toCreateOptions maps a Docker create request onto the engine's options,
 // refusing with 400 each field the engine cannot honour.
 func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateOptions, error) {
@@ -163,7 +192,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	if err != nil {
 		return o, err
 	}
-	o.Publish = publish
+	o.Publish = append(publish, exposedPorts(cfg.ExposedPorts, publish, hc.PublishAllPorts)...)
 	for _, a := range hc.DNS {
 		o.DNS = append(o.DNS, a.String())
 	}

@@ -151,6 +151,18 @@ func (s *Server) routes() {
 	h("POST /images/{name...}", s.imagePOST)
 	h("DELETE /images/{name...}", s.removeImage)
 
+	h("GET /volumes", s.listVolumes)
+	h("POST /volumes/create", s.createVolume)
+	h("POST /volumes/prune", s.pruneVolumes)
+	h("GET /volumes/{name}", s.inspectVolume)
+	h("DELETE /volumes/{name}", s.removeVolume)
+
+	h("GET /networks", s.listNetworks)
+	h("POST /networks/create", s.createNetwork)
+	h("POST /networks/prune", s.pruneNetworks)
+	h("GET /networks/{network}", s.inspectNetwork)
+	h("DELETE /networks/{network}", s.removeNetwork)
+
 	for _, u := range unsupportedRoutes {
 		h(u.pattern, notImplemented(u.what))
 	}
@@ -173,16 +185,6 @@ var unsupportedRoutes = []struct{ pattern, what string }{
 	{"GET /images/search", "image search"},
 	{"POST /auth", "registry login"},
 	{"GET /system/df", "disk usage"},
-	{"GET /volumes", "volumes"},
-	{"POST /volumes/create", "volumes"},
-	{"POST /volumes/prune", "volumes"},
-	{"GET /volumes/{name}", "volumes"},
-	{"DELETE /volumes/{name}", "volumes"},
-	{"GET /networks", "networks"},
-	{"POST /networks/create", "networks"},
-	{"POST /networks/prune", "networks"},
-	{"GET /networks/{id}", "networks"},
-	{"DELETE /networks/{id}", "networks"},
 	{"POST /networks/{id}/connect", "networks"},
 	{"POST /networks/{id}/disconnect", "networks"},
 	{"GET /swarm", "swarm"},
@@ -232,7 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(r.Context(), w, fmt.Errorf("client version %s is too new. Maximum supported API version is %s: %w", m[1], APIVersion, errdefs.ErrInvalidArgument))
 			return
 		}
-		r2 := r.Clone(r.Context())
+		r2 := r.Clone(context.WithValue(r.Context(), apiVersionKey{}, m[1]))
 		r2.URL.Path = m[2]
 		r2.URL.RawPath = ""
 		r = r2
@@ -243,6 +245,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mux.ServeHTTP(w, r)
 	log.G(r.Context()).WithFields(log.Fields{"method": r.Method, "path": r.URL.Path, "duration": time.Since(start)}).Debug("docker api request")
+}
+
+// apiVersionKey keys the API version of a versioned path in the request's
+// context.
+type apiVersionKey struct{}
+
+// requestVersion is the API version the client asked for: the path's, else
+// the newest.
+func requestVersion(r *http.Request) string {
+	if v, ok := r.Context().Value(apiVersionKey{}).(string); ok {
+		return v
+	}
+	return APIVersion
 }
 
 // compareVersions compares two MAJOR.MINOR versions numerically.
