@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,14 +105,11 @@ func TestBackendExitCodesFromInitAfterContainerdRestart(t *testing.T) {
 	var cmds []int
 	for i := range n {
 		c := env.run(backend.CreateOptions{Name: fmt.Sprintf("coded%d", i), Init: &on,
-			Cmd: []string{"sh", "-c", fmt.Sprintf(`trap "exit %d" TERM; touch /trapped; while :; do sleep 0.1; done`, 40+i)}})
+			Cmd: []string{"sh", "-c", fmt.Sprintf(`touch /dev/shm/running; while ! [ -e /dev/shm/exit ]; do sleep 0.1; done; exit %d`, 40+i)}})
 		ctrs = append(ctrs, c)
 		pid := initChild(t, c.Pid)
-		// The SIGTERM below must find the trap set: a shell killed
-		// before it runs `trap` exits 143. (busybox sh catches TERM
-		// from its start, so its signal mask cannot tell.)
-		testutil.Poll(t, "the command's TERM trap", func() bool {
-			_, err := os.Stat(fmt.Sprintf("/proc/%d/root/trapped", pid))
+		testutil.Poll(t, "the command to run", func() bool {
+			_, err := os.Stat(fmt.Sprintf("/proc/%d/root/dev/shm/running", pid))
 			return err == nil
 		})
 		cmds = append(cmds, pid)
@@ -121,9 +117,12 @@ func TestBackendExitCodesFromInitAfterContainerdRestart(t *testing.T) {
 
 	killContainerd(t)
 	termAt := time.Now()
+	// Each command exits with its own code once it sees /dev/shm/exit
+	// (a tmpfs of its own: the rootfs dir is shared by every test), so
+	// no signal's handling can race the shell's start.
 	for _, pid := range cmds {
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-			t.Fatalf("SIGTERM %d: %v", pid, err)
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/root/dev/shm/exit", pid), nil, 0o600); err != nil {
+			t.Fatalf("tell command %d to exit: %v", pid, err)
 		}
 	}
 	for _, c := range ctrs {
