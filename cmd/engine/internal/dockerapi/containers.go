@@ -71,7 +71,7 @@ func hostConfig(c *backend.Container) *container.HostConfig {
 	o := c.Config
 	hc := &container.HostConfig{
 		NetworkMode:     container.NetworkMode(networkMode(container.NetworkMode(o.NetworkMode))),
-		PortBindings:    portMap(o.Publish, false),
+		PortBindings:    format.PortMap(o.Publish, false),
 		PublishAllPorts: o.PublishAll,
 		Binds:           o.Binds,
 		Mounts:          o.Mounts,
@@ -119,7 +119,7 @@ func toInspect(c *backend.Container) container.InspectResponse {
 			WorkingDir: o.WorkingDir, Labels: o.Labels, Healthcheck: healthConfig(o.Health),
 			AttachStdout: true, AttachStderr: true, AttachStdin: o.OpenStdin,
 		},
-		NetworkSettings: networkSettings(c),
+		NetworkSettings: format.NetworkSettings(c),
 	}
 	if out.Config.Labels == nil {
 		out.Config.Labels = map[string]string{}
@@ -149,7 +149,7 @@ func toSummary(c *backend.Container, now time.Time) container.Summary {
 		State:           container.ContainerState(c.State),
 		Status:          format.Status(c, now),
 		Mounts:          append([]container.MountPoint{}, c.Mounts...),
-		NetworkSettings: &container.NetworkSettingsSummary{Networks: networkSettings(c).Networks},
+		NetworkSettings: &container.NetworkSettingsSummary{Networks: format.NetworkSettings(c).Networks},
 	}
 	s.HostConfig.NetworkMode = networkMode(container.NetworkMode(c.Config.NetworkMode))
 	if h := health(c); h != nil {
