@@ -41,8 +41,8 @@ main() {
 	say "unit tests: go test -race -count=1 (${#unit[@]} packages)"
 	go test -race -count=1 -json "${unit[@]}" 2>&1 | summary -quiet -counts "$counts" -log build/unit.log || status=1
 
-	say "integration tests: go test -count=1 -timeout 12m -v ./integration/... (log: build/integration.log)"
-	go test -count=1 -timeout 12m -json ./integration/... 2>&1 | summary -counts "$counts" -log build/integration.log || status=1
+	say "integration tests: go test -count=1 -timeout 25m -v ./integration/... (log: build/integration.log)"
+	go test -count=1 -timeout 25m -json ./integration/... 2>&1 | summary -counts "$counts" -log build/integration.log || status=1
 
 	# The libcontainerd tests and the backend's fault tests (containerd or
 	# the engine killed) again against each newer containerd: 1.7 and 2.x
