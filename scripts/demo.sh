@@ -204,9 +204,13 @@ info "same pids after the restart: ${pids[*]}"
 E stop -t 1 sleeper >/dev/null
 poll 20 "the stop of sleeper in the event stream" grep -qE "container die .*name=sleeper" "$events"
 
-say "5. Networking: a web server published on 127.0.0.1 (a random host port), and two containers that reach each other by name"
-E run -d --name site -p 127.0.0.1::80 "$img" sh -c 'mkdir -p /www; echo "hello from site" >/www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
+say "5. Networking: busybox httpd published on 127.0.0.1 (-p 127.0.0.1:PORT:80) answering the host, and two containers that reach each other by name"
+# The first port from 18080 that nothing on the host answers on.
+site_port=18080
+while (exec 3<>"/dev/tcp/127.0.0.1/$site_port") 2>/dev/null; do site_port=$((site_port + 1)); done
+E run -d --name site -p "127.0.0.1:$site_port:80" "$img" sh -c 'mkdir -p /www; echo "hello from site" >/www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
 hostport=$(E port site 80/tcp)
+[ "$hostport" = "127.0.0.1:$site_port" ] || fail "engine port site 80/tcp: $hostport, want 127.0.0.1:$site_port"
 E ps --filter name=site | sed 's/^/    /'
 info "engine port site 80/tcp: $hostport"
 poll 30 "site to answer on $hostport" sh -c "busybox wget -q -O - 'http://$hostport/' | grep -q 'hello from site'"
