@@ -50,7 +50,7 @@ poll() {
 
 # field REF KEY: a number or string field of the container's record.
 field() {
-	E inspect "$1" | tr -d ' \n' | grep -o "\"$2\":[^,}]*" | head -n1 | cut -d: -f2 | tr -d '"'
+	E inspect --raw "$1" | tr -d ' \n' | grep -o "\"$2\":[^,}]*" | head -n1 | cut -d: -f2 | tr -d '"'
 }
 
 start_daemon() {
