@@ -12,6 +12,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 )
@@ -61,13 +62,16 @@ func TestDockerAPISDKFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	res, err := cli.ImageLoad(ctx, f)
-	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.ReadAll(res)
+	loaded, _ := io.ReadAll(res)
 	res.Close()
+	if !strings.Contains(string(loaded), "Loaded image") {
+		t.Fatalf("image load: %s", loaded)
+	}
 
 	cr, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "files", Config: &container.Config{Image: "busybox:latest", Cmd: []string{"sleep", "1000"}}})
 	if err != nil {
@@ -187,7 +191,7 @@ func TestDockerAPISDKFiles(t *testing.T) {
 			t.Errorf("after a memory-only update: memory %d, nanocpus %d, restart %+v", hc.Memory, hc.NanoCPUs, hc.RestartPolicy)
 		}
 		// The running container's cgroup has the new limit.
-		ex, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: []string{"cat", "/sys/fs/cgroup/memory.max"}, AttachStdout: true})
+		ex, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: []string{"cat", "/sys/fs/cgroup/memory.max"}, AttachStdout: true, AttachStderr: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,11 +199,11 @@ func TestDockerAPISDKFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out bytes.Buffer
-		_, _ = io.Copy(&out, att.Reader)
+		var out, errs bytes.Buffer
+		_, _ = stdcopy.StdCopy(&out, &errs, att.Reader)
 		att.Close()
-		if !strings.Contains(out.String(), "33554432") {
-			t.Errorf("memory.max in the container after update: %q, want 33554432", out.String())
+		if strings.TrimSpace(out.String()) != "33554432" {
+			t.Errorf("memory.max in the container after update: %q (stderr %q), want 33554432", out.String(), errs.String())
 		}
 		_, err = cli.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{Resources: &container.Resources{CPUShares: 512}})
 		if !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "CpuShares") {

@@ -24,13 +24,16 @@ func TestDockerAPIHostileInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	lr, err := cli.ImageLoad(ctx, f)
-	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.ReadAll(lr)
+	loaded, _ := io.ReadAll(lr)
 	lr.Close()
+	if !strings.Contains(string(loaded), "Loaded image") {
+		t.Fatalf("image load: %s", loaded)
+	}
 	cr, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "target", Config: &container.Config{Image: "busybox:latest", Cmd: []string{"sleep", "1000"}, Tty: true, OpenStdin: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +53,7 @@ func TestDockerAPIHostileInput(t *testing.T) {
 		{"POST", "/containers/create", `{"Image": "busybox", "HostConfig": {"Memory": "lots"}}`},
 		{"POST", "/containers/create", `{"Image": "busybox", "HostConfig": {"RestartPolicy": {"Name": "sometimes"}}}`},
 		{"POST", "/containers/create", `{"Image": "busybox", "HostConfig": {"PortBindings": {"nope/xyz": [{"HostPort": "x"}]}}}`},
-		{"POST", "/containers/create", `{"Image": "busybox", "HostConfig": {"Binds": ["relative:/x"]}}`},
+		{"POST", "/containers/create", `{"Image": "busybox", "HostConfig": {"Binds": ["/x:relative"]}}`},
 		{"POST", "/containers/create", `{"Image": "busybox", "Healthcheck": {"Test": ["CMD", "true"], "Interval": -5}}`},
 		{"POST", "/containers/create", `{"Image": "` + huge + `"}`},
 		{"POST", "/containers/create", `{"Image": "../../etc/passwd"}`},
@@ -69,7 +72,7 @@ func TestDockerAPIHostileInput(t *testing.T) {
 		{"POST", "/exec/..%2F..%2Fx/start", `{}`},
 		{"GET", "/exec/" + huge + "/json", ""},
 		{"DELETE", "/images/..%2F..%2Fx", ""},
-		{"POST", "/images/busybox/tag?repo=UPPER%2Fcase", ""},
+		{"POST", "/images/busybox/tag?repo=UPPERCASE", ""},
 		{"POST", "/images/create?fromImage=..%2F..%2Fx", ""},
 		{"POST", "/volumes/create", `{"Name": "../x"}`},
 		{"POST", "/volumes/create", `{"Name": 5}`},
@@ -124,7 +127,7 @@ func TestDockerAPIHostileInput(t *testing.T) {
 			path = "/v1.56" + path
 		}
 		code, resp := dockerRaw(t, d.dockerSocket(), c.method, path, body)
-		label := c.method + " " + c.path
+		label := c.method + " " + c.path + " " + c.body
 		if len(label) > 120 {
 			label = label[:120] + "..."
 		}

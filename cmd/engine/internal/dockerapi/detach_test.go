@@ -40,7 +40,7 @@ func TestDetachReader(t *testing.T) {
 	keys := []byte{16, 17}
 	for _, tc := range []struct {
 		name, in, want string
-		detached        bool
+		detached       bool
 	}{
 		{name: "plain", in: "echo hi\n", want: "echo hi\n", detached: true}, // EOF detaches too
 		{name: "keys", in: "ls\n\x10\x11rest", want: "ls\n", detached: true},

@@ -107,6 +107,11 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	if err := f.only("name", "id", "driver", "scope", "type", "label"); err != nil {
 		return err
 	}
+	for _, v := range f.values("type") {
+		if v != "custom" && v != "builtin" {
+			return fmt.Errorf("invalid filter: 'type'='%s': want custom or builtin: %w", api.Cut(v), errdefs.ErrInvalidArgument)
+		}
+	}
 	ns, err := ne.Networks(r.Context())
 	if err != nil {
 		return err
@@ -137,7 +142,8 @@ func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) error {
 }
 
 // toNetworkOptions maps a docker network create onto the engine's bridge
-// networks, refusing with 400 what they cannot be.
+// networks, refusing with 400 what they cannot be. Attachable is accepted:
+// any container may join them (compose's v3 files ask for it).
 func toNetworkOptions(req *network.CreateRequest) (tnet.CreateOptions, error) {
 	var o tnet.CreateOptions
 	var ipam []network.IPAMConfig
@@ -155,7 +161,6 @@ func toNetworkOptions(req *network.CreateRequest) (tnet.CreateOptions, error) {
 		{"more than one IPAM.Config", len(ipam) > 1},
 		{"IPAM.Config IPRange, Gateway or AuxiliaryAddresses", len(ipam) == 1 && (ipam[0].IPRange.IsValid() || ipam[0].Gateway.IsValid() || len(ipam[0].AuxAddress) > 0)},
 		{"Internal", req.Internal},
-		{"Attachable", req.Attachable},
 		{"Ingress", req.Ingress},
 		{"ConfigOnly", req.ConfigOnly},
 		{"ConfigFrom", req.ConfigFrom != nil},
