@@ -66,7 +66,7 @@ func TestDockerCompose(t *testing.T) {
 		t.Helper()
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(cctx, bin, append([]string{"-p", "tendc", "--no-ansi"}, args...)...)
+		cmd := exec.CommandContext(cctx, bin, append([]string{"-p", "tendc", "--ansi", "never"}, args...)...)
 		cmd.Dir = dir
 		cmd.Env = []string{"DOCKER_HOST=unix://" + d.dockerSocket(), "COMPOSE_API_VERSION=auto", "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
 		var out bytes.Buffer

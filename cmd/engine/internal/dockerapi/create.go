@@ -116,11 +116,22 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	if cfg.Image == "" {
 		return o, fmt.Errorf("no image was given: set Image: %w", errdefs.ErrInvalidArgument)
 	}
+	// One endpoint, on the network of NetworkMode (or naming it when
+	// NetworkMode is the default), without addresses or links: what
+	// docker run --network and compose send. Aliases are accepted and not
+	// resolved: containers are found by name.
 	endpointsOK := true
+	netMode := hc.NetworkMode
 	if req.NetworkingConfig != nil {
-		for k, ep := range req.NetworkingConfig.EndpointsConfig {
-			endpointsOK = endpointsOK && networkMode(container.NetworkMode(k)) == networkMode(hc.NetworkMode) &&
-				(ep == nil || (ep.IPAMConfig == nil && len(ep.Links) == 0))
+		eps := req.NetworkingConfig.EndpointsConfig
+		if len(eps) == 1 && (netMode == "" || netMode == "default") {
+			for k := range eps {
+				netMode = container.NetworkMode(k)
+			}
+		}
+		for k, ep := range eps {
+			endpointsOK = endpointsOK && networkMode(container.NetworkMode(k)) == networkMode(netMode) &&
+				(ep == nil || (noAddresses(ep.IPAMConfig) && len(ep.Links) == 0))
 		}
 	}
 	r := hc.Resources
@@ -168,7 +179,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	o.Init = hc.Init
 	// Networking, mounts and volumes: what the engine has since issues 12
 	// and 13; it checks them itself.
-	o.NetworkMode = networkMode(hc.NetworkMode)
+	o.NetworkMode = networkMode(netMode)
 	o.Hostname = cfg.Hostname
 	o.PublishAll = hc.PublishAllPorts
 	publish, err := portBindings(hc.PortBindings)
@@ -316,4 +327,8 @@ func toResources(r container.Resources) (backend.Resources, error) {
 		out.PidsLimit = *r.PidsLimit
 	}
 	return out, nil
+}
+
+func noAddresses(c *network.EndpointIPAMConfig) bool {
+	return c == nil || (!c.IPv4Address.IsValid() && !c.IPv6Address.IsValid() && len(c.LinkLocalIPs) == 0)
 }
