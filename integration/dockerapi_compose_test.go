@@ -33,7 +33,7 @@ services:
 // TestDockerCompose runs a two-service compose file through Debian's
 // docker-compose (1.29, installed by scripts/setup.sh) against the engine's
 // Docker API: up -d, ps, logs, down. Compose 1.29 asks for the API version
-// of its file format (1.30 for 3.8), older than tend's oldest (1.41):
+// of its file format (1.38 for 3.8), older than tend's oldest (1.41):
 // COMPOSE_API_VERSION=auto makes it negotiate, as the README says.
 func TestDockerCompose(t *testing.T) {
 	bin, err := exec.LookPath("docker-compose")

@@ -207,10 +207,22 @@ func TestDockerAPISDKFiles(t *testing.T) {
 		}
 	})
 
-	t.Run("NetworkConnect501", func(t *testing.T) {
-		code, resp := dockerRaw(t, d.dockerSocket(), "POST", "/v1.56/networks/bridge/connect", strings.NewReader(`{"Container":"files2"}`))
+	t.Run("NetworkConnect", func(t *testing.T) {
+		// To its own network: a no-op, as compose 1.x asks it.
+		if code, resp := dockerRaw(t, d.dockerSocket(), "POST", "/v1.56/networks/bridge/connect", strings.NewReader(`{"Container":"files2"}`)); code != 200 {
+			t.Errorf("connect to its own network: %d %s, want 200", code, resp)
+		}
+		if _, err := cli.NetworkCreate(ctx, "other-net", client.NetworkCreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer cli.NetworkRemove(context.Background(), "other-net", client.NetworkRemoveOptions{})
+		code, resp := dockerRaw(t, d.dockerSocket(), "POST", "/v1.56/networks/other-net/connect", strings.NewReader(`{"Container":"files2"}`))
 		if code != 501 || !strings.Contains(resp, "docker run --network") {
-			t.Errorf("network connect: %d %s, want 501 saying what to do", code, resp)
+			t.Errorf("connect to another network: %d %s, want 501 saying what to do", code, resp)
+		}
+		code, resp = dockerRaw(t, d.dockerSocket(), "POST", "/v1.56/networks/bridge/disconnect", strings.NewReader(`{"Container":"files2"}`))
+		if code != 501 {
+			t.Errorf("disconnect: %d %s, want 501", code, resp)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/tendhq/tend/backend"
@@ -240,5 +241,39 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
 		names = []string{}
 	}
 	writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: names})
+	return nil
+}
+
+// connectNetwork answers POST /networks/{id}/connect. A container joins
+// its one network when created, so connecting it to that network again
+// (compose 1.x does so after the create) is a no-op; any other network is
+// a 501 saying what to do.
+func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
+	ne, err := s.netEngine(r)
+	if err != nil {
+		return err
+	}
+	var req network.ConnectRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := api.ValidateName("container reference", strings.TrimPrefix(req.Container, "/")); err != nil {
+		return err
+	}
+	n, err := ne.InspectNetwork(r.Context(), r.PathValue("network"))
+	if err != nil {
+		return err
+	}
+	c, err := s.engine.Inspect(r.Context(), req.Container)
+	if err != nil {
+		return err
+	}
+	if req.EndpointConfig != nil && (!noAddresses(req.EndpointConfig.IPAMConfig) || len(req.EndpointConfig.Links) > 0) {
+		return fmt.Errorf("network connect: IPAMConfig addresses and Links: not supported by tend's Docker API yet: %w", errdefs.ErrInvalidArgument)
+	}
+	if mode := c.Config.NetworkMode; mode != n.Name && mode != n.ID {
+		return fmt.Errorf("connecting container %s (on network %s) to network %s (POST /networks/{id}/connect) is not supported by tend's Docker API yet: a container joins its one network when created (docker run --network NAME): %w", c.Name, networkMode(container.NetworkMode(mode)), n.Name, errdefs.ErrNotImplemented)
+	}
+	w.WriteHeader(http.StatusOK)
 	return nil
 }

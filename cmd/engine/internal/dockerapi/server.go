@@ -169,6 +169,7 @@ func (s *Server) routes() {
 	h("POST /networks/prune", s.pruneNetworks)
 	h("GET /networks/{network}", s.inspectNetwork)
 	h("DELETE /networks/{network}", s.removeNetwork)
+	h("POST /networks/{network}/connect", s.connectNetwork)
 
 	for _, u := range unsupportedRoutes {
 		h(u.pattern, notImplemented(u.what))
@@ -185,7 +186,6 @@ var unsupportedRoutes = []struct{ pattern, what string }{
 	{"GET /images/search", "image search"},
 	{"POST /auth", "registry login"},
 	{"GET /system/df", "disk usage"},
-	{"POST /networks/{id}/connect", "connecting an existing container to a network (a container joins its one network when created: docker run --network NAME)"},
 	{"POST /networks/{id}/disconnect", "disconnecting a container from its network (remove the container, or create it with --network none)"},
 	{"GET /swarm", "swarm"},
 	{"GET /plugins", "plugins"},
