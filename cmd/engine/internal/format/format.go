@@ -189,6 +189,11 @@ func ContainerSize(rw, rootfs int64) string {
 	return s
 }
 
+// HumanSizeWithPrecision renders a size in decimal units with prec
+// significant digits, as docker stats' NET I/O and BLOCK I/O do with 3:
+// "1.31kB", "0B".
+func HumanSizeWithPrecision(n int64, prec int) string { return sizePrecision(n, prec) }
+
 // sizePrecision is docker's units.HumanSizeWithPrecision.
 func sizePrecision(n int64, prec int) string {
 	size := float64(n)
