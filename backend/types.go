@@ -112,6 +112,9 @@ type CreateOptions struct {
 	// group of Config.ContainersPerShim, or a shim of its own. Create
 	// records the group here; restarts and live-restore keep it.
 	ShimGroup string `json:"shim_group,omitempty"`
+	// LogOpts are docker's --log-opt values that tend's json log takes:
+	// the extra attributes of each line (see LogAttrs, CheckLogOpts).
+	LogOpts map[string]string `json:"log_opts,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is
