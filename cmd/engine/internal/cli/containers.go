@@ -134,9 +134,10 @@ var psHeader = format.Header{
 	"Pid": "PID", "ExitCode": "EXIT CODE", "RestartCount": "RESTARTS",
 }
 
-// psTable is ps's default table; -s adds the SIZE column.
+// psTable is ps's default table, docker's columns ({{.Restarts}} is
+// there for a template); -s adds the SIZE column.
 func psTable(size bool) string {
-	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Restarts}}\t{{.Ports}}\t{{.Names}}"
+	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 	if size {
 		t += "\t{{.Size}}"
 	}
