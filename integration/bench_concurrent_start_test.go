@@ -1,12 +1,7 @@
 package integration
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -55,50 +50,13 @@ func BenchmarkConcurrentStart(b *testing.B) {
 	}
 	d := startEngine(b, root, testEnv.Namespace+"-start", "--bridge", "none")
 	b.Cleanup(func() { cleanupEngine(b, d) })
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", d.sock)
-		},
-		MaxIdleConnsPerHost: n,
-	}}
-	post := func(path string, body any, want int) ([]byte, error) {
-		var rd io.Reader
-		if body != nil {
-			j, err := json.Marshal(body)
-			if err != nil {
-				return nil, err
-			}
-			rd = bytes.NewReader(j)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://engine/v1"+path, rd)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != want {
-			err = fmt.Errorf("POST %s: %s: %s", path, resp.Status, out)
-		}
-		return out, err
-	}
+	a := newEngineAPI(d, n)
 	tend := allAtOnce(b, n, func(i int) error {
-		out, err := post("/containers", map[string]any{"rootfs": testEnv.Rootfs, "cmd": []string{"sleep", "1000000"}}, http.StatusCreated)
+		id, err := a.create(ctx, map[string]any{"rootfs": testEnv.Rootfs, "cmd": []string{"sleep", "1000000"}})
 		if err != nil {
 			return err
 		}
-		var rec struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(out, &rec); err != nil || rec.ID == "" {
-			return fmt.Errorf("create: no id in %s (%v)", out, err)
-		}
-		_, err = post("/containers/"+rec.ID+"/start", nil, http.StatusNoContent)
+		_, err = a.do(ctx, http.MethodPost, "/containers/"+id+"/start", nil, http.StatusNoContent)
 		return err
 	})
 	// Also logged: the clean-up of many containers may outlast the run.
