@@ -194,10 +194,12 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 		before = &img
 	}
 
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		progress(ProgressEvent{ID: tagOf(ref), Status: "Pulling from " + reference.Path(named)})
-	}
 	tr := newPullTracker(cc, e.snapshotterName(), progress)
+	// As docker, "Pulling from" once the registry answered: an API client
+	// gets a pull refused before any progress as an error status.
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		tr.first = ProgressEvent{ID: tagOf(ref), Status: "Pulling from " + reference.Path(named)}
+	}
 	stop := tr.run(ctx)
 	opts := []containerd.RemoteOpt{
 		containerd.WithResolver(e.resolver(ctx, creds)),
@@ -210,6 +212,13 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	}
 	img, err := cc.Pull(ctx, ref, opts...)
 	stop(err == nil)
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (Ctrl-C, every client gone): containerd records no
+		// image; what was downloaded is held only by the lease released
+		// below, for its GC.
+		e.log.WithField("image", ref).Info("pull cancelled: no image recorded, its lease is released")
+		return Image{}, fmt.Errorf("pull %s cancelled: %w", ref, ctx.Err())
+	}
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", ref, classifyRegistryError(ref, err))
 	}

@@ -46,6 +46,8 @@ type pullTracker struct {
 	progress ProgressFunc
 
 	mu     sync.Mutex
+	first  ProgressEvent // sent before the first manifest is handled
+	began  bool
 	layers []*trackedLayer
 	byDig  map[digest.Digest]*trackedLayer
 	config *ocispec.Descriptor
@@ -67,6 +69,15 @@ func layerID(d digest.Digest) string {
 // wrap records the layers and config of each manifest the pull handles.
 func (t *pullTracker) wrap(h images.Handler) images.Handler {
 	return images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		t.mu.Lock()
+		if !t.began {
+			// The first handler call is the root the resolver found.
+			t.began = true
+			if t.first.Status != "" {
+				t.progress(t.first)
+			}
+		}
+		t.mu.Unlock()
 		children, err := h.Handle(ctx, desc)
 		if err != nil || !images.IsManifestType(desc.MediaType) {
 			return children, err
@@ -177,7 +188,8 @@ func (t *pullTracker) poll(ctx context.Context) {
 			if _, err := t.cs.Info(ctx, l.desc.Digest); err == nil {
 				l.state = layerDownloaded
 				t.progress(ProgressEvent{ID: id, Status: "Download complete"})
-				t.progress(ProgressEvent{ID: id, Status: "Extracting", Detail: &ProgressDetail{Current: 0, Total: l.desc.Size}})
+				// containerd's applier reports no bytes: no bar that never fills.
+				t.progress(ProgressEvent{ID: id, Status: "Extracting"})
 			}
 		case layerDownloaded:
 			if l.chainID == "" {
