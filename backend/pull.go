@@ -202,7 +202,7 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	}
 	stop := tr.run(ctx)
 	opts := []containerd.RemoteOpt{
-		containerd.WithResolver(e.resolver(ctx, creds)),
+		containerd.WithResolver(tr.resolver(e.resolver(ctx, creds))),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(e.snapshotterName()),
 		containerd.WithImageHandlerWrapper(tr.wrap),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -34,6 +35,8 @@ func TestEngineCLIPullInterrupt(t *testing.T) {
 	img := pushRandomImage(t, reg.host, "tend/slow", "v1", 3, 1<<20)
 	ref := proxy.host + "/tend/slow:v1"
 	proxy.throttle(128 << 10) // 3 MB: about 25s at full throttle
+	began := time.Now()
+	phase := func(what string) { t.Logf("%v: %s", time.Since(began).Round(time.Millisecond), what) }
 
 	root, err := os.MkdirTemp(testEnv.Root, "eng-int-")
 	if err != nil {
@@ -56,6 +59,7 @@ func TestEngineCLIPullInterrupt(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	phase("engine pull started")
 	// Plain lines (not a terminal): interrupt at the first Downloading.
 	var out []string
 	sc := bufio.NewScanner(stdout)
@@ -79,13 +83,14 @@ func TestEngineCLIPullInterrupt(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("interrupted pull: %v, want exit 130; stdout %q stderr %q", err, out, stderr.String())
 	}
-	t.Logf("the interrupted pull printed %q, exit 130", out)
+	phase(fmt.Sprintf("the interrupted pull printed %q, exit 130", out))
 
 	// The daemon cancels its pull and releases the pull's lease.
 	enginePoll(t, 30*time.Second, "the daemon to cancel the pull", func() bool {
 		return strings.Contains(d.logs.String(), "pull cancelled")
 	})
 	enginePoll(t, 30*time.Second, "the pull's lease to be released", func() bool { return len(leasesOf(t, ns)) == 0 })
+	phase("the daemon cancelled the pull and released its lease")
 	d.expectFail(t, 1, "No such image", "image", "inspect", ref)
 
 	// What was downloaded is only held by that lease: containerd's GC (run
@@ -118,8 +123,10 @@ func TestEngineCLIPullInterrupt(t *testing.T) {
 		}
 	}
 
+	phase("containerd's GC removed what the pull downloaded")
 	proxy.throttle(0)
 	out2 := d.must(t, "pull", ref)
+	phase("the retried pull succeeded")
 	if !strings.Contains(out2, "Downloaded newer image") {
 		t.Errorf("retried pull printed %q", out2)
 	}
@@ -164,7 +171,7 @@ func TestEngineRegistryErrors(t *testing.T) {
 			[]string{"registry " + closed + " unreachable", "check that it runs"}},
 		{"missing tag", reg.host + "/tend/small:nope", http.StatusNotFound, "not found",
 			[]string{"not found in registry " + reg.host, "check the name and tag"}},
-		{"auth", authReg.host + "/private/x:v1", http.StatusUnauthorized, "unauthenticated",
+		{"auth", authReg.host + "/private/x:v1", http.StatusUnauthorized, "unauthorized",
 			[]string{"denied by registry " + authReg.host, "engine login " + authReg.host}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
