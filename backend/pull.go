@@ -189,10 +189,17 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 			e.log.WithError(err).WithField("image", ref).Warn("release pull lease")
 		}
 	}()
-	var before *images.Image
-	if img, err := cc.ImageService().Get(ctx, ref); err == nil {
-		before = &img
-	}
+	// What the reference names now, for "up to date": asked beside the
+	// pull, not before it.
+	beforec := make(chan *images.Image, 1)
+	go func() {
+		img, err := cc.ImageService().Get(ctx, ref)
+		if err != nil {
+			beforec <- nil
+			return
+		}
+		beforec <- &img
+	}()
 
 	tr := newPullTracker(cc, e.snapshotterName(), progress)
 	// As docker, "Pulling from" once the registry answered: an API client
@@ -212,6 +219,7 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	}
 	img, err := cc.Pull(ctx, ref, opts...)
 	stop(err == nil)
+	before := <-beforec
 	if err != nil && ctx.Err() != nil {
 		// Cancelled (Ctrl-C, every client gone): containerd records no
 		// image; what was downloaded is held only by the lease released
@@ -228,7 +236,9 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	} else {
 		progress(ProgressEvent{Status: "Status: Downloaded newer image for " + ref})
 	}
-	return e.describe(ctx, img, img.Metadata()), nil
+	// The size from the descriptors the pull handled: no content walk.
+	md := img.Metadata()
+	return Image{Ref: md.Name, Digest: md.Target.Digest.String(), Size: tr.size(), Created: md.CreatedAt}, nil
 }
 
 func (e *Engine) snapshotterName() string { return snapshotter }

@@ -62,7 +62,8 @@ type pullTracker struct {
 	layers []*trackedLayer
 	byDig  map[digest.Digest]*trackedLayer
 	config *ocispec.Descriptor
-	chains bool // chainIDs are known
+	chains bool  // chainIDs are known
+	meta   int64 // bytes of the indexes and manifests handled
 }
 
 func newPullTracker(cc *containerd.Client, sn string, progress ProgressFunc) *pullTracker {
@@ -90,6 +91,11 @@ func (t *pullTracker) wrap(h images.Handler) images.Handler {
 		}
 		t.mu.Unlock()
 		children, err := h.Handle(ctx, desc)
+		if err == nil && (images.IsManifestType(desc.MediaType) || images.IsIndexType(desc.MediaType)) {
+			t.mu.Lock()
+			t.meta += desc.Size
+			t.mu.Unlock()
+		}
 		if err != nil || !images.IsManifestType(desc.MediaType) {
 			return children, err
 		}
@@ -189,6 +195,21 @@ func (r *countingReadSeeker) Seek(offset int64, whence int) (int64, error) {
 		r.l.pos.Store(p)
 	}
 	return p, err
+}
+
+// size is the image's size as containerd's Image.Size counts it: the
+// index and manifest, config and layers of the platform pulled.
+func (t *pullTracker) size() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.meta
+	if t.config != nil {
+		n += t.config.Size
+	}
+	for _, l := range t.layers {
+		n += l.desc.Size
+	}
+	return n
 }
 
 // run polls until the returned stop is called; stop(true) reports every
