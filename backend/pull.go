@@ -190,18 +190,19 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 		}
 	}()
 	// What the reference names now, for "up to date": asked beside the
-	// pull, not before it.
-	beforec := make(chan *images.Image, 1)
+	// resolve; the tracker holds the handlers until it is known, so the
+	// pull cannot have named its own image yet.
+	var before *images.Image
+	got := make(chan struct{})
 	go func() {
-		img, err := cc.ImageService().Get(ctx, ref)
-		if err != nil {
-			beforec <- nil
-			return
+		defer close(got)
+		if img, err := cc.ImageService().Get(ctx, ref); err == nil {
+			before = &img
 		}
-		beforec <- &img
 	}()
 
 	tr := newPullTracker(cc, e.snapshotterName(), progress)
+	tr.gate = got
 	// As docker, "Pulling from" once the registry answered: an API client
 	// gets a pull refused before any progress as an error status.
 	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
@@ -219,7 +220,7 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	}
 	img, err := cc.Pull(ctx, ref, opts...)
 	stop(err == nil)
-	before := <-beforec
+	<-got
 	if err != nil && ctx.Err() != nil {
 		// Cancelled (Ctrl-C, every client gone): containerd records no
 		// image; what was downloaded is held only by the lease released

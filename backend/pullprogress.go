@@ -59,6 +59,7 @@ type pullTracker struct {
 	mu     sync.Mutex
 	first  ProgressEvent // sent before the first manifest is handled
 	began  bool
+	gate   <-chan struct{} // non-nil: each handler returns once it is closed
 	layers []*trackedLayer
 	byDig  map[digest.Digest]*trackedLayer
 	config *ocispec.Descriptor
@@ -91,6 +92,13 @@ func (t *pullTracker) wrap(h images.Handler) images.Handler {
 		}
 		t.mu.Unlock()
 		children, err := h.Handle(ctx, desc)
+		if t.gate != nil {
+			select {
+			case <-t.gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		if err == nil && (images.IsManifestType(desc.MediaType) || images.IsIndexType(desc.MediaType)) {
 			t.mu.Lock()
 			t.meta += desc.Size
