@@ -350,5 +350,33 @@ func (e *Engine) Diff(ctx context.Context, ref string) ([]Change, error) {
 			return nil
 		})
 	})
-	return out, err
+	return withChangedParents(out), err
+}
+
+// withChangedParents adds, before the first change below it, a "changed"
+// entry for each directory that holds a change but is not listed itself, as
+// docker's diff does ("C /etc" before "A /etc/foo"): a directory's mtime
+// and entries changed even when its own attributes did not. The root is
+// never listed. changes come in walk order, a parent before its children.
+func withChangedParents(changes []Change) []Change {
+	if len(changes) == 0 {
+		return changes
+	}
+	listed := make(map[string]bool, len(changes))
+	for _, c := range changes {
+		listed[c.Path] = true
+	}
+	out := make([]Change, 0, len(changes))
+	for _, c := range changes {
+		var missing []string
+		for dir := path.Dir(c.Path); dir != "/" && dir != "." && !listed[dir]; dir = path.Dir(dir) {
+			missing = append(missing, dir)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			listed[missing[i]] = true
+			out = append(out, Change{Path: missing[i], Kind: 0})
+		}
+		out = append(out, c)
+	}
+	return out
 }

@@ -80,6 +80,8 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	execs   map[string]*execRecord
+
+	patterns []string // every route, as registered: the tests try each
 }
 
 // New returns a Server for e.
@@ -104,6 +106,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) routes() {
 	h := func(pattern string, fn handlerFunc) {
+		s.patterns = append(s.patterns, pattern)
 		s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			err := checkRefs(r)
 			if err == nil {
