@@ -123,9 +123,12 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 		return ErrClosed
 	}
 	for _, c := range e.containers() {
-		// Config does not change after Create: no lock needed.
-		if c.rec.Config.Image == ref {
-			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, c.rec.Name, errdefs.ErrFailedPrecondition)
+		// Rename (and Update) write the record under c.mu.
+		c.mu.Lock()
+		image, name := c.rec.Config.Image, c.rec.Name
+		c.mu.Unlock()
+		if image == ref {
+			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, name, errdefs.ErrFailedPrecondition)
 		}
 	}
 	cc := e.imageClient()

@@ -152,6 +152,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newPortCommand(g, s),
 	)
 	root.AddCommand(registryCommands(g, s)...)
+	addExamples(root)
 	return root
 }
 
