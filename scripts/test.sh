@@ -77,7 +77,7 @@ main() {
 	# the engine killed) again against each newer containerd: 1.7 and 2.x
 	# clean up dead tasks when they start, which 1.6 does not.
 	compat='^Test(Smoke|Lifecycle|RunningContainer|StdinAndTerminal|BadInput|Exit|OOM|ManyExits|Restore|Checkpoint|StaleTaskBundle)'
-	compat+='|^TestBackend(LiveRestoreAfterEngineKill|RestoreNeverStartedTask|ExitsWhileEngineDownRecordedAtBoot|ExitCodesFromInitAfterContainerdRestart|ContainerdRestartDuringRestartStorm|EngineAndContainerdKilledDuringRestartStorm|UnlessStoppedAndAlwaysAcrossEngineRestart|HealthSurvivesEngineRestart)|StaleTaskBundle|CorruptAndTornRecords)$'
+	compat+='|^TestBackend(LiveRestoreAfterEngineKill|RestoreNeverStartedTask|ExitsWhileEngineDownRecordedAtBoot|ExitCodesFromInitAfterContainerdRestart|ContainerdRestartDuringRestartStorm|EngineAndContainerdKilledDuringRestartStorm|UnlessStoppedAndAlwaysAcrossEngineRestart|HealthSurvivesEngineRestart|StaleTaskBundle|CorruptAndTornRecords)$'
 	compat+='|^TestHealth(StatusSurvivesEngineRestart|ExecProbeEscapesWithoutInitAfterEngineRestart)$|^TestEngine(ExitsWhileDaemonDownShownAtOnce|NetworkLiveRestore)$'
 	for alt in $TEND_CONTAINERD_ALT; do
 		version=${alt%%=*} dir=${alt#*=}
