@@ -87,6 +87,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := CheckShimGroup(o.ShimGroup); err != nil {
 		return err
 	}
+	if err := CheckLogOpts(o.LogOpts); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
