@@ -308,6 +308,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		changed: make(chan struct{}),
 		logw:    w,
 		attachs: newAttachSet(),
+		noTask:  true,
 	}
 	// The record must be on disk before the container is visible.
 	if err := e.store.write(&c.rec); err != nil {

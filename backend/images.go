@@ -150,7 +150,7 @@ func (e *Engine) nsCtx(ctx context.Context) context.Context {
 func NormalizeImageRef(ref string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return "", fmt.Errorf("invalid image reference %q: %v: %w", ref, err, errdefs.ErrInvalidArgument)
+		return "", fmt.Errorf("invalid image reference %q: %v: give NAME[:TAG] or NAME@DIGEST, lowercase, such as busybox or localhost:5000/team/app:1.0: %w", ref, err, errdefs.ErrInvalidArgument)
 	}
 	return reference.TagNameOnly(named).String(), nil
 }

@@ -162,3 +162,41 @@ func (e *Engine) Ports(ctx context.Context, ref string) ([]network.PortMapping, 
 	network.SortPorts(out)
 	return out, nil
 }
+
+// ErrNetworkConnectUnsupported is the answer to connect and disconnect: a
+// container has one network, fixed at create.
+var ErrNetworkConnectUnsupported = fmt.Errorf("a container's network is fixed at create (--network); remove the container and run it again on the network you want: %w", errdefs.ErrNotImplemented)
+
+// ConnectNetwork would attach a container to one more network while it
+// runs (docker network connect). Not supported: a container has one
+// network (its record holds one attachment, its ports and /etc/hosts
+// follow that one). An unknown network or container is still
+// errdefs.ErrNotFound, so a mistyped name is told apart.
+func (e *Engine) ConnectNetwork(ctx context.Context, netRef, ctrRef string) error {
+	return e.networkConnect("connect", netRef, ctrRef)
+}
+
+// DisconnectNetwork would detach a container from a network (docker
+// network disconnect); not supported, as ConnectNetwork.
+func (e *Engine) DisconnectNetwork(ctx context.Context, netRef, ctrRef string) error {
+	return e.networkConnect("disconnect", netRef, ctrRef)
+}
+
+func (e *Engine) networkConnect(verb, netRef, ctrRef string) error {
+	m, err := e.networks()
+	if err != nil {
+		return err
+	}
+	n, err := m.Get(netRef)
+	if err != nil {
+		return err
+	}
+	c, err := e.resolve(ctrRef)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	name := c.rec.Name
+	c.mu.Unlock()
+	return fmt.Errorf("network %s of container %s to %s is not supported: %w", verb, name, n.Name, ErrNetworkConnectUnsupported)
+}

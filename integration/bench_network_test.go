@@ -52,7 +52,9 @@ func BenchmarkLifecycleNetwork(b *testing.B) {
 	}
 	ctx := testCtx(b)
 	rc := rawClient(b)
-	base := fmt.Sprintf("%s-%d", testID(b), b.N)
+	// The raw side's CNI ids name iptables chains on the host: the pid
+	// keeps them apart from those a killed run may have left.
+	base := fmt.Sprintf("%s-%d-%d", testID(b), os.Getpid(), b.N)
 	nsDir := filepath.Join(root, "raw-netns")
 	pair(b, func(i int) {
 		id := fmt.Sprintf("%s-raw-%d", base, i)

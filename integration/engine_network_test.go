@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/network"
@@ -329,7 +332,17 @@ func leftovers(t *testing.T, root string, ids []string) map[string]int {
 }
 
 // TestBackendNetworkNoLeaks: 100 run/rm cycles of a container with a
-// published port (the backend with its network manager) leave no veth, namespace, lease or iptables rule.
+// published port (the backend with its network manager) leave no veth,
+// namespace, lease or iptables rule.
+//
+// A cycle costs about 66 iptables and ip6tables processes that the
+// bridge, portmap and firewall plugins run (ADD and DEL), plus runc: on
+// the 2-core test machine 0.5 s idle and seconds under load, whatever the
+// engine does (BenchmarkLifecycleNetwork puts tend level with go-cni on the
+// same plugins). The cycles are independent, so they run on
+// leakWorkers goroutines at once: the test fits in the suite, and leaks
+// that only concurrent starts and removals make (IPAM, iptables races)
+// are counted too.
 func TestBackendNetworkNoLeaks(t *testing.T) {
 	root, err := os.MkdirTemp(testEnv.Root, "net-leak-")
 	if err != nil {
@@ -347,29 +360,53 @@ func TestBackendNetworkNoLeaks(t *testing.T) {
 	if testing.Short() {
 		n = 12
 	}
-	var ids []string
+	const leakWorkers = 6
 	opts := backend.CreateOptions{Cmd: []string{"sleep", "1000"}, Publish: []network.PortMapping{{HostIP: "127.0.0.1", ContainerPort: 80}}}
 	first := env.run(opts)
-	ids = append(ids, first.ID)
+	ids := []string{first.ID}
 	if during := leftovers(t, root, ids); during["veth"] != 1 || during["netns"] != 1 || during["lease"] != 1 || during["iptables"] == 0 {
 		t.Fatalf("a running container's network is not counted: %v", during)
 	}
 	if err := env.e.Remove(testCtx(t), first.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	for i := 1; i < n; i++ {
-		c, err := env.e.Create(testCtx(t), backend.CreateOptions{Rootfs: testEnv.Rootfs, Cmd: opts.Cmd, Publish: opts.Publish})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, c.ID)
-		env.seen = append(env.seen, c.ID)
-		if err := env.e.Start(testCtx(t), c.ID); err != nil {
-			t.Fatal(err)
-		}
-		if err := env.e.Remove(testCtx(t), c.ID, true); err != nil {
-			t.Fatal(err)
-		}
+	ctx := testCtx(t)
+	var (
+		mu   sync.Mutex
+		next = 1
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := 0; w < leakWorkers; w++ {
+		g.Go(func() error {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return nil
+				}
+				c, err := env.e.Create(gctx, backend.CreateOptions{Rootfs: testEnv.Rootfs, Cmd: opts.Cmd, Publish: opts.Publish})
+				if err != nil {
+					return fmt.Errorf("cycle %d: create: %w", i, err)
+				}
+				mu.Lock()
+				ids = append(ids, c.ID)
+				mu.Unlock()
+				if err := env.e.Start(gctx, c.ID); err != nil {
+					return fmt.Errorf("cycle %d: start: %w", i, err)
+				}
+				if err := env.e.Remove(gctx, c.ID, true); err != nil {
+					return fmt.Errorf("cycle %d: remove: %w", i, err)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != n {
+		t.Fatalf("%d cycles ran, want %d", len(ids), n)
 	}
 	after := leftovers(t, root, ids)
 	for _, k := range []string{"veth", "netns", "lease", "iptables"} {
@@ -442,5 +479,66 @@ func TestEngineNetworkLiveRestore(t *testing.T) {
 	d2.must(t, "run", "-d", "--name", "new", img, "sleep", "1000")
 	if nip := d2.netInspect(t, "new").ip(); nip == ip || nip == "" {
 		t.Errorf("new container got %q (web has %s)", nip, ip)
+	}
+}
+
+// TestEngineNetworkUnhealthyRestartKeepsNetwork: a container restarted by
+// its on-unhealthy action comes back on its user network, with the same
+// published host port and its name in a peer's /etc/hosts.
+func TestEngineNetworkUnhealthyRestartKeepsNetwork(t *testing.T) {
+	d, root := netDaemon(t, "netunhealthy")
+	img := testEnv.ImageRef
+	_, subnet := testBridge(root + "/user")
+	d.must(t, "network", "create", "--subnet", subnet, "healthnet")
+	port := freeLoopbackPort(t)
+	// Every run counts itself in /www/n (the rootfs outlives a restart),
+	// serves "run N" and clears the marker that makes it unhealthy.
+	d.must(t, "run", "-d", "--name", "sick", "--network", "healthnet", "-p", fmt.Sprintf("127.0.0.1:%d:80", port),
+		"--health-cmd", "test ! -e /www/sick", "--health-interval", "1s", "--health-retries", "1", "--on-unhealthy", "restart",
+		img, "sh", "-c", "mkdir -p /www; rm -f /www/sick; n=$(( $(cat /www/n 2>/dev/null || echo 0) + 1 )); echo $n > /www/n; echo run $n > /www/index.html; exec httpd -f -p 80 -h /www")
+	d.must(t, "run", "-d", "--name", "peer", "--network", "healthnet", img, "sleep", "1000")
+	if body := getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second); body != "run 1\n" {
+		t.Fatalf("GET before the restart: %q", body)
+	}
+	d.must(t, "exec", "sick", "touch", "/www/sick")
+	enginePoll(t, 60*time.Second, "a restart on unhealthy", func() bool {
+		r := d.netInspect(t, "sick")
+		return r.RestartCount >= 1 && r.State == "running"
+	})
+	if body := getUntil(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 60*time.Second); body != "run 2\n" {
+		t.Fatalf("GET after the restart: %q, want the second run's answer", body)
+	}
+	r := d.netInspect(t, "sick")
+	if r.ip() == "" || r.Network.Attachment.Network != "healthnet" || len(r.Network.Attachment.Ports) != 1 || r.Network.Attachment.Ports[0].HostPort != port {
+		t.Fatalf("after the restart: %+v", r.Network)
+	}
+	// The peer finds the restarted container by name at its new address.
+	enginePoll(t, 30*time.Second, "sick's new address in peer's /etc/hosts", func() bool {
+		return strings.Contains(d.must(t, "exec", "peer", "cat", "/etc/hosts"), r.ip()+"\tsick")
+	})
+	out := d.must(t, "exec", "peer", "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | nc sick 80`)
+	if !strings.Contains(out, "run 2") {
+		t.Errorf("peer to sick by name after the restart: %q", out)
+	}
+}
+
+// TestEngineNetworkConnectUnsupported: network connect and disconnect
+// answer that a container's network is fixed at create (501, exit 1), and
+// still tell an unknown network or container apart (404).
+func TestEngineNetworkConnectUnsupported(t *testing.T) {
+	d, _ := netDaemon(t, "netconnect")
+	img := testEnv.ImageRef
+	d.must(t, "network", "create", "othernet")
+	d.must(t, "create", "--name", "c1", img, "sleep", "1000")
+	for _, verb := range []string{"connect", "disconnect"} {
+		d.expectFail(t, 1, "network "+verb+" of container c1 to othernet is not supported: a container's network is fixed at create", "network", verb, "othernet", "c1")
+		code, body := d.apiStatus(t, http.MethodPost, "/networks/othernet/"+verb, `{"container":"c1"}`)
+		if code != http.StatusNotImplemented || !strings.Contains(body, "not supported") {
+			t.Errorf("POST /networks/othernet/%s: %d %s; want 501", verb, code, body)
+		}
+		d.expectFail(t, 1, "network nosuchnet not found", "network", verb, "nosuchnet", "c1")
+		if code, body := d.apiStatus(t, http.MethodPost, "/networks/othernet/"+verb, `{"container":"nosuch"}`); code != http.StatusNotFound {
+			t.Errorf("POST /networks/othernet/%s for an unknown container: %d %s; want 404", verb, code, body)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
@@ -162,7 +163,7 @@ func (m *Manager) Detach(ctx context.Context, id, nsPath string, a *Attachment) 
 				nsPath = ""
 			}
 		}
-		if err := m.cni.DelNetworkList(ctx, list, runtimeConf(id, nsPath, ifName, a.Ports)); err != nil {
+		if err := delRetry(ctx, m.cni, list, runtimeConf(id, nsPath, ifName, a.Ports)); err != nil {
 			errs = append(errs, fmt.Errorf("disconnect from network %s (CNI DEL): %w", n.Name, err))
 		}
 	}
@@ -171,6 +172,32 @@ func (m *Manager) Detach(ctx context.Context, id, nsPath string, a *Attachment) 
 		m.cni.DelNetworkList(ctx, loConf, runtimeConf(id, nsPath, "lo", nil))
 	}
 	return errors.Join(errs...)
+}
+
+// delAttempts is how often a failed CNI DEL is tried in all.
+const delAttempts = 4
+
+// delRetry runs a CNI DEL, again after a failure: DEL is idempotent (CNI
+// spec), and the plugins' iptables calls fail now and then when other
+// programs change the ruleset at the same time (iptables-nft's "CHAIN_DEL
+// failed (Device or resource busy)"), which would leave a container's
+// rules behind for good.
+func delRetry(ctx context.Context, cni *libcni.CNIConfig, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	backoff := 50 * time.Millisecond
+	for i := 1; ; i++ {
+		err := cni.DelNetworkList(ctx, list, rt)
+		if err == nil || i == delAttempts {
+			return err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+		backoff *= 2
+	}
 }
 
 // Lease is an address host-local gave out: a file in the IPAM dir.

@@ -50,7 +50,7 @@ poll() {
 
 # field REF KEY: a number or string field of the container's record.
 field() {
-	E inspect "$1" | tr -d ' \n' | grep -o "\"$2\":[^,}]*" | head -n1 | cut -d: -f2 | tr -d '"'
+	E inspect --raw "$1" | tr -d ' \n' | grep -o "\"$2\":[^,}]*" | head -n1 | cut -d: -f2 | tr -d '"'
 }
 
 start_daemon() {
@@ -109,7 +109,7 @@ say "Importing the busybox test image"
 E image import build/busybox.tar | sed 's/^/    /'
 E image ls | sed 's/^/    /'
 
-say "A local registry (docker-registry on 127.0.0.1): push, remove, then run pulls it back"
+say "A local registry (docker-registry on 127.0.0.1): push, remove, pull it back; remove, and run pulls it"
 command -v docker-registry >/dev/null || fail "no docker-registry: run scripts/setup.sh"
 reg_port=$((20000 + RANDOM % 20000))
 mkdir -p "$work/registry"
@@ -121,6 +121,8 @@ poll 20 "the registry to serve on 127.0.0.1:$reg_port" bash -c "exec 3<>/dev/tcp
 reg_img="127.0.0.1:$reg_port/demo/busybox:v1"
 E tag "$img" "$reg_img"
 E push "$reg_img" | sed 's/^/    /'
+E image rm "$reg_img" >/dev/null
+E pull "$reg_img" | sed 's/^/    /'
 E image rm "$reg_img" >/dev/null
 E run --rm "$reg_img" echo "hello from an image pulled from the registry" 2>&1 | sed 's/^/    /'
 E image inspect "$reg_img" | grep -q '"architecture"' || fail "the pulled image is not there"
@@ -136,7 +138,7 @@ info "web is healthy"
 
 say "2. A crasher with --restart on-failure:3: restarted 3 times with growing backoff, then left exited"
 E run -d --name crasher --restart on-failure:3 "$img" sh -c 'echo crashing; exit 1' >/dev/null
-poll 60 "crasher to use up its 3 restarts" sh -c "[ \"\$(build/engine -H '$sock' ps -a --format json --filter name=crasher | grep -o '\"RestartCount\":[0-9]*' | cut -d: -f2)\" = 3 ] && build/engine -H '$sock' ps -a --filter name=crasher | grep -q 'Exited (1)'"
+poll 180 "crasher to use up its 3 restarts" sh -c "[ \"\$(build/engine -H '$sock' ps -a --format json --filter name=crasher | grep -o '\"RestartCount\":[0-9]*' | cut -d: -f2)\" = 3 ] && build/engine -H '$sock' ps -a --filter name=crasher | grep -q 'Exited (1)'"
 E ps -a --filter name=crasher | sed 's/^/    /'
 [ "$(E logs crasher | grep -c crashing)" -eq 4 ] || fail "crasher should have run 4 times (1 + 3 restarts): $(E logs crasher | grep -c crashing) runs logged"
 info "crasher ran 4 times (1 + 3 restarts) and stays exited with status 1"
@@ -204,9 +206,13 @@ info "same pids after the restart: ${pids[*]}"
 E stop -t 1 sleeper >/dev/null
 poll 20 "the stop of sleeper in the event stream" grep -qE "container die .*name=sleeper" "$events"
 
-say "5. Networking: a web server published on 127.0.0.1 (a random host port), and two containers that reach each other by name"
-E run -d --name site -p 127.0.0.1::80 "$img" sh -c 'mkdir -p /www; echo "hello from site" >/www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
+say "5. Networking: busybox httpd published on 127.0.0.1 (-p 127.0.0.1:PORT:80) answering the host, and two containers that reach each other by name"
+# The first port from 18080 that nothing on the host answers on.
+site_port=18080
+while (exec 3<>"/dev/tcp/127.0.0.1/$site_port") 2>/dev/null; do site_port=$((site_port + 1)); done
+E run -d --name site -p "127.0.0.1:$site_port:80" "$img" sh -c 'mkdir -p /www; echo "hello from site" >/www/index.html; exec httpd -f -p 80 -h /www' >/dev/null
 hostport=$(E port site 80/tcp)
+[ "$hostport" = "127.0.0.1:$site_port" ] || fail "engine port site 80/tcp: $hostport, want 127.0.0.1:$site_port"
 E ps --filter name=site | sed 's/^/    /'
 info "engine port site 80/tcp: $hostport"
 poll 30 "site to answer on $hostport" sh -c "busybox wget -q -O - 'http://$hostport/' | grep -q 'hello from site'"

@@ -130,6 +130,7 @@ func newNetworkCommand(g *globals, s cli.Streams) *cobra.Command {
 	}
 	prune.Flags().BoolP("force", "f", false, "do not prompt for confirmation (there is no prompt)")
 	cmd.AddCommand(create, ls, inspect, rm, prune)
+	cmd.AddCommand(newNetworkConnectCommands(g, s)...)
 	return cmd
 }
 

@@ -51,3 +51,13 @@ func (c *Client) Ports(ctx context.Context, r string) ([]network.PortMapping, er
 	var ps []network.PortMapping
 	return ps, c.call(ctx, http.MethodGet, ref(r)+"/port", nil, nil, &ps)
 }
+
+// ConnectNetwork asks the engine to connect a container to a network
+// (disconnect: false) or to disconnect it.
+func (c *Client) ConnectNetwork(ctx context.Context, name, ctr string, disconnect bool) error {
+	verb := "/connect"
+	if disconnect {
+		verb = "/disconnect"
+	}
+	return c.call(ctx, http.MethodPost, netPath(name)+verb, nil, map[string]string{"container": ctr}, nil)
+}

@@ -256,6 +256,10 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if !stream && !logs {
 		return fmt.Errorf("bad parameters: you must choose at least one of stream or logs: %w", errdefs.ErrInvalidArgument)
 	}
+	keys, err := parseDetachKeys(r.URL.Query().Get("detachKeys"))
+	if err != nil {
+		return err
+	}
 	c, err := s.engine.Inspect(r.Context(), r.PathValue("ref"))
 	if err != nil {
 		return err
@@ -290,6 +294,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	var in io.Reader
 	if stdin {
 		in = ss.stdin()
+		if c.Config.Tty {
+			in = newDetachReader(in, keys, ss.cancel, nil)
+		}
 	}
 	if isActive(c.State) {
 		exits := s.watchExits(ctx, id, attachedAt)

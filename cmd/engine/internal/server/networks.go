@@ -20,6 +20,8 @@ type NetworkEngine interface {
 	InspectNetwork(ctx context.Context, ref string) (*backend.NetworkInfo, error)
 	RemoveNetwork(ctx context.Context, ref string) error
 	PruneNetworks(ctx context.Context) ([]string, error)
+	ConnectNetwork(ctx context.Context, netRef, ctrRef string) error
+	DisconnectNetwork(ctx context.Context, netRef, ctrRef string) error
 	Ports(ctx context.Context, ref string) ([]network.PortMapping, error)
 }
 
@@ -33,6 +35,8 @@ func (s *Server) networkRoutes(h func(string, func(http.ResponseWriter, *http.Re
 	h("GET "+p+"/networks/{network}", s.inspectNetwork)
 	h("DELETE "+p+"/networks/{network}", s.removeNetwork)
 	h("GET "+p+"/containers/{ref}/port", s.ports)
+	h("POST "+p+"/networks/{network}/connect", s.connectNetwork)
+	h("POST "+p+"/networks/{network}/disconnect", s.disconnectNetwork)
 }
 
 func (s *Server) netEngine(r *http.Request) (NetworkEngine, error) {
@@ -126,5 +130,41 @@ func (s *Server) ports(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeList(w, ps)
+	return nil
+}
+
+// ConnectRequest is the body of POST /networks/{network}/connect and
+// /disconnect.
+type ConnectRequest struct {
+	Container string `json:"container"`
+}
+
+func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
+	return s.connect(w, r, NetworkEngine.ConnectNetwork)
+}
+
+func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error {
+	return s.connect(w, r, NetworkEngine.DisconnectNetwork)
+}
+
+// connect serves connect and disconnect; the engine answers 501 for both
+// (a container's network is fixed at create), 404 for an unknown network
+// or container.
+func (s *Server) connect(w http.ResponseWriter, r *http.Request, fn func(NetworkEngine, context.Context, string, string) error) error {
+	ne, err := s.netEngine(r)
+	if err != nil {
+		return err
+	}
+	var req ConnectRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Container == "" {
+		return fmt.Errorf("no container given: want {\"container\": NAME}: %w", errdefs.ErrInvalidArgument)
+	}
+	if err := fn(ne, r.Context(), r.PathValue("network"), req.Container); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
