@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,20 +42,7 @@ func TestDockerCompose(t *testing.T) {
 	d, cli := startDockerEngine(t, "dcompose")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f, err := os.Open(engineImage(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	lr, err := cli.ImageLoad(ctx, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded, _ := io.ReadAll(lr)
-	lr.Close()
-	if !strings.Contains(string(loaded), "Loaded image") {
-		t.Fatalf("image load: %s", loaded)
-	}
+	dockerLoadTestImage(ctx, t, cli)
 
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), []byte(composeFile), 0o644); err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -58,20 +57,7 @@ func TestDockerAPISDKFiles(t *testing.T) {
 	d, cli := startDockerEngine(t, "dfiles")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	f, err := os.Open(engineImage(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	res, err := cli.ImageLoad(ctx, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded, _ := io.ReadAll(res)
-	res.Close()
-	if !strings.Contains(string(loaded), "Loaded image") {
-		t.Fatalf("image load: %s", loaded)
-	}
+	dockerLoadTestImage(ctx, t, cli)
 
 	cr, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "files", Config: &container.Config{Image: "busybox:latest", Cmd: []string{"sleep", "1000"}}})
 	if err != nil {

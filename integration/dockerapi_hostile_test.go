@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,20 +19,7 @@ func TestDockerAPIHostileInput(t *testing.T) {
 	d, cli := startDockerEngine(t, "dhostile")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	f, err := os.Open(engineImage(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	lr, err := cli.ImageLoad(ctx, f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loaded, _ := io.ReadAll(lr)
-	lr.Close()
-	if !strings.Contains(string(loaded), "Loaded image") {
-		t.Fatalf("image load: %s", loaded)
-	}
+	dockerLoadTestImage(ctx, t, cli)
 	cr, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: "target", Config: &container.Config{Image: "busybox:latest", Cmd: []string{"sleep", "1000"}, Tty: true, OpenStdin: true}})
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,27 @@ func (d *engineDaemon) dockerSocket() string { return filepath.Join(d.root, "d.s
 
 // startDockerEngine starts an engine daemon with its Docker API and returns
 // it with a Docker SDK client on that socket.
+// dockerLoadTestImage loads the test image through the Docker API's
+// image load and returns what the load said.
+func dockerLoadTestImage(ctx context.Context, t *testing.T, cli *client.Client) string {
+	t.Helper()
+	f, err := os.Open(engineImage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := cli.ImageLoad(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Close()
+	out, err := io.ReadAll(res)
+	if err != nil || !strings.Contains(string(out), "Loaded image") {
+		t.Fatalf("image load: %s %v", out, err)
+	}
+	return string(out)
+}
+
 func startDockerEngine(t *testing.T, name string) (*engineDaemon, *client.Client) {
 	t.Helper()
 	root, err := os.MkdirTemp(testEnv.Root, name+"-")
@@ -100,18 +121,7 @@ func TestDockerAPISDK(t *testing.T) {
 	})
 
 	t.Run("ImageLoad", func(t *testing.T) {
-		f, err := os.Open(engineImage(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		res, err := cli.ImageLoad(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(res)
-		res.Close()
-		if !strings.Contains(string(out), "Loaded image: busybox:latest") {
+		if out := dockerLoadTestImage(ctx, t, cli); !strings.Contains(out, "Loaded image: busybox:latest") {
 			t.Fatalf("image load said %s", out)
 		}
 		list, err := cli.ImageList(ctx, client.ImageListOptions{})
