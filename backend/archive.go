@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
@@ -23,6 +24,7 @@ type PathStat struct {
 	Size       int64       `json:"size"`
 	Mode       os.FileMode `json:"mode"`
 	LinkTarget string      `json:"linkTarget,omitempty"`
+	ModTime    time.Time   `json:"mtime"`
 }
 
 // checkContainerPath refuses a path that is not absolute inside the
@@ -58,7 +60,7 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, w io.Writer) (P
 			}
 			return err
 		}
-		st = PathStat{Name: path.Base(p), Size: fi.Size(), Mode: fi.Mode()}
+		st = PathStat{Name: path.Base(p), Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()}
 		name := path.Base(path.Clean(p))
 		if name == "/" {
 			name = "."
@@ -68,6 +70,46 @@ func (e *Engine) ArchivePath(ctx context.Context, ref, p string, w io.Writer) (P
 			return err
 		}
 		return tw.Close()
+	})
+	return st, err
+}
+
+// StatPath describes the file or directory at p of the container, running
+// or not, without reading it (docker cp's stat of its destination). A
+// symbolic link is described itself; LinkTarget is where it leads inside
+// the container.
+func (e *Engine) StatPath(ctx context.Context, ref, p string) (PathStat, error) {
+	if err := checkContainerPath(p); err != nil {
+		return PathStat{}, err
+	}
+	_, t, err := e.rootfsOf(ref)
+	if err != nil {
+		return PathStat{}, err
+	}
+	var st PathStat
+	err = e.withRootfs(ctx, t, false, func(root string, _ bool) error {
+		dir, err := fs.RootPath(root, path.Dir(path.Clean(p)))
+		if err != nil {
+			return fmt.Errorf("path %s: %w", p, err)
+		}
+		full := filepath.Join(dir, path.Base(path.Clean(p)))
+		fi, err := os.Lstat(full)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("Could not find the file %s in container %s: %w", p, t.id[:12], errdefs.ErrNotFound)
+			}
+			return err
+		}
+		st = PathStat{Name: path.Base(p), Size: fi.Size(), Mode: fi.Mode(), ModTime: fi.ModTime()}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			resolved, err := fs.RootPath(root, p)
+			if err != nil {
+				return fmt.Errorf("path %s: %w", p, err)
+			}
+			rel, _ := filepath.Rel(root, resolved)
+			st.LinkTarget = "/" + filepath.ToSlash(rel)
+		}
+		return nil
 	})
 	return st, err
 }
@@ -308,5 +350,33 @@ func (e *Engine) Diff(ctx context.Context, ref string) ([]Change, error) {
 			return nil
 		})
 	})
-	return out, err
+	return withChangedParents(out), err
+}
+
+// withChangedParents adds, before the first change below it, a "changed"
+// entry for each directory that holds a change but is not listed itself, as
+// docker's diff does ("C /etc" before "A /etc/foo"): a directory's mtime
+// and entries changed even when its own attributes did not. The root is
+// never listed. changes come in walk order, a parent before its children.
+func withChangedParents(changes []Change) []Change {
+	if len(changes) == 0 {
+		return changes
+	}
+	listed := make(map[string]bool, len(changes))
+	for _, c := range changes {
+		listed[c.Path] = true
+	}
+	out := make([]Change, 0, len(changes))
+	for _, c := range changes {
+		var missing []string
+		for dir := path.Dir(c.Path); dir != "/" && dir != "." && !listed[dir]; dir = path.Dir(dir) {
+			missing = append(missing, dir)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			listed[missing[i]] = true
+			out = append(out, Change{Path: missing[i], Kind: 0})
+		}
+		out = append(out, c)
+	}
+	return out
 }

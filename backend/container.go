@@ -54,6 +54,11 @@ type container struct {
 	saveMu   sync.Mutex
 	seq      uint64 // (mu) bumped on every snapshot
 	savedSeq uint64 // (saveMu)
+
+	// noTask: containerd has no task for it, as the engine knows
+	// without asking (none was started yet, or the exit handler deleted
+	// the last one and none started since). (mu)
+	noTask bool
 }
 
 // pending is what the engine set in motion on a container and has not yet

@@ -87,6 +87,9 @@ func validateCreate(o *CreateOptions) error {
 	if err := CheckShimGroup(o.ShimGroup); err != nil {
 		return err
 	}
+	if err := CheckLogOpts(o.LogOpts); err != nil {
+		return err
+	}
 	return CheckResources(o.Resources, runtime.NumCPU())
 }
 
@@ -305,6 +308,7 @@ func (e *Engine) Create(ctx context.Context, opts CreateOptions) (_ *Container, 
 		changed: make(chan struct{}),
 		logw:    w,
 		attachs: newAttachSet(),
+		noTask:  true,
 	}
 	// The record must be on disk before the container is visible.
 	if err := e.store.write(&c.rec); err != nil {

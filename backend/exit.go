@@ -67,6 +67,10 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	defer cancel()
 	if _, _, err := e.client.DeleteTask(dctx, id); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsFailedPrecondition(err) {
 		e.log.WithError(err).WithField("container", id).Warn("delete the exited task")
+	} else if err == nil || errdefs.IsNotFound(err) {
+		c.mu.Lock()
+		c.noTask = !c.taskLive && c.starting == nil
+		c.mu.Unlock()
 	}
 	if tio != nil {
 		tio.finish()

@@ -123,9 +123,12 @@ func (e *Engine) RemoveImage(ctx context.Context, ref string) error {
 		return ErrClosed
 	}
 	for _, c := range e.containers() {
-		// Config does not change after Create: no lock needed.
-		if c.rec.Config.Image == ref {
-			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, c.rec.Name, errdefs.ErrFailedPrecondition)
+		// Rename (and Update) write the record under c.mu.
+		c.mu.Lock()
+		image, name := c.rec.Config.Image, c.rec.Name
+		c.mu.Unlock()
+		if image == ref {
+			return fmt.Errorf("image %s is used by container %s: remove the container first: %w", ref, name, errdefs.ErrFailedPrecondition)
 		}
 	}
 	cc := e.imageClient()
@@ -147,7 +150,7 @@ func (e *Engine) nsCtx(ctx context.Context) context.Context {
 func NormalizeImageRef(ref string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return "", fmt.Errorf("invalid image reference %q: %v: %w", ref, err, errdefs.ErrInvalidArgument)
+		return "", fmt.Errorf("invalid image reference %q: %v: give NAME[:TAG] or NAME@DIGEST, lowercase, such as busybox or localhost:5000/team/app:1.0: %w", ref, err, errdefs.ErrInvalidArgument)
 	}
 	return reference.TagNameOnly(named).String(), nil
 }

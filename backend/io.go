@@ -275,6 +275,9 @@ type LogsOptions struct {
 	// Until (not zero) ends the log at this time, as docker's --until:
 	// later lines are not shown, and a follow ends there.
 	Until time.Time
+	// Details fills each entry's Attrs with the container's log
+	// attributes (LogAttrs), as docker's logs --details.
+	Details bool
 }
 
 // Logs calls fn for each log entry of the container, oldest first.
@@ -299,7 +302,23 @@ func (e *Engine) Logs(ctx context.Context, ref string, opts LogsOptions, fn func
 	}
 	c.mu.Lock()
 	path := c.rec.LogPath
+	var attrs map[string]string
+	if opts.Details {
+		attrs = LogAttrs(&c.rec.Config)
+	}
 	c.mu.Unlock()
+	if opts.Details {
+		// Each entry carries the attributes, empty ones too: docker
+		// shows " line" then.
+		if attrs == nil {
+			attrs = map[string]string{}
+		}
+		inner := fn
+		fn = func(en jsonlog.Entry) error {
+			en.Attrs = attrs
+			return inner(en)
+		}
+	}
 	stopped := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()

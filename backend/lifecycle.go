@@ -66,7 +66,7 @@ func (e *Engine) startTaskFrom(ctx context.Context, c *container, reason string,
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	c.taskLive, c.starting, c.oomSeen = true, starting, false
+	c.taskLive, c.starting, c.oomSeen, c.noTask = true, starting, false, false
 	c.mu.Unlock()
 	e.clearExitRecord(id)
 	opts := []libcontainerd.StartOption{libcontainerd.WithStdin(c.rec.Config.OpenStdin), libcontainerd.WithStdio(e.stdioCallback(c))}
@@ -489,8 +489,16 @@ func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	defer e.netDown(ctx, c) // a dead or created container may hold one
 	// The exit handler deletes the exited task, but may have failed to
 	// (containerd slow or restarting): a task left would block the delete.
-	if _, _, err := e.client.DeleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
-		e.log.WithError(err).WithField("container", id).Debug("remove: delete the task")
+	// Asking containerd costs two calls when there is none, as after
+	// every clean exit: only a task the engine does not know is gone is
+	// looked for.
+	c.mu.Lock()
+	noTask := c.noTask
+	c.mu.Unlock()
+	if !noTask {
+		if _, _, err := e.client.DeleteTask(ctx, id); err != nil && !errdefs.IsNotFound(err) {
+			e.log.WithError(err).WithField("container", id).Debug("remove: delete the task")
+		}
 	}
 	if err := e.client.Delete(ctx, id); err != nil && !errdefs.IsNotFound(err) {
 		c.mu.Lock()

@@ -189,18 +189,28 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 			e.log.WithError(err).WithField("image", ref).Warn("release pull lease")
 		}
 	}()
+	// What the reference names now, for "up to date": asked beside the
+	// resolve; the tracker holds the handlers until it is known, so the
+	// pull cannot have named its own image yet.
 	var before *images.Image
-	if img, err := cc.ImageService().Get(ctx, ref); err == nil {
-		before = &img
-	}
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		if img, err := cc.ImageService().Get(ctx, ref); err == nil {
+			before = &img
+		}
+	}()
 
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		progress(ProgressEvent{ID: tagOf(ref), Status: "Pulling from " + reference.Path(named)})
-	}
 	tr := newPullTracker(cc, e.snapshotterName(), progress)
+	tr.gate = got
+	// As docker, "Pulling from" once the registry answered: an API client
+	// gets a pull refused before any progress as an error status.
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		tr.first = ProgressEvent{ID: tagOf(ref), Status: "Pulling from " + reference.Path(named)}
+	}
 	stop := tr.run(ctx)
 	opts := []containerd.RemoteOpt{
-		containerd.WithResolver(e.resolver(ctx, creds)),
+		containerd.WithResolver(tr.resolver(e.resolver(ctx, creds))),
 		containerd.WithPullUnpack,
 		containerd.WithPullSnapshotter(e.snapshotterName()),
 		containerd.WithImageHandlerWrapper(tr.wrap),
@@ -210,6 +220,14 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	}
 	img, err := cc.Pull(ctx, ref, opts...)
 	stop(err == nil)
+	<-got
+	if err != nil && ctx.Err() != nil {
+		// Cancelled (Ctrl-C, every client gone): containerd records no
+		// image; what was downloaded is held only by the lease released
+		// below, for its GC.
+		e.log.WithField("image", ref).Info("pull cancelled: no image recorded, its lease is released")
+		return Image{}, fmt.Errorf("pull %s cancelled: %w", ref, ctx.Err())
+	}
 	if err != nil {
 		return Image{}, fmt.Errorf("pull %s: %w", ref, classifyRegistryError(ref, err))
 	}
@@ -219,7 +237,9 @@ func (e *Engine) pull(ctx context.Context, ref, platform string, creds Credentia
 	} else {
 		progress(ProgressEvent{Status: "Status: Downloaded newer image for " + ref})
 	}
-	return e.describe(ctx, img, img.Metadata()), nil
+	// The size from the descriptors the pull handled: no content walk.
+	md := img.Metadata()
+	return Image{Ref: md.Name, Digest: md.Target.Digest.String(), Size: tr.size(), Created: md.CreatedAt}, nil
 }
 
 func (e *Engine) snapshotterName() string { return snapshotter }

@@ -6,6 +6,7 @@ import (
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -49,15 +50,14 @@ func (e *Engine) PushImage(ctx context.Context, ref string, opts PushOptions, pr
 	for i := len(layers) - 1; i >= 0; i-- {
 		progress(ProgressEvent{ID: layerID(layers[i].Digest), Status: "Preparing"})
 	}
+	tr := newPushTracker(layers, progress)
 	err = cc.Push(ctx, ref, img.Target,
-		containerd.WithResolver(e.resolver(ctx, opts.Credentials)),
+		containerd.WithResolver(docker.NewResolver(docker.ResolverOptions{Hosts: e.registryHosts(ctx, opts.Credentials), Tracker: tr})),
 		containerd.WithPlatformMatcher(platforms.Default()))
 	if err != nil {
 		return fmt.Errorf("push %s: %w", ref, classifyRegistryError(ref, err))
 	}
-	for i := len(layers) - 1; i >= 0; i-- {
-		progress(ProgressEvent{ID: layerID(layers[i].Digest), Status: "Pushed"})
-	}
+	tr.finish(layers)
 	progress(ProgressEvent{Status: fmt.Sprintf("%s: digest: %s size: %d", tagOf(ref), img.Target.Digest, img.Target.Size)})
 	return nil
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ func (e *Engine) Inspect(ctx context.Context, ref string) (*Container, error) {
 
 // ListOptions select containers for List. Without All only running, paused
 // and restarting containers are listed. Filters keys, as docker's:
-// "status" (a state), "label" ("k" or "k=v"), "name" (substring), "id"
+// "status" (a state), "label" ("k" or "k=v"), "name" (a regexp, as docker's), "id"
 // (prefix), "health" (starting, healthy, unhealthy or none), "ancestor" (an
 // image reference), "exited" (an exit code of an exited container),
 // "before" and "since" (a container: those created before or after it);
@@ -38,6 +39,17 @@ type ListOptions struct {
 	All     bool
 	Filters map[string][]string
 	Limit   int
+}
+
+// matchName is docker's name filter: a regular expression matched against
+// the name, with or without its leading "/" ("web", "^web$", "^/web$"); a
+// value that is not one matches as a substring.
+func matchName(name, v string) bool {
+	re, err := regexp.Compile(v)
+	if err != nil {
+		return strings.Contains(name, strings.TrimPrefix(v, "/"))
+	}
+	return re.MatchString(name) || re.MatchString("/"+name)
 }
 
 // ListFilterKeys are the filter keys List knows.
@@ -147,7 +159,7 @@ func matchFilters(r *Container, f map[string][]string) bool {
 		return false
 	}
 	return any(f["status"], func(v string) bool { return string(r.State) == v }) &&
-		any(f["name"], func(v string) bool { return strings.Contains(r.Name, strings.TrimPrefix(v, "/")) }) &&
+		any(f["name"], func(v string) bool { return matchName(r.Name, v) }) &&
 		any(f["id"], func(v string) bool { return strings.HasPrefix(r.ID, v) }) &&
 		any(f["health"], func(v string) bool { return healthStatus(r) == v }) &&
 		any(f["ancestor"], func(v string) bool { return r.Config.Image == v }) &&

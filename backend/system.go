@@ -63,7 +63,18 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*libcontainerd.Stats, e
 	if err := e.requireActive(c, ref); err != nil {
 		return nil, err
 	}
-	return e.client.Stats(ctx, c.rec.ID)
+	st, err := e.client.Stats(ctx, c.rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	pid := c.rec.Pid
+	c.mu.Unlock()
+	// The task may exit in between: its counters are then simply absent.
+	if st.Networks, err = taskNetworks(pid); err != nil {
+		e.log.WithError(err).WithField("container", c.rec.ID).Debug("stats: network counters")
+	}
+	return st, nil
 }
 
 // TopProcess is one process of a container, read from the host's /proc.

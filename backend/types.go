@@ -70,7 +70,7 @@ type CreateOptions struct {
 	Binds []string `json:"binds,omitempty"`
 	// Mounts are --mount values, docker's HostConfig.Mounts (types bind,
 	// volume and tmpfs).
-	Mounts []Mount `json:"mounts,omitempty"`
+	Mounts Mounts `json:"mounts,omitempty"`
 	// Privileged (docker run --privileged) also allows a bind mount of the
 	// host's root or of the engine's state. (Same field as the confinement
 	// work's; keep one.)
@@ -112,6 +112,9 @@ type CreateOptions struct {
 	// group of Config.ContainersPerShim, or a shim of its own. Create
 	// records the group here; restarts and live-restore keep it.
 	ShimGroup string `json:"shim_group,omitempty"`
+	// LogOpts are docker's --log-opt values that tend's json log takes:
+	// the extra attributes of each line (see LogAttrs, CheckLogOpts).
+	LogOpts map[string]string `json:"log_opts,omitempty"`
 }
 
 // Container is a container record: what Inspect returns and what is
@@ -149,7 +152,7 @@ type Container struct {
 	Network *NetworkSettings `json:"network,omitempty"`
 	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
 	// Create resolved them (issue 12).
-	Mounts []MountPoint `json:"mounts,omitempty"`
+	Mounts MountPoints `json:"mounts,omitempty"`
 
 	// docker CLI (issue 17): what docker shows of a container.
 	// ImageName is the image as the user gave it ("busybox"), as docker

@@ -474,7 +474,10 @@ func (e *Engine) describeContainer(id string) string {
 	if c == nil {
 		return shortID(id)
 	}
-	return fmt.Sprintf("%s (%s)", c.rec.Name, shortID(id))
+	c.mu.Lock() // Rename writes the name under it
+	name := c.rec.Name
+	c.mu.Unlock()
+	return fmt.Sprintf("%s (%s)", name, shortID(id))
 }
 
 // PruneVolumes removes the volumes no container mounts: the anonymous

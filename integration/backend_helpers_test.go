@@ -50,18 +50,31 @@ func newEngineEnv(t testing.TB, mod func(*backend.Config)) *engineEnv {
 		e := env.e
 		env.mu.Unlock()
 		if e != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			list, err := e.List(ctx, backend.ListOptions{All: true})
+			// Each call gets its own minute: one budget for all of a
+			// storm's 20 removals ran out on a starved machine and failed
+			// the last ones unasked.
+			call := func(fn func(ctx context.Context) error) (time.Duration, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				start := time.Now()
+				err := fn(ctx)
+				return time.Since(start), err
+			}
+			var list []*backend.Container
+			_, err := call(func(ctx context.Context) (err error) {
+				list, err = e.List(ctx, backend.ListOptions{All: true})
+				return err
+			})
 			if err == nil {
 				for _, c := range list {
-					if err := e.Remove(ctx, c.ID, true); err != nil && !errdefs.IsNotFound(err) {
-						t.Errorf("cleanup: remove %s: %v", c.Name, err)
+					took, err := call(func(ctx context.Context) error { return e.Remove(ctx, c.ID, true) })
+					if err != nil && !errdefs.IsNotFound(err) {
+						t.Errorf("cleanup: remove %s (after %v): %v", c.Name, took.Round(time.Millisecond), err)
 					}
 				}
 			}
-			if err := e.Close(ctx); err != nil {
-				t.Errorf("cleanup: close engine: %v", err)
+			if took, err := call(e.Close); err != nil {
+				t.Errorf("cleanup: close engine (after %v): %v", took.Round(time.Millisecond), err)
 			}
 		}
 		for _, id := range env.seen {

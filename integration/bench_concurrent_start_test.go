@@ -1,12 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -14,7 +10,6 @@ import (
 	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/oci"
 )
 
 // BenchmarkConcurrentStart creates and starts TEND_BENCH_START_CONTAINERS
@@ -22,22 +17,34 @@ import (
 // goroutine each, and reports the time until every one runs: through the
 // engine daemon's HTTP API (POST /v1/containers, then .../start, over its
 // unix socket, without networking) and through the raw containerd client
-// (new container, new task, start) with the same concurrency, in the same
-// run, raw first; tend/raw is their ratio.
+// (new container, new task, start, with the spec the engine gave a
+// container of the same options) with the same concurrency, in the same
+// run, raw first; the raw containers are removed before the engine's turn.
+// tend/raw is their ratio; raw-client-cpu-s and engine-cpu-s are the CPU
+// this process's client and the engine daemon spent.
 //
 //	TEND_BENCH_START_CONTAINERS=200 go test -run XXX -bench ConcurrentStart -benchtime 1x ./integration/
 func BenchmarkConcurrentStart(b *testing.B) {
 	n := envCount(b, "TEND_BENCH_START_CONTAINERS", 20)
 	ctx := testCtx(b)
+	root, err := os.MkdirTemp(testEnv.Root, "eng-start-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := startEngine(b, root, testEnv.Namespace+"-start", "--bridge", "none", "--log-level", "info")
+	b.Cleanup(func() { cleanupEngine(b, d) })
+	a := newEngineAPI(d, n)
+	opts := map[string]any{"rootfs": testEnv.Rootfs, "cmd": []string{"sleep", "1000000"}}
+	specFor := engineSpec(b, a, d, opts)
 
-	// Raw containerd client.
+	// Raw containerd client, with the engine's spec.
 	rc := rawClient(b)
 	base := fmt.Sprintf("%s-%d", testID(b), b.N)
+	self0 := selfCPU()
 	raw := allAtOnce(b, n, func(i int) error {
 		id := fmt.Sprintf("%s-%d", base, i)
 		b.Cleanup(func() { cleanupContainer(b, id) })
-		ctr, err := rc.NewContainer(ctx, id, containerd.WithNewSpec(oci.WithDefaultPathEnv, oci.WithProcessArgs("sleep", "1000000"),
-			oci.WithRootFSPath(testEnv.Rootfs), oci.WithRootFSReadonly()))
+		ctr, err := rc.NewContainer(ctx, id, containerd.WithSpec(specFor(id)))
 		if err != nil {
 			return err
 		}
@@ -47,65 +54,38 @@ func BenchmarkConcurrentStart(b *testing.B) {
 		}
 		return task.Start(ctx)
 	})
+	rawCPU := selfCPU() - self0
+	// The raw containers go before the engine's start: its run must not
+	// share the machine with n more containers than the raw one did.
+	parallel(16, n, func(i int) { cleanupContainer(b, fmt.Sprintf("%s-%d", base, i)) })
 
 	// The engine's API.
-	root, err := os.MkdirTemp(testEnv.Root, "eng-start-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := startEngine(b, root, testEnv.Namespace+"-start", "--bridge", "none")
-	b.Cleanup(func() { cleanupEngine(b, d) })
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", d.sock)
-		},
-		MaxIdleConnsPerHost: n,
-	}}
-	post := func(path string, body any, want int) ([]byte, error) {
-		var rd io.Reader
-		if body != nil {
-			j, err := json.Marshal(body)
-			if err != nil {
-				return nil, err
-			}
-			rd = bytes.NewReader(j)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://engine/v1"+path, rd)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
-		if err == nil && resp.StatusCode != want {
-			err = fmt.Errorf("POST %s: %s: %s", path, resp.Status, out)
-		}
-		return out, err
-	}
+	pid := d.cmd.Process.Pid
+	ticks0 := procTicks(pid)
+	ids := make([]string, n)
 	tend := allAtOnce(b, n, func(i int) error {
-		out, err := post("/containers", map[string]any{"rootfs": testEnv.Rootfs, "cmd": []string{"sleep", "1000000"}}, http.StatusCreated)
+		id, err := a.create(ctx, opts)
 		if err != nil {
 			return err
 		}
-		var rec struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(out, &rec); err != nil || rec.ID == "" {
-			return fmt.Errorf("create: no id in %s (%v)", out, err)
-		}
-		_, err = post("/containers/"+rec.ID+"/start", nil, http.StatusNoContent)
+		ids[i] = id
+		_, err = a.do(ctx, http.MethodPost, "/containers/"+id+"/start", nil, http.StatusNoContent)
 		return err
 	})
+	engineCPU := time.Duration(procTicks(pid)-ticks0) * (time.Second / clockTicks)
 	// Also logged: the clean-up of many containers may outlast the run.
-	b.Logf("%d containers created and started at once: raw %v, tend %v, tend/raw %.2f", n, raw, tend, float64(tend)/float64(raw))
+	b.Logf("%d containers created and started at once: raw %v (client CPU %v), tend %v (daemon CPU %v), tend/raw %.2f",
+		n, raw, rawCPU.Round(time.Millisecond), tend, engineCPU.Round(time.Millisecond), float64(tend)/float64(raw))
 	b.ReportMetric(raw.Seconds(), "raw-s")
 	b.ReportMetric(tend.Seconds(), "tend-s")
 	b.ReportMetric(float64(tend)/float64(raw), "tend/raw")
+	b.ReportMetric(rawCPU.Seconds(), "raw-client-cpu-s")
+	b.ReportMetric(engineCPU.Seconds(), "engine-cpu-s")
+	parallel(16, n, func(i int) {
+		if ids[i] != "" {
+			_, _ = a.do(context.Background(), http.MethodDelete, "/containers/"+ids[i]+"?force=1", nil, http.StatusNoContent)
+		}
+	})
 }
 
 // allAtOnce runs f(0..n-1) in n goroutines released together and returns

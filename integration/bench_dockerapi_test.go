@@ -11,9 +11,8 @@ import (
 // true` through tend's own CLI against the same daemon, alternating the two
 // in every iteration so that the machine's drift hits both alike. Both are
 // a CLI process, a create, an attach, a wait, a start and a removal; the
-// ratio is what tend's Docker API costs over its own. (dockerd is not on
-// this machine, so it has no column: run the docker CLI against a dockerd
-// for that figure.)
+// ratio is what tend's Docker API costs over its own. The dockerd column
+// is BenchmarkDockerCLIRunDockerd's.
 func BenchmarkDockerCLIRun(b *testing.B) {
 	bins := dockerCLIs(b)
 	root, err := os.MkdirTemp(testEnv.Root, "dbench-")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/healthcheck"
@@ -35,8 +37,9 @@ const benchHealthInterval = time.Second
 //   - jitter-p50-ms, jitter-p99-ms, jitter-max-ms: probe start minus its
 //     scheduled start (previous end + interval), from the health logs;
 //   - engine-cpu-ms/probe: the process's own CPU time (getrusage
-//     RUSAGE_SELF: engine, libcontainerd, and this benchmark's polling of
-//     Inspect) per probe;
+//     RUSAGE_SELF: engine and libcontainerd) per probe, less the CPU of
+//     this benchmark's polling of Inspect (bench-poll-cpu-ms/probe, timed
+//     on its thread); engine-%core is the same as a share of one core;
 //   - ctrd-cpu-ms/probe: CPU of our containerd and its shims, including the
 //     runc processes they reaped, per probe;
 //   - in-ctr-cpu-ms/probe: CPU of the containers' PID 1s and the children
@@ -168,9 +171,10 @@ func benchHealthScale(b *testing.B, n int, init *bool, dur time.Duration) {
 	start := time.Now()
 	self0, ctrd0, ctr0 := selfCPU(), containerdCPU(), pidsCPU(pids)
 	end := start.Add(dur)
+	var pollCPU time.Duration // this benchmark's own reading of the logs
 	for time.Now().Before(end) {
 		benchPause(min(2*time.Second, time.Until(end)))
-		col.poll(ctx, b)
+		pollCPU += col.timedPoll(ctx, b)
 	}
 	self1, ctrd1, ctr1 := selfCPU(), containerdCPU(), pidsCPU(pids)
 	col.poll(ctx, b)
@@ -193,16 +197,19 @@ func benchHealthScale(b *testing.B, n int, init *bool, dur time.Duration) {
 	b.ReportMetric(float64(probes)/elapsed.Seconds(), "probes/s")
 	b.ReportMetric(float64(failed), "failed-probes")
 	b.ReportMetric(float64(col.gaps), "log-gaps")
-	b.ReportMetric(float64(self1-self0)/1e6/float64(probes), "engine-cpu-ms/probe")
+	engineCPU := self1 - self0 - pollCPU
+	b.ReportMetric(float64(engineCPU)/1e6/float64(probes), "engine-cpu-ms/probe")
+	b.ReportMetric(100*engineCPU.Seconds()/elapsed.Seconds(), "engine-%core")
+	b.ReportMetric(float64(pollCPU)/1e6/float64(probes), "bench-poll-cpu-ms/probe")
 	b.ReportMetric(float64(ctrd1-ctrd0)/1e6/float64(probes), "ctrd-cpu-ms/probe")
 	b.ReportMetric(float64(ctr1-ctr0)/1e6/float64(probes), "in-ctr-cpu-ms/probe")
 	b.ReportMetric(floor, "fork-exec-cpu-ms")
 	b.ReportMetric(raw.wall, "raw-exec-ms")
 	b.ReportMetric(raw.self, "raw-exec-self-cpu-ms")
 	b.ReportMetric(raw.ctrd, "raw-exec-ctrd-cpu-ms")
-	b.Logf("%d containers, %v window: %d probes (%.1f/s, ideal %.1f/s), %d failed, %d jitter samples; engine CPU %v, containerd+shims CPU %v, in the containers %v",
+	b.Logf("%d containers, %v window: %d probes (%.1f/s, ideal %.1f/s), %d failed, %d jitter samples; engine CPU %v (%.1f%% of a core; the benchmark's polls %v more), containerd+shims CPU %v, in the containers %v",
 		n, dur, probes, float64(probes)/elapsed.Seconds(), float64(n)/benchHealthInterval.Seconds(), failed, len(jit),
-		time.Duration(self1-self0).Round(time.Millisecond), time.Duration(ctrd1-ctrd0).Round(time.Millisecond),
+		engineCPU.Round(time.Millisecond), 100*engineCPU.Seconds()/elapsed.Seconds(), pollCPU.Round(time.Millisecond), time.Duration(ctrd1-ctrd0).Round(time.Millisecond),
 		time.Duration(ctr1-ctr0).Round(time.Millisecond))
 }
 
@@ -291,6 +298,26 @@ type healthCollector struct {
 
 func newHealthCollector(e *backend.Engine, names []string) *healthCollector {
 	return &healthCollector{e: e, names: names, seen: map[string]map[int64]healthcheck.Result{}}
+}
+
+// timedPoll polls and returns the CPU time the poll took: it runs on one
+// OS thread (Inspect works on the caller's goroutine), so that the
+// engine's CPU can be told apart from the benchmark's.
+func (c *healthCollector) timedPoll(ctx context.Context, b *testing.B) time.Duration {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU()
+	c.poll(ctx, b)
+	return threadCPU() - t0
+}
+
+// threadCPU is the user+system CPU time of the calling thread.
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (c *healthCollector) poll(ctx context.Context, b *testing.B) {

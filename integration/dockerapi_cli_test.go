@@ -246,6 +246,7 @@ func testDockerCLI(t *testing.T, d *engineDaemon, c *dockerCLI) {
 		t.Errorf("run from the loaded image: %q", out)
 	}
 	c.must(t, "image", "rm", "mybox:1")
+	testDockerCLIFiles(t, c)
 }
 
 // testDockerTTY runs docker (exec -it or run -it with sh) on a terminal,

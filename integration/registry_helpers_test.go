@@ -254,7 +254,47 @@ type registryProxy struct {
 	hold  chan struct{}  // non-nil: blob GETs wait until it is closed
 	held  chan struct{}  // closed at the first held GET
 	heldN int
+	rate  int // > 0: blob bodies are sent at this many bytes a second
 }
+
+// throttle sends blob bodies at rate bytes a second (0: at full speed).
+func (p *registryProxy) throttle(rate int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rate = rate
+}
+
+// throttledWriter writes a blob body in tenths of its rate, one each
+// tenth of a second, until the request ends.
+type throttledWriter struct {
+	http.ResponseWriter
+	ctx  context.Context
+	rate int
+}
+
+func (w *throttledWriter) Write(b []byte) (int, error) {
+	chunk := max(w.rate/10, 1)
+	n := 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for n < len(b) {
+		m := min(chunk, len(b)-n)
+		k, err := w.ResponseWriter.Write(b[n : n+m])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		http.NewResponseController(w.ResponseWriter).Flush()
+		select {
+		case <-tick.C:
+		case <-w.ctx.Done():
+			return n, w.ctx.Err()
+		}
+	}
+	return n, nil
+}
+
+func (w *throttledWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func startProxy(t testing.TB, upstream string) *registryProxy {
 	t.Helper()
@@ -264,6 +304,7 @@ func startProxy(t testing.TB, upstream string) *registryProxy {
 	}
 	p := &registryProxy{host: l.Addr().String(), gets: make(map[string]int)}
 	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: upstream})
+	rp.FlushInterval = -1
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		// As an unreachable registry: the connection just ends.
 		if conn, _, herr := http.NewResponseController(w).Hijack(); herr == nil {
@@ -276,7 +317,10 @@ func startProxy(t testing.TB, upstream string) *registryProxy {
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
 			p.mu.Lock()
 			p.gets[r.URL.Path]++
-			hold, held := p.hold, p.held
+			hold, held, rate := p.hold, p.held, p.rate
+			if rate > 0 {
+				w = &throttledWriter{ResponseWriter: w, ctx: r.Context(), rate: rate}
+			}
 			if hold != nil {
 				p.heldN++
 				if p.heldN == 1 {

@@ -1,58 +1,32 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
-	"crypto/rand"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/tendhq/tend/internal/testimage"
 )
 
 // pushRandomImage uploads an image of nLayers layers of size random bytes
-// each straight to the registry at host (plain HTTP, no auth), through the
-// registry API: its blobs exist nowhere else, so a pull downloads them.
-func pushRandomImage(t testing.TB, host, repo, tag string, nLayers, size int) ocispec.Manifest {
+// each (testimage.NewRandomImage) straight to the registry at host (plain
+// HTTP, no auth), through the registry API: its blobs exist nowhere else,
+// so a pull downloads them.
+func pushRandomImage(t testing.TB, host, repo, tag string, nLayers, size int) *testimage.RandomImage {
 	t.Helper()
-	var diffIDs []digest.Digest
-	var layers []ocispec.Descriptor
-	for i := 0; i < nLayers; i++ {
-		var raw bytes.Buffer
-		tw := tar.NewWriter(&raw)
-		data := make([]byte, size)
-		if _, err := rand.Read(data); err != nil {
-			t.Fatal(err)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("data/layer-%d", i), Mode: 0o644, Size: int64(size), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(data)
-		tw.Close()
-		diffIDs = append(diffIDs, digest.FromBytes(raw.Bytes()))
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
-		zw.Write(raw.Bytes())
-		zw.Close()
-		layers = append(layers, uploadBlob(t, host, repo, ocispec.MediaTypeImageLayerGzip, gz.Bytes()))
+	img, err := testimage.NewRandomImage(nLayers, size)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg, _ := json.Marshal(ocispec.Image{
-		Platform: ocispec.Platform{Architecture: "amd64", OS: "linux"},
-		RootFS:   ocispec.RootFS{Type: "layers", DiffIDs: diffIDs},
-	})
-	m := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: uploadBlob(t, host, repo, ocispec.MediaTypeImageConfig, cfg), Layers: layers,
+	for _, d := range append([]ocispec.Descriptor{img.Config}, img.Layers...) {
+		uploadBlob(t, host, repo, d.MediaType, img.Blobs[d.Digest])
 	}
-	mb, _ := json.Marshal(m)
-	req, _ := http.NewRequest(http.MethodPut, "http://"+host+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(mb))
+	req, _ := http.NewRequest(http.MethodPut, "http://"+host+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(img.Blobs[img.Manifest.Digest]))
 	req.Header.Set("Content-Type", ocispec.MediaTypeImageManifest)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -63,7 +37,7 @@ func pushRandomImage(t testing.TB, host, repo, tag string, nLayers, size int) oc
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("put manifest: %s %s", resp.Status, body)
 	}
-	return m
+	return img
 }
 
 func uploadBlob(t testing.TB, host, repo, mediaType string, b []byte) ocispec.Descriptor {

@@ -56,19 +56,28 @@ func (c *client) DeleteTask(ctx context.Context, id string) (uint32, time.Time, 
 	if err != nil {
 		return 0, time.Time{}, err
 	}
-	st, err := t.Status(ctx)
-	switch {
-	case errdefs.IsNotFound(err):
-		// containerd lost the task (it was down while the task ended):
-		// there is nothing to delete, but the exit is still owed.
-		code, at := c.forgetTask(ct, id, t, nil)
-		return code, at, nil
-	case err != nil:
-		return 0, time.Time{}, fmt.Errorf("status of container %s: %w", id, err)
-	case st.Status != containerd.Stopped && st.Status != containerd.Created:
-		return 0, time.Time{}, fmt.Errorf("container %s is %s: cannot delete its task (stop it first): %w", id, st.Status, errdefs.ErrFailedPrecondition)
+	// A task whose init's exit containerd reported is stopped: asking
+	// again would cost a call to containerd and the shim on every exit.
+	c.mu.Lock()
+	p := ct.procs[id]
+	exited := p != nil && p.proc == t && !p.live && !p.exit.at.IsZero()
+	c.mu.Unlock()
+	if !exited {
+		st, err := t.Status(ctx)
+		switch {
+		case errdefs.IsNotFound(err):
+			// containerd lost the task (it was down while the task ended):
+			// there is nothing to delete, but the exit is still owed.
+			code, at := c.forgetTask(ct, id, t, nil)
+			return code, at, nil
+		case err != nil:
+			return 0, time.Time{}, fmt.Errorf("status of container %s: %w", id, err)
+		case st.Status != containerd.Stopped && st.Status != containerd.Created:
+			return 0, time.Time{}, fmt.Errorf("container %s is %s: cannot delete its task (stop it first): %w", id, st.Status, errdefs.ErrFailedPrecondition)
+		}
+		exited = st.Status == containerd.Stopped
 	}
-	if st.Status == containerd.Stopped {
+	if exited {
 		drainIO(t.IO())
 	}
 	exit, err := t.Delete(ctx)

@@ -21,6 +21,22 @@ type Stats struct {
 	Memory MemoryStats `json:"memory"`
 	Pids   PidsStats   `json:"pids"`
 	Blkio  BlkioStats  `json:"blkio"`
+	// Networks are the counters of the task's network interfaces but lo,
+	// by name. The cgroup has none: the engine reads them from the task's
+	// network namespace; empty in the host's namespace.
+	Networks map[string]NetworkStats `json:"networks,omitempty"`
+}
+
+// NetworkStats are one interface's counters, as /proc/net/dev gives them.
+type NetworkStats struct {
+	RxBytes   uint64 `json:"rx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxErrors  uint64 `json:"rx_errors"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxErrors  uint64 `json:"tx_errors"`
+	TxDropped uint64 `json:"tx_dropped"`
 }
 
 // CPUStats is cumulative CPU time.

@@ -1,6 +1,7 @@
 package libcontainerd
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -71,7 +72,7 @@ func TestStatsFromMetric(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *got != tc.want {
+			if !reflect.DeepEqual(*got, tc.want) {
 				t.Fatalf("stats:\n got %+v\nwant %+v", *got, tc.want)
 			}
 		})

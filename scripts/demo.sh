@@ -109,7 +109,7 @@ say "Importing the busybox test image"
 E image import build/busybox.tar | sed 's/^/    /'
 E image ls | sed 's/^/    /'
 
-say "A local registry (docker-registry on 127.0.0.1): push, remove, then run pulls it back"
+say "A local registry (docker-registry on 127.0.0.1): push, remove, pull it back; remove, and run pulls it"
 command -v docker-registry >/dev/null || fail "no docker-registry: run scripts/setup.sh"
 reg_port=$((20000 + RANDOM % 20000))
 mkdir -p "$work/registry"
@@ -121,6 +121,8 @@ poll 20 "the registry to serve on 127.0.0.1:$reg_port" bash -c "exec 3<>/dev/tcp
 reg_img="127.0.0.1:$reg_port/demo/busybox:v1"
 E tag "$img" "$reg_img"
 E push "$reg_img" | sed 's/^/    /'
+E image rm "$reg_img" >/dev/null
+E pull "$reg_img" | sed 's/^/    /'
 E image rm "$reg_img" >/dev/null
 E run --rm "$reg_img" echo "hello from an image pulled from the registry" 2>&1 | sed 's/^/    /'
 E image inspect "$reg_img" | grep -q '"architecture"' || fail "the pulled image is not there"

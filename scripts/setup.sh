@@ -31,6 +31,8 @@ packages+=(docker-registry)
 packages+=(containernetworking-plugins)
 # docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd is never started
 packages+=(docker.io)
+# docker-compose (1.29, Python): TestDockerCompose runs a two-service file against the Docker API
+packages+=(docker-compose)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")

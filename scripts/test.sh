@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test.sh is what CI runs, as root: setup.sh, then gofmt, go vet, the unit
 # tests with the race detector, and the integration tests against private
-# containerd daemons. Output of the integration tests is saved to
-# build/integration.log. It ends with one line "N passed, N failed, N skipped"
+# containerd daemons, in parallel processes. Each integration run's output
+# is saved to build/integration-NAME.log. It ends with one line "N passed, N failed, N skipped"
 # over all packages and exits non-zero if anything failed.
 set -euo pipefail
 
@@ -18,7 +18,7 @@ main() {
 	say() { echo "test: $*" >&2; }
 	status=0
 	counts=build/test-counts
-	rm -f "$counts"
+	rm -f "$counts" "$counts".*
 
 	say "gofmt"
 	# The files go build sees: not build/, nor dirs go ignores (_*, .*, testdata).
@@ -41,8 +41,37 @@ main() {
 	say "unit tests: go test -race -count=1 (${#unit[@]} packages)"
 	go test -race -count=1 -json "${unit[@]}" 2>&1 | summary -quiet -counts "$counts" -log build/unit.log || status=1
 
-	say "integration tests: go test -count=1 -timeout 25m -v ./integration/... (log: build/integration.log)"
-	go test -count=1 -timeout 25m -json ./integration/... 2>&1 | summary -counts "$counts" -log build/integration.log || status=1
+	# The integration tests in two processes at once, each with its own
+	# containerd (the engine and docker CLI tests, which mostly wait on
+	# daemons, beside the library and backend tests), then the
+	# compatibility runs against containerd 1.7 and 2.x, also side by side.
+	# Each run adds to a counts file of its own, summed at the end.
+	declare -A jobs=() # pid -> name
+	job() { # name, then the go test arguments
+		local name=$1
+		shift
+		say "integration tests ($name): go test -count=1 $* (log: build/integration-$name.log)"
+		go test -count=1 -json "$@" 2>&1 | summary -counts "$counts.$name" -log "build/integration-$name.log" >"build/integration-$name.out" &
+		jobs[$!]=$name
+	}
+	wait_jobs() { # prints each run's result, and the end of a failed run's output
+		local pid name
+		for pid in "${!jobs[@]}"; do
+			name=${jobs[$pid]}
+			if wait "$pid"; then
+				say "integration tests ($name): $(tail -n 1 "build/integration-$name.out")"
+			else
+				status=1
+				say "integration tests ($name) FAILED; the end of its output (all of it: build/integration-$name.log):"
+				tail -n 300 "build/integration-$name.out"
+			fi
+		done
+		jobs=()
+	}
+	cli='^Test(Engine|Docker)'
+	job engine -timeout 25m -run "$cli" ./integration/
+	job core -timeout 25m -skip "$cli" ./integration/
+	wait_jobs
 
 	# The libcontainerd tests and the backend's fault tests (containerd or
 	# the engine killed) again against each newer containerd: 1.7 and 2.x
@@ -51,10 +80,12 @@ main() {
 	compat+='|^TestBackend(LiveRestoreAfterEngineKill|RestoreNeverStartedTask|ExitsWhileEngineDownRecordedAtBoot|ExitCodesFromInitAfterContainerdRestart|ContainerdRestartDuringRestartStorm|EngineAndContainerdKilledDuringRestartStorm|UnlessStoppedAndAlwaysAcrossEngineRestart|HealthSurvivesEngineRestart)$'
 	for alt in $TEND_CONTAINERD_ALT; do
 		version=${alt%%=*} dir=${alt#*=}
-		say "libcontainerd tests against containerd $version ($dir; log: build/integration-$version.log)"
-		TEND_CONTAINERD_PATH=$dir go test -count=1 -timeout 12m -json -run "$compat" ./integration/ 2>&1 |
-			summary -counts "$counts" -log "build/integration-$version.log" || status=1
+		TEND_CONTAINERD_PATH=$dir job "containerd-$version" -timeout 12m -run "$compat" ./integration/
 	done
+	wait_jobs
+	cat "$counts" "$counts".* 2>/dev/null | awk '{p += $1; f += $2; s += $3} END {if (NR) print p, f, s}' >"$counts.all"
+	mv "$counts.all" "$counts"
+	rm -f "$counts".*
 
 	[ -s "$counts" ] || { say "FAIL: no test results recorded"; echo "0 1 0" >"$counts"; status=1; }
 	read -r passed failed skipped <"$counts"

@@ -34,6 +34,7 @@ type runFlags struct {
 	volumes                                     cli.VolumeFlags
 	confine                                     confineFlags
 	shim                                        shimFlags
+	logOpts                                     logOptFlags
 }
 
 func invalid(format string, args ...any) error {
@@ -138,6 +139,9 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 	if err := f.confine.apply(cmd, &o); err != nil {
 		return o, err
 	}
+	if err := f.logOpts.apply(&o); err != nil {
+		return o, err
+	}
 	if err := f.shim.apply(&o); err != nil {
 		return o, err
 	}
@@ -239,6 +243,7 @@ func newRunCommand(g *globals, s cli.Streams, createOnly bool) *cobra.Command {
 	addPullFlag(cmd, g, s)
 	f.confine.register(fl)
 	f.shim.register(cmd)
+	f.logOpts.register(cmd)
 	return cmd
 }
 
@@ -409,7 +414,7 @@ func newLogsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "show timestamps")
 	cmd.Flags().StringVar(&since, "since", "", "show logs since a timestamp or relative duration (e.g. 10m)")
 	cmd.Flags().StringVar(&until, "until", "", "show logs before a timestamp or relative duration (e.g. 10m)")
-	cmd.Flags().BoolVar(&o.Details, "details", false, "show extra details provided to logs (tend's log carries none)")
+	cmd.Flags().BoolVar(&o.Details, "details", false, "show extra details provided to logs (the attributes --log-opt chose)")
 	return cmd
 }
 

@@ -62,6 +62,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	if code, ok := signalExit(context.Cause(ctx)); ok && errors.Is(err, context.Canceled) {
+		// Ctrl-C: the command was cancelled (a pull's daemon side with it);
+		// exit as a shell reports a process ended by the signal, as docker.
+		return code
+	}
 	var se *cli.StatusError
 	if errors.As(err, &se) {
 		if se.Err != nil {
@@ -147,6 +152,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newPortCommand(g, s),
 	)
 	root.AddCommand(registryCommands(g, s)...)
+	addExamples(root)
 	return root
 }
 
@@ -212,4 +218,18 @@ func namedArgs(pa cobra.PositionalArgs, rest bool, kinds ...string) cobra.Positi
 		}
 		return nil
 	}
+}
+
+// signalExit is the exit code of a command cancelled by a signal
+// (128+signal: 130 for SIGINT) when cause is signal.NotifyContext's.
+func signalExit(cause error) (int, bool) {
+	if cause == nil {
+		return 0, false
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		if cause.Error() == sig.String()+" signal received" {
+			return 128 + int(sig), true
+		}
+	}
+	return 0, false
 }

@@ -12,9 +12,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dial connects to socketPath through /proc/self/fd, so that a path longer
-// than a sockaddr_un (108 bytes) still works.
+// maxSunPath is the longest path a sockaddr_un holds (108 bytes with its
+// NUL).
+const maxSunPath = 107
+
+// dial connects to socketPath: directly when the path fits a sockaddr_un
+// (the engine's default root, /var/lib/tend, gives 105 bytes), else
+// through /proc/self/fd, which costs an open and a close of the directory
+// on every probe.
 func dial(ctx context.Context, socketPath string) (*net.UnixConn, error) {
+	if len(socketPath) <= maxSunPath {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", socketPath)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("probe socket %s: %w: %w", socketPath, err, errdefs.ErrUnavailable)
+		}
+		return c.(*net.UnixConn), nil
+	}
 	dir, err := os.OpenFile(filepath.Dir(socketPath), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("probe socket %s: %w: %w", socketPath, err, errdefs.ErrUnavailable)

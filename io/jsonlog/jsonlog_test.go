@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -135,7 +136,7 @@ func TestAppendEntryMatchesEncodingJSON(t *testing.T) {
 		want, _ := json.Marshal(Entry{Log: s, Stream: "stderr", Time: ts})
 		var wantE Entry
 		json.Unmarshal(want, &wantE)
-		if got != wantE {
+		if !reflect.DeepEqual(got, wantE) {
 			t.Errorf("%q: decoded %+v, want %+v", s, got, wantE)
 		}
 		if !bytes.HasSuffix(b.Bytes(), []byte("}\n")) || bytes.Count(b.Bytes(), []byte("\n")) != 1 {

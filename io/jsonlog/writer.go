@@ -55,6 +55,9 @@ type Entry struct {
 	Stream string `json:"stream"`
 	// Time is when the engine wrote the entry, in UTC.
 	Time time.Time `json:"time"`
+	// Attrs are the line's extra attributes, as docker json-file's
+	// "attrs". The writer stores none; a reader may fill them in.
+	Attrs map[string]string `json:"attrs,omitempty"`
 }
 
 // Options configure a Writer. Zero fields take the defaults.

@@ -65,7 +65,7 @@ func ValidateImageRef(v string) error {
 		return fmt.Errorf("invalid image reference %s: longer than %d characters: %w", Echo(v), maxImageRef, errdefs.ErrInvalidArgument)
 	}
 	if _, err := reference.ParseNormalizedNamed(v); err != nil {
-		return fmt.Errorf("invalid image reference %s: %v: %w", Echo(v), err, errdefs.ErrInvalidArgument)
+		return fmt.Errorf("invalid image reference %s: %v: give NAME[:TAG] or NAME@DIGEST, lowercase, such as busybox or localhost:5000/team/app:1.0: %w", Echo(v), err, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

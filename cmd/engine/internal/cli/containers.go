@@ -134,9 +134,10 @@ var psHeader = format.Header{
 	"Pid": "PID", "ExitCode": "EXIT CODE", "RestartCount": "RESTARTS",
 }
 
-// psTable is ps's default table; -s adds the SIZE column.
+// psTable is ps's default table, docker's columns ({{.Restarts}} is
+// there for a template); -s adds the SIZE column.
 func psTable(size bool) string {
-	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Restarts}}\t{{.Ports}}\t{{.Names}}"
+	t := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 	if size {
 		t += "\t{{.Size}}"
 	}
@@ -293,7 +294,8 @@ type LogsOptions struct {
 	Until      time.Time
 	Timestamps bool
 	// Details shows the extra attributes of each line (docker's log-opt
-	// labels and env): tend's log has none, so lines are as without it.
+	// labels and env) before it, as docker's: "app=web,mode=x line", or
+	// " line" when the container has none.
 	Details bool
 	Stdout  io.Writer
 	Stderr  io.Writer
@@ -302,7 +304,7 @@ type LogsOptions struct {
 // Logs prints a container's log, stdout lines to Stdout and stderr lines to
 // Stderr; with Follow it keeps printing until ctx ends.
 func Logs(ctx context.Context, c *client.Client, opts LogsOptions) error {
-	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since, Until: opts.Until}, func(e api.LogRecord) error {
+	err := c.Logs(ctx, opts.Ref, client.LogsOptions{Follow: opts.Follow, Tail: opts.Tail, Since: opts.Since, Until: opts.Until, Details: opts.Details}, func(e api.LogRecord) error {
 		w := opts.Stdout
 		if e.Stream == "stderr" {
 			w = opts.Stderr
@@ -312,7 +314,11 @@ func Logs(ctx context.Context, c *client.Client, opts LogsOptions) error {
 				return err
 			}
 		}
-		_, err := io.WriteString(w, e.Log)
+		line := e.Log
+		if opts.Details {
+			line = format.LogAttrs(e.Attrs) + " " + line
+		}
+		_, err := io.WriteString(w, line)
 		return err
 	})
 	if err != nil {

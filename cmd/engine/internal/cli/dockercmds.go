@@ -221,10 +221,11 @@ func Cp(ctx context.Context, c *client.Client, src, dst string, s Streams) error
 	sc, sp := SplitCpArg(src)
 	dc, dp := SplitCpArg(dst)
 	switch {
+	// docker's own words and exit code, before the engine is asked.
 	case sc != "" && dc != "":
-		return &StatusError{Code: 1, Err: fmt.Errorf("copying between containers is not supported: copy to a local path first: %w", errdefs.ErrInvalidArgument)}
+		return &StatusError{Code: 1, Err: errors.New("copying between containers is not supported")}
 	case sc == "" && dc == "":
-		return &StatusError{Code: 1, Err: fmt.Errorf("must specify at least one container source: CONTAINER:SRC_PATH or CONTAINER:DEST_PATH: %w", errdefs.ErrInvalidArgument)}
+		return &StatusError{Code: 1, Err: errors.New("must specify at least one container source")}
 	case sc != "":
 		return cpOut(ctx, c, sc, sp, dst, s)
 	}

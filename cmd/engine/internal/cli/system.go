@@ -159,6 +159,8 @@ type StatsEntry struct {
 	Pids       uint64  `json:"PIDs"`
 	BlockRead  uint64  `json:"BlockRead"`
 	BlockWrite uint64  `json:"BlockWrite"`
+	NetRx      uint64  `json:"NetRx"`
+	NetTx      uint64  `json:"NetTx"`
 }
 
 // StatsLine is a row of stats as docker's templates and `stats --format
@@ -179,12 +181,12 @@ type StatsLine struct {
 // Docker renders the row in docker's shape.
 func (e StatsEntry) Docker() StatsLine {
 	return StatsLine{
-		BlockIO:   format.HumanSize(int64(e.BlockRead)) + " / " + format.HumanSize(int64(e.BlockWrite)),
+		BlockIO:   format.HumanSizeWithPrecision(int64(e.BlockRead), 3) + " / " + format.HumanSizeWithPrecision(int64(e.BlockWrite), 3),
 		CPUPerc:   format.Percent(e.CPUPerc),
 		Container: e.ID, ID: e.ID, Name: e.Name,
 		MemPerc:  format.Percent(e.MemPerc),
 		MemUsage: format.BytesSize(e.MemUsage) + " / " + format.BytesSize(e.MemLimit),
-		NetIO:    "--",
+		NetIO:    format.HumanSizeWithPrecision(int64(e.NetRx), 3) + " / " + format.HumanSizeWithPrecision(int64(e.NetTx), 3),
 		PIDs:     strconv.FormatUint(e.Pids, 10),
 	}
 }
@@ -209,6 +211,11 @@ func hostMemory() uint64 {
 func StatsRow(id, name string, prev, cur *libcontainerd.Stats, hostMem uint64) StatsEntry {
 	e := StatsEntry{ID: format.ShortID(id), Name: name, MemUsage: cur.Memory.Usage, MemLimit: cur.Memory.Limit,
 		Pids: cur.Pids.Current, BlockRead: cur.Blkio.ReadBytes, BlockWrite: cur.Blkio.WriteBytes}
+	// As docker's: the sum over the container's networks.
+	for _, n := range cur.Networks {
+		e.NetRx += n.RxBytes
+		e.NetTx += n.TxBytes
+	}
 	// Page cache is reclaimable: docker subtracts it from the usage.
 	if e.MemUsage > cur.Memory.Cache {
 		e.MemUsage -= cur.Memory.Cache

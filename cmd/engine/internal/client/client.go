@@ -436,6 +436,8 @@ type LogsOptions struct {
 	Tail   int // <0: all
 	Since  time.Time
 	Until  time.Time // zero: no end
+	// Details asks for each line's extra attributes (LogRecord.Attrs).
+	Details bool
 }
 
 // Logs calls fn for each log entry until the log ends (or, with Follow,
@@ -453,6 +455,9 @@ func (c *Client) Logs(ctx context.Context, r string, opts LogsOptions, fn func(a
 	}
 	if !opts.Until.IsZero() {
 		q.Set("until", opts.Until.Format(time.RFC3339Nano))
+	}
+	if opts.Details {
+		q.Set("details", "1")
 	}
 	return c.stream(ctx, ref(r)+"/logs", q, func(dec *json.Decoder) error {
 		var m api.LogMessage

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,6 +124,16 @@ func toInspect(c *backend.Container) container.InspectResponse {
 	}
 	if out.Config.Labels == nil {
 		out.Config.Labels = map[string]string{}
+	}
+	// dockerd (before API 1.45) names a container on a user-defined
+	// network by its short id too; compose 1.x reconnects a container
+	// whose aliases lack it.
+	if ns := out.NetworkSettings; ns != nil && len(c.ID) >= 12 {
+		for name, ep := range ns.Networks {
+			if ep != nil && name != "bridge" && name != "host" && name != "none" && !slices.Contains(ep.Aliases, c.ID[:12]) {
+				ep.Aliases = append(ep.Aliases, c.ID[:12])
+			}
+		}
 	}
 	if len(o.Cmd) > 0 {
 		out.Path, out.Args = o.Cmd[0], o.Cmd[1:]

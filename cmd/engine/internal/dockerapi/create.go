@@ -116,15 +116,26 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	if cfg.Image == "" {
 		return o, fmt.Errorf("no image was given: set Image: %w", errdefs.ErrInvalidArgument)
 	}
+	// One endpoint, on the network of NetworkMode (or naming it when
+	// NetworkMode is the default), without addresses or links: what
+	// docker run --network and compose send. Aliases are accepted and not
+	// resolved: containers are found by name.
 	endpointsOK := true
+	netMode := hc.NetworkMode
 	if req.NetworkingConfig != nil {
-		for k, ep := range req.NetworkingConfig.EndpointsConfig {
-			endpointsOK = endpointsOK && networkMode(container.NetworkMode(k)) == networkMode(hc.NetworkMode) &&
-				(ep == nil || (ep.IPAMConfig == nil && len(ep.Links) == 0))
+		eps := req.NetworkingConfig.EndpointsConfig
+		if len(eps) == 1 && (netMode == "" || netMode == "default") {
+			for k := range eps {
+				netMode = container.NetworkMode(k)
+			}
+		}
+		for k, ep := range eps {
+			endpointsOK = endpointsOK && networkMode(container.NetworkMode(k)) == networkMode(netMode) &&
+				(ep == nil || (noAddresses(ep.IPAMConfig) && len(ep.Links) == 0))
 		}
 	}
 	r := hc.Resources
-	if err := refuseUnsupported([]unsupportedField{
+	if err := refuseUnsupported(append([]unsupportedField{
 		{"Config.Domainname", cfg.Domainname != ""},
 		{"Config.NetworkDisabled", cfg.NetworkDisabled},
 		{"HostConfig.VolumesFrom", len(hc.VolumesFrom) > 0},
@@ -150,24 +161,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 		{"HostConfig.MaskedPaths", len(hc.MaskedPaths) > 0},
 		{"HostConfig.ReadonlyPaths", len(hc.ReadonlyPaths) > 0},
 		{"HostConfig.Isolation", hc.Isolation != "" && hc.Isolation != "default"},
-		{"HostConfig.CpuShares", r.CPUShares != 0},
-		{"HostConfig.CgroupParent", r.CgroupParent != ""},
-		{"HostConfig.BlkioWeight", r.BlkioWeight != 0 || len(r.BlkioWeightDevice) > 0},
-		{"HostConfig.BlkioDevice*", len(r.BlkioDeviceReadBps)+len(r.BlkioDeviceWriteBps)+len(r.BlkioDeviceReadIOps)+len(r.BlkioDeviceWriteIOps) > 0},
-		{"HostConfig.CpuRealtime*", r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0},
-		{"HostConfig.CpusetCpus", r.CpusetCpus != ""},
-		{"HostConfig.CpusetMems", r.CpusetMems != ""},
-		{"HostConfig.Devices", len(r.Devices) > 0},
-		{"HostConfig.DeviceCgroupRules", len(r.DeviceCgroupRules) > 0},
-		{"HostConfig.DeviceRequests", len(r.DeviceRequests) > 0},
-		{"HostConfig.MemoryReservation", r.MemoryReservation != 0},
-		{"HostConfig.MemorySwap", r.MemorySwap != 0 && r.MemorySwap != -1 && r.MemorySwap != r.Memory},
-		{"HostConfig.MemorySwappiness", r.MemorySwappiness != nil && *r.MemorySwappiness != -1},
-		{"HostConfig.OomKillDisable", r.OomKillDisable != nil && *r.OomKillDisable},
-		{"HostConfig.CpuCount", r.CPUCount != 0 || r.CPUPercent != 0},
-		{"HostConfig.IOMaximum*", r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0},
-		{"HostConfig.NanoCpus with CpuQuota", r.NanoCPUs != 0 && r.CPUQuota != 0},
-	}); err != nil {
+	}, unsupportedResources(r)...)); err != nil {
 		return o, err
 	}
 	o.Name = strings.TrimPrefix(name, "/")
@@ -185,7 +179,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	o.Init = hc.Init
 	// Networking, mounts and volumes: what the engine has since issues 12
 	// and 13; it checks them itself.
-	o.NetworkMode = networkMode(hc.NetworkMode)
+	o.NetworkMode = networkMode(netMode)
 	o.Hostname = cfg.Hostname
 	o.PublishAll = hc.PublishAllPorts
 	publish, err := portBindings(hc.PortBindings)
@@ -245,24 +239,8 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
 		}
 	}
-	if r.Memory < 0 || r.NanoCPUs < 0 || r.CPUQuota < 0 || r.CPUPeriod < 0 {
-		return o, fmt.Errorf("HostConfig.Memory, NanoCpus, CpuQuota and CpuPeriod cannot be negative: %w", errdefs.ErrInvalidArgument)
-	}
-	o.Resources.MemoryBytes = r.Memory
-	switch {
-	case r.NanoCPUs > 0:
-		o.Resources.CPUs = float64(r.NanoCPUs) / 1e9
-	case r.CPUQuota > 0:
-		period := r.CPUPeriod
-		if period == 0 {
-			period = 100000
-		}
-		o.Resources.CPUs = float64(r.CPUQuota) / float64(period)
-	case r.CPUPeriod != 0:
-		return o, fmt.Errorf("HostConfig.CpuPeriod without CpuQuota: not supported by tend's Docker API yet: %w", errdefs.ErrInvalidArgument)
-	}
-	if r.PidsLimit != nil && *r.PidsLimit > 0 {
-		o.Resources.PidsLimit = *r.PidsLimit
+	if o.Resources, err = toResources(r); err != nil {
+		return o, err
 	}
 	if err := api.CheckCreate(&o, runtime.NumCPU()); err != nil {
 		return o, err
@@ -299,4 +277,58 @@ func mustNormalize(ref string) string {
 		return ref
 	}
 	return n
+}
+
+// unsupportedResources are the cgroup settings of r the engine cannot
+// honour: create and update refuse them alike.
+func unsupportedResources(r container.Resources) []unsupportedField {
+	return []unsupportedField{
+		{"HostConfig.CpuShares", r.CPUShares != 0},
+		{"HostConfig.CgroupParent", r.CgroupParent != ""},
+		{"HostConfig.BlkioWeight", r.BlkioWeight != 0 || len(r.BlkioWeightDevice) > 0},
+		{"HostConfig.BlkioDevice*", len(r.BlkioDeviceReadBps)+len(r.BlkioDeviceWriteBps)+len(r.BlkioDeviceReadIOps)+len(r.BlkioDeviceWriteIOps) > 0},
+		{"HostConfig.CpuRealtime*", r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0},
+		{"HostConfig.CpusetCpus", r.CpusetCpus != ""},
+		{"HostConfig.CpusetMems", r.CpusetMems != ""},
+		{"HostConfig.Devices", len(r.Devices) > 0},
+		{"HostConfig.DeviceCgroupRules", len(r.DeviceCgroupRules) > 0},
+		{"HostConfig.DeviceRequests", len(r.DeviceRequests) > 0},
+		{"HostConfig.MemoryReservation", r.MemoryReservation != 0},
+		{"HostConfig.MemorySwap", r.MemorySwap != 0 && r.MemorySwap != -1 && r.MemorySwap != r.Memory},
+		{"HostConfig.MemorySwappiness", r.MemorySwappiness != nil && *r.MemorySwappiness != -1},
+		{"HostConfig.OomKillDisable", r.OomKillDisable != nil && *r.OomKillDisable},
+		{"HostConfig.CpuCount", r.CPUCount != 0 || r.CPUPercent != 0},
+		{"HostConfig.IOMaximum*", r.IOMaximumIOps != 0 || r.IOMaximumBandwidth != 0},
+		{"HostConfig.NanoCpus with CpuQuota", r.NanoCPUs != 0 && r.CPUQuota != 0},
+	}
+}
+
+// toResources maps Docker's memory, CPU and pids limits onto the engine's;
+// zero fields are "no limit".
+func toResources(r container.Resources) (backend.Resources, error) {
+	var out backend.Resources
+	if r.Memory < 0 || r.NanoCPUs < 0 || r.CPUQuota < 0 || r.CPUPeriod < 0 {
+		return out, fmt.Errorf("HostConfig.Memory, NanoCpus, CpuQuota and CpuPeriod cannot be negative: %w", errdefs.ErrInvalidArgument)
+	}
+	out.MemoryBytes = r.Memory
+	switch {
+	case r.NanoCPUs > 0:
+		out.CPUs = float64(r.NanoCPUs) / 1e9
+	case r.CPUQuota > 0:
+		period := r.CPUPeriod
+		if period == 0 {
+			period = 100000
+		}
+		out.CPUs = float64(r.CPUQuota) / float64(period)
+	case r.CPUPeriod != 0:
+		return out, fmt.Errorf("HostConfig.CpuPeriod without CpuQuota: not supported by tend's Docker API yet: %w", errdefs.ErrInvalidArgument)
+	}
+	if r.PidsLimit != nil && *r.PidsLimit > 0 {
+		out.PidsLimit = *r.PidsLimit
+	}
+	return out, nil
+}
+
+func noAddresses(c *network.EndpointIPAMConfig) bool {
+	return c == nil || (!c.IPv4Address.IsValid() && !c.IPv6Address.IsValid() && len(c.LinkLocalIPs) == 0)
 }

@@ -75,6 +75,9 @@ func (s *Server) createExec(w http.ResponseWriter, r *http.Request) error {
 	if err := refuseUnsupported([]unsupportedField{{"Privileged", req.Privileged}}); err != nil {
 		return err
 	}
+	if _, err := parseDetachKeys(req.DetachKeys); err != nil {
+		return err
+	}
 	c, err := s.engine.Inspect(r.Context(), r.PathValue("ref"))
 	if err != nil {
 		return err
@@ -167,9 +170,23 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer ss.done()
+	// ended is closed once the process ended (or the server stops): a
+	// detached terminal's stdin waits for it (see detachReader).
+	ended := make(chan struct{})
+	endedOnce := sync.OnceFunc(func() { close(ended) })
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			endedOnce()
+		}
+	}()
 	opts.Stdout, opts.Stderr = outputs(ss.out, tty, cfg.AttachStdout, cfg.AttachStderr)
 	if cfg.AttachStdin {
 		opts.Stdin = ss.stdin()
+		if tty {
+			keys, _ := parseDetachKeys(cfg.DetachKeys)
+			opts.Stdin = newDetachReader(opts.Stdin, keys, ss.cancel, ended)
+		}
 	}
 	x, err := s.engine.Exec(ss.ctx, rec.containerID, opts)
 	if err != nil {
@@ -183,6 +200,27 @@ func (s *Server) startExec(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.execStarted(rec, x)
 	code, err := x.Wait(ss.ctx)
+	if err != nil && ss.ctx.Err() != nil && s.ctx.Err() == nil {
+		// The client detached or hung up: the process runs on, as a
+		// detached exec does, and its record learns its exit.
+		s.mu.Lock()
+		if !s.closing {
+			s.sessions.Add(1)
+			handedOff = true
+			go func() {
+				defer s.sessions.Done()
+				defer endedOnce()
+				code, err := x.Wait(s.ctx)
+				if err != nil {
+					code = -1
+				}
+				rec.finish(code)
+			}()
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+	}
 	if err != nil {
 		code = -1
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/tendhq/tend/backend"
@@ -107,6 +108,11 @@ func (s *Server) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	if err := f.only("name", "id", "driver", "scope", "type", "label"); err != nil {
 		return err
 	}
+	for _, v := range f.values("type") {
+		if v != "custom" && v != "builtin" {
+			return fmt.Errorf("invalid filter: 'type'='%s': want custom or builtin: %w", api.Cut(v), errdefs.ErrInvalidArgument)
+		}
+	}
 	ns, err := ne.Networks(r.Context())
 	if err != nil {
 		return err
@@ -137,7 +143,8 @@ func (s *Server) inspectNetwork(w http.ResponseWriter, r *http.Request) error {
 }
 
 // toNetworkOptions maps a docker network create onto the engine's bridge
-// networks, refusing with 400 what they cannot be.
+// networks, refusing with 400 what they cannot be. Attachable is accepted:
+// any container may join them (compose's v3 files ask for it).
 func toNetworkOptions(req *network.CreateRequest) (tnet.CreateOptions, error) {
 	var o tnet.CreateOptions
 	var ipam []network.IPAMConfig
@@ -155,7 +162,6 @@ func toNetworkOptions(req *network.CreateRequest) (tnet.CreateOptions, error) {
 		{"more than one IPAM.Config", len(ipam) > 1},
 		{"IPAM.Config IPRange, Gateway or AuxiliaryAddresses", len(ipam) == 1 && (ipam[0].IPRange.IsValid() || ipam[0].Gateway.IsValid() || len(ipam[0].AuxAddress) > 0)},
 		{"Internal", req.Internal},
-		{"Attachable", req.Attachable},
 		{"Ingress", req.Ingress},
 		{"ConfigOnly", req.ConfigOnly},
 		{"ConfigFrom", req.ConfigFrom != nil},
@@ -235,5 +241,39 @@ func (s *Server) pruneNetworks(w http.ResponseWriter, r *http.Request) error {
 		names = []string{}
 	}
 	writeJSON(w, http.StatusOK, network.PruneReport{NetworksDeleted: names})
+	return nil
+}
+
+// connectNetwork answers POST /networks/{id}/connect. A container joins
+// its one network when created, so connecting it to that network again
+// (compose 1.x does so after the create) is a no-op; any other network is
+// a 501 saying what to do.
+func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
+	ne, err := s.netEngine(r)
+	if err != nil {
+		return err
+	}
+	var req network.ConnectRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := api.ValidateName("container reference", strings.TrimPrefix(req.Container, "/")); err != nil {
+		return err
+	}
+	n, err := ne.InspectNetwork(r.Context(), r.PathValue("network"))
+	if err != nil {
+		return err
+	}
+	c, err := s.engine.Inspect(r.Context(), req.Container)
+	if err != nil {
+		return err
+	}
+	if req.EndpointConfig != nil && (!noAddresses(req.EndpointConfig.IPAMConfig) || len(req.EndpointConfig.Links) > 0) {
+		return fmt.Errorf("network connect: IPAMConfig addresses and Links: not supported by tend's Docker API yet: %w", errdefs.ErrInvalidArgument)
+	}
+	if mode := c.Config.NetworkMode; mode != n.Name && mode != n.ID {
+		return fmt.Errorf("connecting container %s (on network %s) to network %s (POST /networks/{id}/connect) is not supported by tend's Docker API yet: a container joins its one network when created (docker run --network NAME): %w", c.Name, networkMode(container.NetworkMode(mode)), n.Name, errdefs.ErrNotImplemented)
+	}
+	w.WriteHeader(http.StatusOK)
 	return nil
 }

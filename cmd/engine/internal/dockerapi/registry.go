@@ -125,6 +125,9 @@ func (s *Server) tagImage(w http.ResponseWriter, r *http.Request, name string) e
 	if err := api.ValidateImageRef(dst); err != nil {
 		return err
 	}
+	if _, err := backend.NormalizeImageRef(dst); err != nil {
+		return err // dockerd's "repository name must be lowercase" and the like
+	}
 	src := name
 	if g, err := s.findImage(r.Context(), name); err == nil && len(g.refs) > 0 {
 		src = g.refs[0] // an id names the image by one of its references

@@ -80,6 +80,8 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool
 	execs   map[string]*execRecord
+
+	patterns []string // every route, as registered: the tests try each
 }
 
 // New returns a Server for e.
@@ -104,6 +106,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) routes() {
 	h := func(pattern string, fn handlerFunc) {
+		s.patterns = append(s.patterns, pattern)
 		s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			err := checkRefs(r)
 			if err == nil {
@@ -138,6 +141,13 @@ func (s *Server) routes() {
 	h("GET /containers/{ref}/logs", s.logsContainer)
 	h("POST /containers/{ref}/attach", s.attachContainer)
 	h("POST /containers/{ref}/exec", s.createExec)
+	h("POST /containers/{ref}/rename", s.renameContainer)
+	h("POST /containers/{ref}/update", s.updateContainer)
+	h("HEAD /containers/{ref}/archive", s.statArchive)
+	h("GET /containers/{ref}/archive", s.getArchive)
+	h("PUT /containers/{ref}/archive", s.putArchive)
+	h("GET /containers/{ref}/export", s.exportContainer)
+	h("GET /containers/{ref}/changes", s.changesContainer)
 	h("POST /exec/{id}/start", s.startExec)
 	h("POST /exec/{id}/resize", s.resizeExec)
 	h("GET /exec/{id}/json", s.inspectExec)
@@ -162,6 +172,7 @@ func (s *Server) routes() {
 	h("POST /networks/prune", s.pruneNetworks)
 	h("GET /networks/{network}", s.inspectNetwork)
 	h("DELETE /networks/{network}", s.removeNetwork)
+	h("POST /networks/{network}/connect", s.connectNetwork)
 
 	for _, u := range unsupportedRoutes {
 		h(u.pattern, notImplemented(u.what))
@@ -171,13 +182,6 @@ func (s *Server) routes() {
 // unsupportedRoutes answer 501: Docker routes whose engine feature tend does
 // not have (yet). The README lists them.
 var unsupportedRoutes = []struct{ pattern, what string }{
-	{"POST /containers/{ref}/rename", "renaming a container"},
-	{"POST /containers/{ref}/update", "updating a container's resources"},
-	{"GET /containers/{ref}/changes", "container filesystem changes"},
-	{"GET /containers/{ref}/export", "container export"},
-	{"GET /containers/{ref}/archive", "copying from a container"},
-	{"HEAD /containers/{ref}/archive", "copying from a container"},
-	{"PUT /containers/{ref}/archive", "copying into a container"},
 	{"GET /containers/{ref}/attach/ws", "attach over websocket"},
 	{"POST /commit", "commit"},
 	{"POST /build", "image build"},
@@ -185,8 +189,7 @@ var unsupportedRoutes = []struct{ pattern, what string }{
 	{"GET /images/search", "image search"},
 	{"POST /auth", "registry login"},
 	{"GET /system/df", "disk usage"},
-	{"POST /networks/{id}/connect", "networks"},
-	{"POST /networks/{id}/disconnect", "networks"},
+	{"POST /networks/{id}/disconnect", "disconnecting a container from its network (remove the container, or create it with --network none)"},
 	{"GET /swarm", "swarm"},
 	{"GET /plugins", "plugins"},
 	{"GET /distribution/{name...}", "registry distribution"},

@@ -73,6 +73,15 @@ func (s *Server) sample(r *http.Request, c *backend.Container) (container.StatsR
 	out.BlkioStats = container.BlkioStats{IoServiceBytesRecursive: []container.BlkioStatEntry{
 		{Op: "read", Value: st.Blkio.ReadBytes}, {Op: "write", Value: st.Blkio.WriteBytes},
 	}}
+	if len(st.Networks) > 0 {
+		out.Networks = make(map[string]container.NetworkStats, len(st.Networks))
+		for name, n := range st.Networks {
+			out.Networks[name] = container.NetworkStats{
+				RxBytes: n.RxBytes, RxPackets: n.RxPackets, RxErrors: n.RxErrors, RxDropped: n.RxDropped,
+				TxBytes: n.TxBytes, TxPackets: n.TxPackets, TxErrors: n.TxErrors, TxDropped: n.TxDropped,
+			}
+		}
+	}
 	return out, nil
 }
 

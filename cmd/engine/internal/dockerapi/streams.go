@@ -19,6 +19,7 @@ import (
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
 	"github.com/tendhq/tend/io/jsonlog"
 )
 
@@ -255,6 +256,10 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	if !stream && !logs {
 		return fmt.Errorf("bad parameters: you must choose at least one of stream or logs: %w", errdefs.ErrInvalidArgument)
 	}
+	keys, err := parseDetachKeys(r.URL.Query().Get("detachKeys"))
+	if err != nil {
+		return err
+	}
 	c, err := s.engine.Inspect(r.Context(), r.PathValue("ref"))
 	if err != nil {
 		return err
@@ -289,6 +294,9 @@ func (s *Server) attachContainer(w http.ResponseWriter, r *http.Request) error {
 	var in io.Reader
 	if stdin {
 		in = ss.stdin()
+		if c.Config.Tty {
+			in = newDetachReader(in, keys, ss.cancel, nil)
+		}
 	}
 	if isActive(c.State) {
 		exits := s.watchExits(ctx, id, attachedAt)
@@ -332,9 +340,6 @@ func (s *Server) logsContainer(w http.ResponseWriter, r *http.Request) error {
 	if !stdout && !stderr {
 		return fmt.Errorf("bad parameters: you must choose at least one stream: %w", errdefs.ErrInvalidArgument)
 	}
-	if d := q.Get("details"); d != "" && boolParam(r, "details") {
-		return fmt.Errorf("details=1: log details are not supported by tend: %w", errdefs.ErrInvalidArgument)
-	}
 	tail := -1
 	if t := q.Get("tail"); t != "" && t != "all" {
 		n, err := api.ParseTail(t)
@@ -371,9 +376,14 @@ func (s *Server) logsContainer(w http.ResponseWriter, r *http.Request) error {
 	flushing := flushWriter{w: w, rc: rc}
 	out, errw := outputs(flushing, c.Config.Tty, stdout, stderr)
 	write := writeLog(out, errw, boolParam(r, "timestamps"))
-	err = s.engine.Logs(ctx, c.ID, backend.LogsOptions{Follow: follow, Tail: tail, Since: since}, func(e jsonlog.Entry) error {
+	details := boolParam(r, "details")
+	err = s.engine.Logs(ctx, c.ID, backend.LogsOptions{Follow: follow, Tail: tail, Since: since, Details: details}, func(e jsonlog.Entry) error {
 		if !until.IsZero() && e.Time.After(until) {
 			return errUntil
+		}
+		if details {
+			// dockerd's shape: the attributes, a space, the line.
+			e.Log = format.LogAttrs(e.Attrs) + " " + e.Log
 		}
 		return write(e)
 	})

@@ -7,6 +7,7 @@ package format
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -189,6 +190,11 @@ func ContainerSize(rw, rootfs int64) string {
 	return s
 }
 
+// HumanSizeWithPrecision renders a size in decimal units with prec
+// significant digits, as docker stats' NET I/O and BLOCK I/O do with 3:
+// "1.31kB", "0B".
+func HumanSizeWithPrecision(n int64, prec int) string { return sizePrecision(n, prec) }
+
 // sizePrecision is docker's units.HumanSizeWithPrecision.
 func sizePrecision(n int64, prec int) string {
 	size := float64(n)
@@ -243,6 +249,25 @@ func Status(c *api.Container, now time.Time) string {
 		return fmt.Sprintf("Exited (%d) %s", c.ExitCode, Ago(now, c.FinishedAt))
 	}
 	return string(c.State)
+}
+
+// LogAttrs renders a log line's extra attributes as docker's logs
+// --details does: "k=v" pairs sorted by key, keys and values query-escaped,
+// joined by commas; "" when there are none.
+func LogAttrs(attrs map[string]string) string {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(url.QueryEscape(k) + "=" + url.QueryEscape(attrs[k]))
+	}
+	return b.String()
 }
 
 // Percent renders a percentage with two decimals: "12.34%".

@@ -68,6 +68,8 @@ type Engine interface {
 	ExtractToDir(ctx context.Context, ref, dir string, r io.Reader) error
 	Diff(ctx context.Context, ref string) ([]api.Change, error)
 	Export(ctx context.Context, ref string, w io.Writer) error
+	// StatPath serves the Docker API's HEAD /containers/{id}/archive.
+	StatPath(ctx context.Context, ref, path string) (api.PathStat, error)
 }
 
 // ExecOptions say what to run and where its stdio goes.

@@ -56,11 +56,10 @@ func (s *Server) pullImage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	opts := backend.PullOptions{Platform: r.URL.Query().Get("platform"), Credentials: creds}
-	s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
+	return s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
 		_, err := s.engine.PullImage(ctx, ref, opts, progress)
 		return err
 	})
-	return nil
 }
 
 func (s *Server) pushImage(w http.ResponseWriter, r *http.Request) error {
@@ -72,10 +71,9 @@ func (s *Server) pushImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
+	return s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
 		return s.engine.PushImage(ctx, ref, backend.PushOptions{Credentials: creds}, progress)
 	})
-	return nil
 }
 
 func (s *Server) tagImage(w http.ResponseWriter, r *http.Request) error {
@@ -157,14 +155,13 @@ func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
+	return s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
 		_, err := s.engine.LoadImages(ctx, archive, progress)
 		if body.err != nil {
 			return fmt.Errorf("%v: %w", body.err, errdefs.ErrInvalidArgument)
 		}
 		return err
 	})
-	return nil
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
@@ -186,12 +183,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// streamProgress answers 200 and streams run's progress as JSON lines,
-// ending with the error line if run fails. The events are queued and
-// written by the request's goroutine: a slow client never holds up the
-// pull (which others may share); a client that stops reading or goes away
-// ends run.
-func (s *Server) streamProgress(w http.ResponseWriter, r *http.Request, run func(context.Context, backend.ProgressFunc) error) {
+// streamProgress streams run's progress as JSON lines, ending with the
+// error line if run fails. As dockerd does, the 200 is sent with the first
+// event: a run that fails before it has anything to show (a malformed or
+// unknown reference, a refused login, a registry that does not answer:
+// a pull shows nothing before the registry answered) is returned, for the
+// handler to answer with the error's own status. The events are queued
+// and written by the request's goroutine: a slow client never holds up
+// the pull (which others may share); a client that stops reading or goes
+// away ends run.
+func (s *Server) streamProgress(w http.ResponseWriter, r *http.Request, run func(context.Context, backend.ProgressFunc) error) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var (
@@ -201,7 +202,7 @@ func (s *Server) streamProgress(w http.ResponseWriter, r *http.Request, run func
 	)
 	progress := func(ev backend.ProgressEvent) {
 		mu.Lock()
-		if len(queue) >= maxQueuedProgress && ev.Detail != nil && ev.Status == "Downloading" {
+		if len(queue) >= maxQueuedProgress && ev.Detail != nil && (ev.Status == "Downloading" || ev.Status == "Pushing") {
 			mu.Unlock()
 			return
 		}
@@ -215,15 +216,21 @@ func (s *Server) streamProgress(w http.ResponseWriter, r *http.Request, run func
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, progress) }()
 
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
-	failed := false
+	started, failed := false, false
+	start := func() {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+		}
+	}
 	write := func(v any) {
 		if failed {
 			return
 		}
+		start()
 		_ = rc.SetWriteDeadline(time.Now().Add(s.opts.StreamWriteTimeout))
 		if err := enc.Encode(v); err != nil {
 			failed = true
@@ -238,7 +245,7 @@ func (s *Server) streamProgress(w http.ResponseWriter, r *http.Request, run func
 		for _, ev := range evs {
 			write(api.ProgressMessage{ProgressEvent: ev})
 		}
-		if !failed {
+		if started && !failed {
 			_ = rc.Flush()
 		}
 	}
@@ -248,15 +255,19 @@ func (s *Server) streamProgress(w http.ResponseWriter, r *http.Request, run func
 			drain()
 		case err := <-done:
 			drain()
+			if err != nil && !started {
+				return err
+			}
+			start()
 			if err != nil {
 				_, resp := api.NewErrorResponse(err)
 				write(api.ProgressMessage{Error: resp.Message, ErrorDetail: &api.ErrorDetail{Message: resp.Message}, Class: resp.Class})
-				if !failed {
-					_ = rc.Flush()
-				}
+			}
+			if !failed {
+				_ = rc.Flush()
 			}
 			_ = rc.SetWriteDeadline(time.Time{})
-			return
+			return nil
 		}
 	}
 }

@@ -96,6 +96,8 @@ type Server struct {
 	mu      sync.Mutex
 	closing bool            // set by Serve on shutdown: no new sessions
 	execs   map[string]Exec // running execs by id, for resize
+
+	patterns []string // every route, as registered: the tests try each
 }
 
 // New returns a Server for e.
@@ -109,6 +111,7 @@ func New(e Engine, opts Options) *Server {
 
 func (s *Server) routes() {
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+		s.patterns = append(s.patterns, pattern)
 		s.mux.Handle(pattern, handler(func(w http.ResponseWriter, r *http.Request) error {
 			if err := checkPathValues(r); err != nil {
 				return err

@@ -65,7 +65,7 @@ func (j *jsonStream) send(v any) error {
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	opts := api.LogsOptions{Follow: boolParam(q.Get("follow"))}
+	opts := api.LogsOptions{Follow: boolParam(q.Get("follow")), Details: boolParam(q.Get("details"))}
 	tail, err := api.ParseTail(q.Get("tail"))
 	if err != nil {
 		return err
