@@ -395,7 +395,7 @@ func TestEngine(t *testing.T) {
 		if rec := d.inspect(t, "crasher"); rec.ExitCode != 3 {
 			t.Errorf("crasher: %+v", rec)
 		}
-		if out := d.must(t, "ps", "-a", "--filter", "name=crasher"); !regexp.MustCompile(`Exited \(3\) .*\s2\s+crasher`).MatchString(out) {
+		if out := d.must(t, "ps", "-a", "--filter", "name=crasher", "--format", "{{.Status}}|{{.Restarts}}|{{.Names}}"); !regexp.MustCompile(`^Exited \(3\) .*\|2\|crasher\n$`).MatchString(out) {
 			t.Errorf("ps -a crasher: %q", out)
 		}
 		d.must(t, "rm", "crasher")

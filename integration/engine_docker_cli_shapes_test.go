@@ -75,7 +75,7 @@ func TestEngineDockerCLIShapes(t *testing.T) {
 			t.Errorf("ps row: %q", lines[1])
 		}
 		// Longer than 20 characters: cut with docker's ellipsis, or whole with --no-trunc.
-		if out := d.must(t, "ps", "--filter", "name=sup", "--format", "{{.Command}}"); out != "\"sh -c 'echo hello;…\"\n" {
+		if out := d.must(t, "ps", "--filter", "name=sup", "--format", "{{.Command}}"); out != "\"sh -c 'echo hello; …\"\n" {
 			t.Errorf("ps truncated command: %q", out)
 		}
 		if out := d.must(t, "ps", "--no-trunc", "--filter", "name=sup", "--format", "{{.Image}} {{.Command}}"); out != "busybox \"sh -c 'echo hello; exec sleep 100000'\"\n" {

@@ -175,7 +175,8 @@ func TestEngineDockerCLI(t *testing.T) {
 		if out := d.must(t, "stats", "--no-stream", "--format", "{{.MemUsage}}", "dweb2"); !strings.HasSuffix(out, " / 96MiB\n") {
 			t.Errorf("stats after update: %q", out)
 		}
-		if out := d.must(t, "logs", "--until", "0s", "--details", "dweb2"); out != "hi\n" {
+		// --details puts the line's attributes (none here) and a space first, as docker.
+		if out := d.must(t, "logs", "--until", "0s", "--details", "dweb2"); out != " hi\n" {
 			t.Errorf("logs --until: %q", out)
 		}
 		if out := d.must(t, "logs", "--until", "2000-01-01T00:00:00Z", "dweb2"); out != "" {

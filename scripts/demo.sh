@@ -138,7 +138,7 @@ info "web is healthy"
 
 say "2. A crasher with --restart on-failure:3: restarted 3 times with growing backoff, then left exited"
 E run -d --name crasher --restart on-failure:3 "$img" sh -c 'echo crashing; exit 1' >/dev/null
-poll 180 "crasher to use up its 3 restarts" sh -c "[ \"\$(build/engine -H '$sock' ps -a --format json --filter name=crasher | grep -o '\"RestartCount\":[0-9]*' | cut -d: -f2)\" = 3 ] && build/engine -H '$sock' ps -a --filter name=crasher | grep -q 'Exited (1)'"
+poll 180 "crasher to use up its 3 restarts" sh -c "build/engine -H '$sock' ps -a --filter name=crasher --format '{{.Restarts}} {{.Status}}' | grep -q '^3 Exited (1)'"
 E ps -a --filter name=crasher | sed 's/^/    /'
 [ "$(E logs crasher | grep -c crashing)" -eq 4 ] || fail "crasher should have run 4 times (1 + 3 restarts): $(E logs crasher | grep -c crashing) runs logged"
 info "crasher ran 4 times (1 + 3 restarts) and stays exited with status 1"

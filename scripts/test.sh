@@ -41,9 +41,9 @@ main() {
 	say "unit tests: go test -race -count=1 (${#unit[@]} packages)"
 	go test -race -count=1 -json "${unit[@]}" 2>&1 | summary -quiet -counts "$counts" -log build/unit.log || status=1
 
-	# The integration tests in two processes at once, each with its own
-	# containerd (the engine and docker CLI tests, which mostly wait on
-	# daemons, beside the library and backend tests), then the
+	# The integration tests in three processes at once, each with its own
+	# containerd (the engine CLI tests and the docker CLI and API tests,
+	# which mostly wait on daemons, beside the library and backend tests), then the
 	# compatibility runs against containerd 1.7 and 2.x, also side by side.
 	# Each run adds to a counts file of its own, summed at the end.
 	declare -A jobs=() # pid -> name
@@ -68,16 +68,17 @@ main() {
 		done
 		jobs=()
 	}
-	cli='^Test(Engine|Docker)'
-	job engine -timeout 25m -run "$cli" ./integration/
-	job core -timeout 25m -skip "$cli" ./integration/
+	job engine -timeout 25m -run '^TestEngine' ./integration/
+	job docker -timeout 25m -run '^TestDocker' ./integration/
+	job core -timeout 25m -skip '^Test(Engine|Docker)' ./integration/
 	wait_jobs
 
 	# The libcontainerd tests and the backend's fault tests (containerd or
 	# the engine killed) again against each newer containerd: 1.7 and 2.x
 	# clean up dead tasks when they start, which 1.6 does not.
 	compat='^Test(Smoke|Lifecycle|RunningContainer|StdinAndTerminal|BadInput|Exit|OOM|ManyExits|Restore|Checkpoint|StaleTaskBundle)'
-	compat+='|^TestBackend(LiveRestoreAfterEngineKill|RestoreNeverStartedTask|ExitsWhileEngineDownRecordedAtBoot|ExitCodesFromInitAfterContainerdRestart|ContainerdRestartDuringRestartStorm|EngineAndContainerdKilledDuringRestartStorm|UnlessStoppedAndAlwaysAcrossEngineRestart|HealthSurvivesEngineRestart)$'
+	compat+='|^TestBackend(LiveRestoreAfterEngineKill|RestoreNeverStartedTask|ExitsWhileEngineDownRecordedAtBoot|ExitCodesFromInitAfterContainerdRestart|ContainerdRestartDuringRestartStorm|EngineAndContainerdKilledDuringRestartStorm|UnlessStoppedAndAlwaysAcrossEngineRestart|HealthSurvivesEngineRestart|StaleTaskBundle|CorruptAndTornRecords)$'
+	compat+='|^TestHealth(StatusSurvivesEngineRestart|ExecProbeEscapesWithoutInitAfterEngineRestart)$|^TestEngine(ExitsWhileDaemonDownShownAtOnce|NetworkLiveRestore)$'
 	for alt in $TEND_CONTAINERD_ALT; do
 		version=${alt%%=*} dir=${alt#*=}
 		TEND_CONTAINERD_PATH=$dir job "containerd-$version" -timeout 12m -run "$compat" ./integration/

@@ -60,6 +60,14 @@ func (e *netEngine) PruneNetworks(ctx context.Context) ([]string, error) {
 	return []string{"appnet"}, nil
 }
 
+func (e *netEngine) ConnectNetwork(ctx context.Context, netRef, ctrRef string) error {
+	return errdefs.ErrNotImplemented
+}
+
+func (e *netEngine) DisconnectNetwork(ctx context.Context, netRef, ctrRef string) error {
+	return errdefs.ErrNotImplemented
+}
+
 func (e *netEngine) Ports(ctx context.Context, ref string) ([]tnet.PortMapping, error) {
 	return nil, nil
 }
