@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
@@ -253,6 +254,13 @@ func (e *Engine) netUp(ctx context.Context, c *container) (retErr error) {
 	return nil
 }
 
+// netReleaseTimeout bounds the CNI DEL of a container (tried again after a
+// failure). It is longer than opTimeout: at a load average above 100 on
+// two cores one DEL (some 30 iptables processes) took more than 30s, and a
+// DEL killed half-way leaves the address and rules until the engine's next
+// start.
+const netReleaseTimeout = 2 * time.Minute
+
 // netDown releases what netUp gave c's last task (CNI DEL, namespace
 // removal). Idempotent; errors are logged: the boot's reconcile releases
 // leases a failed DEL left.
@@ -267,7 +275,7 @@ func (e *Engine) netDown(ctx context.Context, c *container) {
 	if ns == nil {
 		return
 	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), netReleaseTimeout)
 	defer cancel()
 	lg := e.log.WithField("container", c.rec.ID)
 	if err := e.net.Detach(dctx, c.rec.ID, ns.NetNS, ns.Attachment); err != nil {

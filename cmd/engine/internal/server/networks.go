@@ -20,12 +20,19 @@ type NetworkEngine interface {
 	InspectNetwork(ctx context.Context, ref string) (*backend.NetworkInfo, error)
 	RemoveNetwork(ctx context.Context, ref string) error
 	PruneNetworks(ctx context.Context) ([]string, error)
-	ConnectNetwork(ctx context.Context, netRef, ctrRef string) error
-	DisconnectNetwork(ctx context.Context, netRef, ctrRef string) error
 	Ports(ctx context.Context, ref string) ([]network.PortMapping, error)
 }
 
 var _ NetworkEngine = (*backend.Engine)(nil)
+
+// NetworkConnectEngine answers /v1/networks/{network}/connect and
+// /disconnect; an Engine without it answers 501.
+type NetworkConnectEngine interface {
+	ConnectNetwork(ctx context.Context, netRef, ctrRef string) error
+	DisconnectNetwork(ctx context.Context, netRef, ctrRef string) error
+}
+
+var _ NetworkConnectEngine = (*backend.Engine)(nil)
 
 func (s *Server) networkRoutes(h func(string, func(http.ResponseWriter, *http.Request) error)) {
 	p := "/" + api.Version
@@ -140,20 +147,23 @@ type ConnectRequest struct {
 }
 
 func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
-	return s.connect(w, r, NetworkEngine.ConnectNetwork)
+	return s.connect(w, r, NetworkConnectEngine.ConnectNetwork)
 }
 
 func (s *Server) disconnectNetwork(w http.ResponseWriter, r *http.Request) error {
-	return s.connect(w, r, NetworkEngine.DisconnectNetwork)
+	return s.connect(w, r, NetworkConnectEngine.DisconnectNetwork)
 }
 
 // connect serves connect and disconnect; the engine answers 501 for both
 // (a container's network is fixed at create), 404 for an unknown network
 // or container.
-func (s *Server) connect(w http.ResponseWriter, r *http.Request, fn func(NetworkEngine, context.Context, string, string) error) error {
-	ne, err := s.netEngine(r)
-	if err != nil {
+func (s *Server) connect(w http.ResponseWriter, r *http.Request, fn func(NetworkConnectEngine, context.Context, string, string) error) error {
+	if _, err := s.netEngine(r); err != nil {
 		return err
+	}
+	ne, ok := s.engine.(NetworkConnectEngine)
+	if !ok {
+		return fmt.Errorf("network connect and disconnect are not supported by this engine: %w", errdefs.ErrNotImplemented)
 	}
 	var req ConnectRequest
 	if err := decodeJSON(w, r, &req); err != nil {
