@@ -73,7 +73,7 @@ type Config struct {
 	// probes; nil is the real clock.
 	Clock healthcheck.Clock
 
-	// Network gives containers their networks (issue 13; see
+	// Network gives containers their networks (see
 	// backend/network.go); nil: no networking, every container in a
 	// namespace of its own with lo only (down).
 	Network *network.Manager
@@ -86,7 +86,7 @@ type Config struct {
 	ProtectedPaths []string
 
 	// ContainersPerShim packs new containers without a ShimGroup into
-	// shared shims of up to this many (issue 16; see backend/shimgroup.go);
+	// shared shims of up to this many (see backend/shimgroup.go);
 	// 0 or 1: a shim per container.
 	ContainersPerShim int
 }
@@ -128,14 +128,14 @@ type Engine struct {
 	names map[string]string     // (mu) name -> id, including reservations
 	execs map[string]*Exec      // (mu)
 
-	// Networking (issue 13).
+	// Networking.
 	net     *network.Manager
 	netMu   sync.RWMutex // creates (read) against network removals (write)
 	hostsMu sync.Mutex   // serialises /etc/hosts rewrites
 	// registry: pulls in flight, one per reference (its own lock).
 	pulls pullGroup
 
-	// Shared shims (issue 16): groups being filled (its own lock).
+	// Shared shims: groups being filled (its own lock).
 	shims shimPacker
 }
 

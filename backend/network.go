@@ -16,7 +16,7 @@ import (
 	"github.com/tendhq/tend/network"
 )
 
-// Container networking (issue 13): the engine asks its network.Manager
+// Container networking: the engine asks its network.Manager
 // (Config.Network) for a namespace and a CNI ADD before every start of a
 // task, and for the DEL once the task is gone (exit, failed start, remove).
 // The container's OCI spec names the namespace's fixed path, and binds

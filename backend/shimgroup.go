@@ -10,7 +10,7 @@ import (
 	"github.com/tendhq/tend/libcontainerd"
 )
 
-// Shared shims (issue 16). containerd's runc v2 shim serves every container
+// Shared shims. containerd's runc v2 shim serves every container
 // whose spec carries the same io.containerd.runc.v2.group annotation: the
 // first one's task start starts the shim, the others' find its socket and
 // join it (CRI puts a pod in one shim the same way). A shim costs ~2.7 MiB

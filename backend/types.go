@@ -52,7 +52,7 @@ type CreateOptions struct {
 	// (Config.InitPath). Create records the decision here.
 	Init *bool `json:"init,omitempty"`
 
-	// Networking (issue 13; see backend/network.go).
+	// Networking (see backend/network.go).
 	// NetworkMode is "bridge" (the default), "none", "host" or the name
 	// of a user network.
 	NetworkMode string `json:"network_mode,omitempty"`
@@ -63,7 +63,7 @@ type CreateOptions struct {
 	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
 	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
 	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
-	// Mounts and volumes (issue 12).
+	// Mounts and volumes.
 	// Binds are -v/--volume values, docker's HostConfig.Binds:
 	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
 	// or CONTAINER-PATH (an anonymous volume); see ParseVolumeSpec.
@@ -105,7 +105,7 @@ type CreateOptions struct {
 	Tmpfs   map[string]string `json:"tmpfs,omitempty"`
 	Ulimits []Ulimit          `json:"ulimits,omitempty"`
 	ShmSize int64             `json:"shm_size,omitempty"` // /dev/shm in bytes; 0: 64MiB
-	// Shared shims (issue 16; see backend/shimgroup.go).
+	// Shared shims (see backend/shimgroup.go).
 	// ShimGroup puts the container in the containerd shim of that group
 	// (the runc v2 shim's io.containerd.runc.v2.group annotation): one
 	// shim process for all of them. Empty: the engine packs it into a
@@ -147,14 +147,14 @@ type Container struct {
 	// LogPath is the container's json-file log.
 	LogPath string `json:"log_path"`
 
-	// Networking (issue 13): the network of the current run, from its
+	// Networking: the network of the current run, from its
 	// start until the CNI DEL after its exit.
 	Network *NetworkSettings `json:"network,omitempty"`
 	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
-	// Create resolved them (issue 12).
+	// Create resolved them.
 	Mounts MountPoints `json:"mounts,omitempty"`
 
-	// docker CLI (issue 17): what docker shows of a container.
+	// docker CLI: what docker shows of a container.
 	// ImageName is the image as the user gave it ("busybox"), as docker
 	// shows it in ps and .Config.Image; Config.Image is its normalized
 	// reference. Empty in records older than it: read Config.Image.
@@ -183,7 +183,7 @@ type Event struct {
 	Attributes  map[string]string `json:"attributes,omitempty"` // as docker's: name, image, exitCode, the container's labels; reason, health_status, restart_count, ...
 
 	// Kind is the type of object the event is about, as docker's event
-	// Type: "container" (also when empty), "image", ... (issue 17).
+	// Type: "container" (also when empty), "image", ....
 	Kind string `json:"kind,omitempty"`
 }
 

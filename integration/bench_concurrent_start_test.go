@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkConcurrentStart creates and starts TEND_BENCH_START_CONTAINERS
-// (default 20; issue 16 asks for 200) idle containers all at once, one
+// (default 20; 200 for the README's figures) idle containers all at once, one
 // goroutine each, and reports the time until every one runs: through the
 // engine daemon's HTTP API (POST /v1/containers, then .../start, over its
 // unix socket, without networking) and through the raw containerd client

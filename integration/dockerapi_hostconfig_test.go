@@ -11,7 +11,7 @@ import (
 )
 
 // TestDockerCLIHostConfig drives the docker CLI's mounts, volumes and
-// ports against the engine's Docker API (issue 15): a read-only bind
+// ports against the engine's Docker API: a read-only bind
 // mount, a named volume shared by two containers, docker volume ls/rm/
 // inspect, a published random port read back with docker port and
 // answered through 127.0.0.1, and the container's address in inspect.

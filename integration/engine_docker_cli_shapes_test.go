@@ -8,15 +8,15 @@ import (
 	"testing"
 )
 
-// issue17Commands are the commands issue 17 wants `engine --help` to list
+// everydayCommands are the commands `engine --help` must list
 // (docker's everyday commands), each with examples in its own --help.
-var issue17Commands = []string{
+var everydayCommands = []string{
 	"attach", "completion", "container", "cp", "create", "diff", "events", "exec", "export", "image",
 	"info", "inspect", "kill", "logs", "pause", "port", "ps", "rename", "restart", "rm", "run",
 	"start", "stats", "stop", "system", "top", "unpause", "update", "version", "wait",
 }
 
-// TestEngineDockerCLIShapes checks the rest of issue 17 through the real
+// TestEngineDockerCLIShapes checks docker's output shapes through the real
 // binary against a real daemon: docker's status strings, typed image and
 // quoted command in ps, event attributes, template functions, diff's
 // changed parents, logs --details with --log-opt, stats' NET I/O, cp
@@ -204,7 +204,7 @@ func TestEngineDockerCLIShapes(t *testing.T) {
 		for _, c := range commands(d.must(t, "--help")) {
 			listed[c] = true
 		}
-		for _, c := range issue17Commands {
+		for _, c := range everydayCommands {
 			if !listed[c] {
 				t.Errorf("engine --help does not list %s", c)
 			}

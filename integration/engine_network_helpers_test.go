@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-// Every test daemon gets a bridge and a subnet of its own (issue 13), so
+// Every test daemon gets a bridge and a subnet of its own, so
 // that daemons running in parallel (in this binary or another) never share
 // one: both derive from the daemon's root, so a daemon restarted on the
 // same root finds its own again. The subnets come from 10.92.0.0/14, apart

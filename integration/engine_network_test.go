@@ -22,7 +22,7 @@ import (
 	"github.com/tendhq/tend/network"
 )
 
-// The networking tests (issue 13) drive an engine daemon with its own
+// The networking tests drive an engine daemon with its own
 // bridge and subnet (networkArgs) and talk only to 127.0.0.1 and to the
 // addresses of containers on that bridge.
 

@@ -16,7 +16,7 @@ import (
 	"github.com/tendhq/tend/internal/testutil"
 )
 
-// Health probe tests (issue 4) on the real containerd, through the backend.
+// Health probe tests on the real containerd, through the backend.
 // Intervals are short so the suite stays fast; every test runs its own
 // Engine (newEngineEnv), which removes its containers and closes at the end.
 

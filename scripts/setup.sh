@@ -26,7 +26,7 @@ packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-
 # docker-registry (distribution 2.8): the registry tests and the demo start their own on 127.0.0.1;
 # its system service is never started (policy-rc.d below) and is disabled after the install.
 packages+=(docker-registry)
-# networking (issue 13): the CNI plugins (bridge, host-local, portmap, firewall,
+# networking: the CNI plugins (bridge, host-local, portmap, firewall,
 # loopback, tuning) in /usr/lib/cni, driven by go-cni.
 packages+=(containernetworking-plugins)
 # docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd is never started
@@ -187,7 +187,7 @@ if [ -f cmd/tend-init/tend-init.c ]; then
 	fi
 fi
 
-# --- install the engine (issue 17) ------------------------------------------------
+# --- install the engine ------------------------------------------------
 # As an engine is installed: engine and tend-init on PATH, a systemd unit
 # (installed, not enabled nor started: tests run their own daemons) and a
 # default config, /etc/tend/daemon.json, that `engine daemon` reads (flags

@@ -10,7 +10,7 @@ import (
 	"github.com/tendhq/tend/cmd/engine/internal/format"
 )
 
-// dockerCommands are the docker CLI's everyday commands (issue 17).
+// dockerCommands are the docker CLI's everyday commands.
 func dockerCommands(g *globals, s cli.Streams) []*cobra.Command {
 	return []*cobra.Command{
 		newRenameCommand(g), newUpdateCommand(g, s), newContainerCommand(g, s), newSystemCommand(g, s),

@@ -13,7 +13,7 @@ import (
 	"github.com/tendhq/tend/network"
 )
 
-// Networking (issue 13): `engine network ...`, `engine port`, and the
+// Networking: `engine network ...`, `engine port`, and the
 // network flags of run and create.
 
 const argNetwork = "network"

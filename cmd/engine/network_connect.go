@@ -9,7 +9,7 @@ import (
 
 // newNetworkConnectCommands are `network connect` and `network
 // disconnect`, docker's commands; the engine answers that a container's
-// network is fixed at create (issue 13).
+// network is fixed at create.
 func newNetworkConnectCommands(g *globals, s cli.Streams) []*cobra.Command {
 	mk := func(verb, short string, disconnect bool) *cobra.Command {
 		return &cobra.Command{

@@ -12,7 +12,7 @@ import (
 	"github.com/tendhq/tend/cmd/engine/internal/daemon"
 )
 
-// Shared shims (issue 16; see backend/shimgroup.go): `engine daemon
+// Shared shims (see backend/shimgroup.go): `engine daemon
 // --containers-per-shim N` and `engine run/create --shim-group KEY`.
 
 // defaultContainersPerShim is a shim per container: a group shares its

@@ -6,7 +6,7 @@
  *
  * It is C, not Go, for its memory: a host runs one per container, and a Go
  * runtime costs ~0.8 MiB of private memory at rest and several MiB once its
- * heap has grown under probes (issue 16), where this program keeps ~0.1 MiB.
+ * heap has grown under probes, where this program keeps ~0.1 MiB.
  * One thread, one poll loop, signals through a signalfd; nothing is
  * allocated per probe beyond the connection's own state, freed at its end.
  *

@@ -2,7 +2,7 @@ package api
 
 import "github.com/tendhq/tend/backend"
 
-// The documents of the docker CLI's everyday commands (issue 17).
+// The documents of the docker CLI's everyday commands.
 type (
 	// UpdateOptions is the body of POST /v1/containers/{ref}/update.
 	UpdateOptions = backend.UpdateOptions

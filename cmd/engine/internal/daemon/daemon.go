@@ -45,7 +45,7 @@ type Options struct {
 	// Ready, when set, is called once the API serves.
 	Ready func()
 
-	// Networking (issue 13): the default bridge device ("none": no
+	// Networking: the default bridge device ("none": no
 	// networking), its subnet (empty: recorded or picked) and the CNI
 	// plugin dirs (empty: network.DefaultPluginDirs).
 	Bridge        string
@@ -56,7 +56,7 @@ type Options struct {
 	DockerSocket string
 	// registry: how registries are reached (--insecure-registry, certs).
 	Registry backend.RegistryConfig
-	// ContainersPerShim packs containers into shared shims (issue 16;
+	// ContainersPerShim packs containers into shared shims (see
 	// backend.Config.ContainersPerShim).
 	ContainersPerShim int
 }

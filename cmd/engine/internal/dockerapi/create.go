@@ -201,7 +201,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	o.Mounts = hc.Mounts
 	o.Tmpfs = hc.Tmpfs
 	o.Privileged = hc.Privileged
-	// Confinement (issue 11).
+	// Confinement.
 	o.User = cfg.User
 	o.StopSignal = cfg.StopSignal
 	o.StopTimeout = cfg.StopTimeout

@@ -17,7 +17,7 @@ import (
 	tnet "github.com/tendhq/tend/network"
 )
 
-// Networks (issue 15): Docker's /networks routes onto the engine's bridge
+// Networks: Docker's /networks routes onto the engine's bridge
 // networks (backend/networks.go), in Docker's shapes. An engine without
 // networking (server.NetworkEngine) answers 501.
 

@@ -7,7 +7,7 @@ import (
 	"github.com/moby/moby/api/types/volume"
 )
 
-// Volumes (issue 15): Docker's /volumes routes onto the engine's local
+// Volumes: Docker's /volumes routes onto the engine's local
 // volumes (backend/volumes.go), in Docker's shapes.
 
 func (s *Server) listVolumes(w http.ResponseWriter, r *http.Request) error {

@@ -8,7 +8,7 @@ import (
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
-// The routes of the docker CLI's everyday commands (issue 17): rename,
+// The routes of the docker CLI's everyday commands: rename,
 // update, prune, system df, archives (cp), changes (diff) and export.
 
 func (s *Server) dockerRoutes(h func(string, func(http.ResponseWriter, *http.Request) error)) {

@@ -51,7 +51,7 @@ type Engine interface {
 	LoadImages(ctx context.Context, r io.Reader, progress backend.ProgressFunc) ([]api.Image, error)
 	Login(ctx context.Context, server, user, secret string) error
 	Info(ctx context.Context) (api.Info, error)
-	// Mounts and volumes (issue 12).
+	// Mounts and volumes.
 	RemoveContainer(ctx context.Context, ref string, opts api.RemoveOptions) error
 	CreateVolume(ctx context.Context, req api.VolumeCreateRequest) (*api.Volume, error)
 	Volumes(ctx context.Context) ([]api.Volume, error)
@@ -59,7 +59,7 @@ type Engine interface {
 	RemoveVolume(ctx context.Context, name string, force bool) error
 	PruneVolumes(ctx context.Context, all bool) (api.VolumePruneReport, error)
 
-	// The docker CLI's everyday commands (issue 17).
+	// The docker CLI's everyday commands.
 	Size(ctx context.Context, ref string) (backend.Usage, error)
 	Rename(ctx context.Context, ref, newName string) error
 	Update(ctx context.Context, ref string, opts api.UpdateOptions) error

@@ -13,7 +13,7 @@ import (
 )
 
 // NetworkEngine is the part of the engine that serves /v1/networks and
-// /v1/containers/{ref}/port (issue 13). An Engine without it answers 501.
+// /v1/containers/{ref}/port. An Engine without it answers 501.
 type NetworkEngine interface {
 	CreateNetwork(ctx context.Context, opts network.CreateOptions) (*network.Network, error)
 	Networks(ctx context.Context) ([]backend.NetworkInfo, error)
