@@ -29,7 +29,8 @@ packages+=(docker-registry)
 # networking: the CNI plugins (bridge, host-local, portmap, firewall,
 # loopback, tuning) in /usr/lib/cni, driven by go-cni.
 packages+=(containernetworking-plugins)
-# docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd is never started
+# docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd runs only
+# privately, in the benchmark that compares it with tend (never as the system service)
 packages+=(docker.io)
 # docker-compose (1.29, Python): TestDockerCompose runs a two-service file against the Docker API
 packages+=(docker-compose)
