@@ -27,7 +27,7 @@ packages=(containerd runc busybox-static iptables ca-certificates git gcc libc6-
 # its system service is never started (policy-rc.d below) and is disabled after the install.
 packages+=(docker-registry)
 # networking: the CNI plugins (bridge, host-local, portmap, firewall,
-# loopback, tuning) in /usr/lib/cni, driven by go-cni.
+# loopback, tuning) in /usr/lib/cni, driven through libcni (what go-cni wraps).
 packages+=(containernetworking-plugins)
 # docker.io: the docker CLI that the Docker API tests drive (/usr/bin/docker); its dockerd runs only
 # privately, in the benchmark that compares it with tend (never as the system service)
