@@ -13,118 +13,16 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/storage"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/format"
-	"github.com/tendhq/tend/healthcheck"
 )
 
-// health converts the engine's health state, nil without a health check.
-func health(c *backend.Container) *container.Health {
-	cfg := c.Config.Health
-	if cfg == nil || len(cfg.Test) == 0 || cfg.Test[0] == healthcheck.TestNone {
-		return nil
-	}
-	h := &container.Health{Status: container.Starting, Log: []*container.HealthcheckResult{}}
-	if c.Health != nil {
-		if c.Health.Status != "" {
-			h.Status = container.HealthStatus(c.Health.Status)
-		}
-		h.FailingStreak = c.Health.FailingStreak
-		for _, r := range c.Health.Log {
-			h.Log = append(h.Log, &container.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
-		}
-	}
-	return h
-}
-
-func healthConfig(cfg *healthcheck.Config) *container.HealthConfig {
-	if cfg == nil {
-		return nil
-	}
-	return &container.HealthConfig{Test: cfg.Test, Interval: cfg.Interval, Timeout: cfg.Timeout, StartPeriod: cfg.StartPeriod, StartInterval: cfg.StartInterval, Retries: cfg.Retries}
-}
-
-func toState(c *backend.Container) *container.State {
-	st := &container.State{
-		Status:     container.ContainerState(c.State),
-		Running:    c.State == backend.StateRunning || c.State == backend.StatePaused || c.State == backend.StateRestarting,
-		Paused:     c.State == backend.StatePaused,
-		Restarting: c.State == backend.StateRestarting,
-		OOMKilled:  c.OOMKilled,
-		Dead:       c.State == backend.StateDead,
-		Pid:        int(c.Pid),
-		ExitCode:   c.ExitCode,
-		Error:      c.Error,
-		StartedAt:  dockerTime(c.StartedAt),
-		FinishedAt: dockerTime(c.FinishedAt),
-		Health:     health(c),
-	}
-	if !st.Running {
-		st.Pid = 0
-	}
-	return st
-}
-
-func hostConfig(c *backend.Container) *container.HostConfig {
-	o := c.Config
-	hc := &container.HostConfig{
-		NetworkMode:     container.NetworkMode(networkMode(container.NetworkMode(o.NetworkMode))),
-		PortBindings:    format.PortMap(o.Publish, false),
-		PublishAllPorts: o.PublishAll,
-		Binds:           o.Binds,
-		Mounts:          o.Mounts,
-		Privileged:      o.Privileged,
-		CapAdd:          o.CapAdd,
-		CapDrop:         o.CapDrop,
-		SecurityOpt:     o.SecurityOpt,
-		ReadonlyRootfs:  o.ReadonlyRootfs,
-		Tmpfs:           o.Tmpfs,
-		ShmSize:         o.ShmSize,
-		ExtraHosts:      o.ExtraHosts,
-		RestartPolicy:   container.RestartPolicy{Name: container.RestartPolicyMode(o.Restart.Name), MaximumRetryCount: o.Restart.MaximumRetryCount},
-		AutoRemove:      o.AutoRemove,
-		LogConfig:       container.LogConfig{Type: "json-file", Config: map[string]string{}},
-		Init:            o.Init,
-		Runtime:         "runc",
-	}
-	hc.Memory = o.Resources.MemoryBytes
-	hc.NanoCPUs = int64(o.Resources.CPUs * 1e9)
-	if o.Resources.PidsLimit > 0 {
-		n := o.Resources.PidsLimit
-		hc.PidsLimit = &n
-	}
-	return hc
-}
-
+// toInspect is the engine's docker-shaped inspect, with what clients of
+// the Docker API read beyond it.
 func toInspect(c *backend.Container) container.InspectResponse {
-	o := c.Config
-	out := container.InspectResponse{
-		ID:           c.ID,
-		Created:      dockerTime(c.Created),
-		State:        toState(c),
-		Image:        o.Image,
-		LogPath:      c.LogPath,
-		Name:         "/" + c.Name,
-		RestartCount: c.RestartCount,
-		Driver:       "overlayfs",
-		Platform:     "linux",
-		HostConfig:   hostConfig(c),
-		GraphDriver:  &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
-		Mounts:       append([]container.MountPoint{}, c.Mounts...),
-		Config: &container.Config{
-			Hostname: o.Hostname, User: o.User, Entrypoint: o.Entrypoint, StopSignal: o.StopSignal, StopTimeout: o.StopTimeout,
-			Tty: o.Tty, OpenStdin: o.OpenStdin, Env: o.Env, Cmd: o.Cmd, Image: familiarImage(o.Image),
-			WorkingDir: o.WorkingDir, Labels: o.Labels, Healthcheck: healthConfig(o.Health),
-			AttachStdout: true, AttachStderr: true, AttachStdin: o.OpenStdin,
-		},
-		NetworkSettings: format.NetworkSettings(c),
-	}
-	if out.Config.Labels == nil {
-		out.Config.Labels = map[string]string{}
-	}
+	out := format.DockerInspect(c)
 	// dockerd (before API 1.45) names a container on a user-defined
 	// network by its short id too; compose 1.x reconnects a container
 	// whose aliases lack it.
@@ -134,12 +32,6 @@ func toInspect(c *backend.Container) container.InspectResponse {
 				ep.Aliases = append(ep.Aliases, c.ID[:12])
 			}
 		}
-	}
-	if len(o.Cmd) > 0 {
-		out.Path, out.Args = o.Cmd[0], o.Cmd[1:]
-	}
-	if out.Args == nil {
-		out.Args = []string{}
 	}
 	return out
 }
@@ -162,8 +54,8 @@ func toSummary(c *backend.Container, now time.Time) container.Summary {
 		Mounts:          append([]container.MountPoint{}, c.Mounts...),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: format.NetworkSettings(c).Networks},
 	}
-	s.HostConfig.NetworkMode = networkMode(container.NetworkMode(c.Config.NetworkMode))
-	if h := health(c); h != nil {
+	s.HostConfig.NetworkMode = format.DockerNetworkMode(c.Config.NetworkMode)
+	if h := format.DockerHealth(c); h != nil {
 		s.Health = &container.HealthSummary{Status: h.Status, FailingStreak: h.FailingStreak}
 	}
 	return s
@@ -255,7 +147,7 @@ func (s *Server) listContainers(w http.ResponseWriter, r *http.Request) error {
 		}
 		if len(f["health"]) > 0 {
 			st := container.NoHealthcheck
-			if h := health(c); h != nil {
+			if h := format.DockerHealth(c); h != nil {
 				st = h.Status
 			}
 			if !f["health"][string(st)] {

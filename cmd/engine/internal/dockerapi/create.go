@@ -14,6 +14,7 @@ import (
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
 	"github.com/tendhq/tend/healthcheck"
 	tnet "github.com/tendhq/tend/network"
 )
@@ -35,15 +36,6 @@ func refuseUnsupported(fields []unsupportedField) error {
 		return nil
 	}
 	return fmt.Errorf("%s: not supported by tend's Docker API yet; create the container without it: %w", strings.Join(names, ", "), errdefs.ErrInvalidArgument)
-}
-
-// networkMode maps Docker's network mode onto the engine's: "default" is
-// the bridge.
-func networkMode(mode container.NetworkMode) string {
-	if mode == "" || mode == "default" {
-		return "bridge"
-	}
-	return string(mode)
 }
 
 // portBindings maps HostConfig.PortBindings onto the engine's mappings.
@@ -130,7 +122,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 			}
 		}
 		for k, ep := range eps {
-			endpointsOK = endpointsOK && networkMode(container.NetworkMode(k)) == networkMode(netMode) &&
+			endpointsOK = endpointsOK && format.DockerNetworkMode(k) == format.DockerNetworkMode(string(netMode)) &&
 				(ep == nil || (noAddresses(ep.IPAMConfig) && len(ep.Links) == 0))
 		}
 	}
@@ -179,7 +171,7 @@ func toCreateOptions(name string, req *container.CreateRequest) (backend.CreateO
 	o.Init = hc.Init
 	// Networking, mounts and volumes: what the engine has since issues 12
 	// and 13; it checks them itself.
-	o.NetworkMode = networkMode(netMode)
+	o.NetworkMode = format.DockerNetworkMode(string(netMode))
 	o.Hostname = cfg.Hostname
 	o.PublishAll = hc.PublishAllPorts
 	publish, err := portBindings(hc.PortBindings)

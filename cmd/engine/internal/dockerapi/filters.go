@@ -101,12 +101,6 @@ func (l *lineWriter) send(v any) error {
 	return l.rc.Flush()
 }
 
-// dockerTime renders a time as Docker's inspect does; the zero time is
-// 0001-01-01T00:00:00Z.
-func dockerTime(t time.Time) string {
-	return t.UTC().Format(time.RFC3339Nano)
-}
-
 func jsonMarshal(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
 	"github.com/tendhq/tend/cmd/engine/internal/server"
 	tnet "github.com/tendhq/tend/network"
 )
@@ -272,7 +272,7 @@ func (s *Server) connectNetwork(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("network connect: IPAMConfig addresses and Links: not supported by tend's Docker API yet: %w", errdefs.ErrInvalidArgument)
 	}
 	if mode := c.Config.NetworkMode; mode != n.Name && mode != n.ID {
-		return fmt.Errorf("connecting container %s (on network %s) to network %s (POST /networks/{id}/connect) is not supported by tend's Docker API yet: a container joins its one network when created (docker run --network NAME): %w", c.Name, networkMode(container.NetworkMode(mode)), n.Name, errdefs.ErrNotImplemented)
+		return fmt.Errorf("connecting container %s (on network %s) to network %s (POST /networks/{id}/connect) is not supported by tend's Docker API yet: a container joins its one network when created (docker run --network NAME): %w", c.Name, format.DockerNetworkMode(mode), n.Name, errdefs.ErrNotImplemented)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/engine/internal/format"
 )
 
 // credentials turns X-Registry-Auth into the engine's credentials; none:
@@ -204,7 +205,7 @@ func (s *Server) inspectImage(w http.ResponseWriter, r *http.Request, name strin
 		os = "linux"
 	}
 	writeJSON(w, http.StatusOK, image.InspectResponse{
-		ID: g.digest, RepoTags: g.refs, RepoDigests: []string{}, Created: dockerTime(in.Created),
+		ID: g.digest, RepoTags: g.refs, RepoDigests: []string{}, Created: format.DockerTime(in.Created),
 		Architecture: arch, Os: os, Size: in.Size,
 		Config:      &dockerspec.DockerOCIImageConfig{ImageConfig: in.Config},
 		GraphDriver: &storage.DriverData{Name: "overlayfs", Data: map[string]string{}},
