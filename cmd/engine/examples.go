@@ -66,12 +66,14 @@ engine logs --since 10m --until 5m --timestamps web
 engine logs --details web`,
 	"network": `engine network ls
 engine network create backend`,
-	"network create":  `engine network create --subnet 10.90.0.0/24 backend`,
-	"network inspect": `engine network inspect backend`,
-	"network ls":      `engine network ls`,
-	"network prune":   `engine network prune -f`,
-	"network rm":      `engine network rm backend`,
-	"pause":           `engine pause web`,
+	"network connect":    `engine network connect backend web   # not supported: run web with --network backend`,
+	"network create":     `engine network create --subnet 10.90.0.0/24 backend`,
+	"network disconnect": `engine network disconnect backend web   # not supported: run web again without --network backend`,
+	"network inspect":    `engine network inspect backend`,
+	"network ls":         `engine network ls`,
+	"network prune":      `engine network prune -f`,
+	"network rm":         `engine network rm backend`,
+	"pause":              `engine pause web`,
 	"port": `engine port web
 engine port web 80/tcp`,
 	"pull": `engine pull busybox
