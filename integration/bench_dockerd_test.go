@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/internal/pdeath"
 )
 
 // privateDockerd is a dockerd of the benchmark's own, on its own
@@ -33,8 +35,8 @@ func (p *privateDockerd) start(b *testing.B, name string, args ...string) *exec.
 	}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := pdeath.Start(cmd, syscall.SIGKILL); err != nil {
 		b.Fatalf("start %s: %v", name, err)
 	}
 	done := make(chan struct{})

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/internal/pdeath"
 	"github.com/tendhq/tend/internal/testutil"
 )
 
@@ -122,8 +123,7 @@ func (r *testRegistry) start() {
 	r.exited = make(chan struct{})
 	r.cmd = exec.Command(registryBinary, "serve", r.config)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := r.cmd.Start(); err != nil {
+	if err := pdeath.Start(r.cmd, syscall.SIGKILL); err != nil {
 		r.t.Fatalf("start %s: %v", registryBinary, err)
 	}
 	cmd, exited := r.cmd, r.exited

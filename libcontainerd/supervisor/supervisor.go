@@ -35,6 +35,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 
+	"github.com/tendhq/tend/internal/pdeath"
 	until "github.com/tendhq/tend/libcontainerd/internal/serving"
 )
 
@@ -326,8 +327,9 @@ func (d *Daemon) startLocked(ctx context.Context) error {
 	cmd.Stdout, cmd.Stderr = d.out, d.out
 	cmd.WaitDelay = outputWaitDelay
 	// Its own session, so signals to our process group do not reach it;
-	// killed if we die, so a crashed test leaves no daemon behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+	// killed if we die (pdeath.Start), so a crashed test leaves no daemon
+	// behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if d.logFile != nil {
 		fmt.Fprintf(d.logFile, "--- supervisor: starting %s %s at %s\n", d.binary, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
 	}
@@ -340,7 +342,7 @@ func (d *Daemon) startLocked(ctx context.Context) error {
 	if err != nil {
 		log.G(ctx).WithError(err).Warn("supervisor: some stale task bundles are left; starts of their containers fail until they are removed")
 	}
-	if err := cmd.Start(); err != nil {
+	if err := pdeath.Start(cmd, syscall.SIGKILL); err != nil {
 		return fmt.Errorf("supervisor: start %s: %w", d.binary, err)
 	}
 	p := &process{cmd: cmd, started: time.Now(), exited: make(chan struct{})}
