@@ -41,37 +41,38 @@ main() {
 	say "unit tests: go test -race -count=1 (${#unit[@]} packages)"
 	go test -race -count=1 -json "${unit[@]}" 2>&1 | summary -quiet -counts "$counts" -log build/unit.log || status=1
 
-	# The integration tests in three processes at once, each with its own
-	# containerd (the engine CLI tests and the docker CLI and API tests,
-	# which mostly wait on daemons, beside the library and backend tests), then the
-	# compatibility runs against containerd 1.7 and 2.x, also side by side.
-	# Each run adds to a counts file of its own, summed at the end.
+	# The integration runs, three at a time, each in its own process with
+	# its own containerd: the library and backend tests (core), the engine
+	# CLI tests, the docker CLI and API tests (with the network leak test,
+	# to even out the three), then the compatibility runs against containerd
+	# 1.7 and 2.x as places free up. They mostly wait on daemons, not on the
+	# CPU. Each run adds to a counts file of its own, summed at the end.
 	declare -A jobs=() # pid -> name
+	reap() { # waits for one run; prints its result, and the end of its output if it failed
+		local pid="" st=0 name
+		wait -n -p pid "${!jobs[@]}" || st=$?
+		name=${jobs[$pid]}
+		unset "jobs[$pid]"
+		if [ "$st" -eq 0 ]; then
+			say "integration tests ($name): $(tail -n 1 "build/integration-$name.out")"
+		else
+			status=1
+			say "integration tests ($name) FAILED; the end of its output (all of it: build/integration-$name.log):"
+			tail -n 300 "build/integration-$name.out"
+		fi
+	}
 	job() { # name, then the go test arguments
 		local name=$1
 		shift
+		while [ "${#jobs[@]}" -ge 3 ]; do reap; done
 		say "integration tests ($name): go test -count=1 $* (log: build/integration-$name.log)"
 		go test -count=1 -json "$@" 2>&1 | summary -counts "$counts.$name" -log "build/integration-$name.log" >"build/integration-$name.out" &
 		jobs[$!]=$name
 	}
-	wait_jobs() { # prints each run's result, and the end of a failed run's output
-		local pid name
-		for pid in "${!jobs[@]}"; do
-			name=${jobs[$pid]}
-			if wait "$pid"; then
-				say "integration tests ($name): $(tail -n 1 "build/integration-$name.out")"
-			else
-				status=1
-				say "integration tests ($name) FAILED; the end of its output (all of it: build/integration-$name.log):"
-				tail -n 300 "build/integration-$name.out"
-			fi
-		done
-		jobs=()
-	}
+	leak='^TestBackendNetworkNoLeaks$'
+	job core -timeout 25m -skip "^Test(Engine|Docker)|$leak" ./integration/
 	job engine -timeout 25m -run '^TestEngine' ./integration/
-	job docker -timeout 25m -run '^TestDocker' ./integration/
-	job core -timeout 25m -skip '^Test(Engine|Docker)' ./integration/
-	wait_jobs
+	job docker -timeout 25m -run "^TestDocker|$leak" ./integration/
 
 	# The libcontainerd tests and the backend's fault tests (containerd or
 	# the engine killed) again against each newer containerd: 1.7 and 2.x
@@ -83,7 +84,7 @@ main() {
 		version=${alt%%=*} dir=${alt#*=}
 		TEND_CONTAINERD_PATH=$dir job "containerd-$version" -timeout 12m -run "$compat" ./integration/
 	done
-	wait_jobs
+	while [ "${#jobs[@]}" -gt 0 ]; do reap; done
 	cat "$counts" "$counts".* 2>/dev/null | awk '{p += $1; f += $2; s += $3} END {if (NR) print p, f, s}' >"$counts.all"
 	mv "$counts.all" "$counts"
 	rm -f "$counts".*
