@@ -192,7 +192,6 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (de
 		return nil, fmt.Errorf("container %s is %s: you cannot attach to a stopped container, start it first: %w", ref, s, errdefs.ErrFailedPrecondition)
 	}
 	openStdin := c.rec.Config.OpenStdin
-	id := c.rec.ID
 	c.mu.Unlock()
 	if opts.Stdin != nil && !openStdin {
 		return nil, fmt.Errorf("container %s was created without open stdin: attach without stdin: %w", ref, errdefs.ErrInvalidArgument)
@@ -225,18 +224,16 @@ func (e *Engine) Attach(ctx context.Context, ref string, opts AttachOptions) (de
 				}
 				if rerr != nil {
 					if errors.Is(rerr, io.EOF) {
-						// Ends the task's stdin copy after what was
-						// written, which closes our end of the FIFO;
-						// CloseStdin closes the shim's. The process
-						// reads EOF after the data.
+						// Ends the task's stdin copy once it has
+						// written what it read: the copy then closes
+						// our end of the FIFO, and libcontainerd has
+						// containerd close the shim's, so the process
+						// reads EOF after the data. (Closing the FIFO
+						// here, through CloseStdin, raced the copy and
+						// could drop the last bytes.)
 						if w := c.attachs.stdin(); w != nil {
 							w.Close()
 						}
-						cctx, cancel := context.WithTimeout(e.ctx, opTimeout)
-						if err := e.client.CloseStdin(cctx, id, id); err != nil {
-							logger().WithError(err).WithField("container", id).Debug("close stdin after attacher EOF")
-						}
-						cancel()
 					}
 					return
 				}

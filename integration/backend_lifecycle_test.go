@@ -224,3 +224,30 @@ func TestBackendStartBadCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendAttachStdinDataThenEOF: an attacher whose stdin ends right
+// after its data (a piped `echo x | engine attach`) delivers all of it
+// before the process sees EOF, every time: the EOF used to close the FIFO
+// while the copy still held the last bytes.
+func TestBackendAttachStdinDataThenEOF(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	ctx := testCtx(t)
+	for i := range 20 {
+		c := env.create(backend.CreateOptions{Cmd: []string{"sh", "-c", "read x; echo got $x"}, OpenStdin: true})
+		if err := env.e.Start(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+		out := &testutil.Buffer{}
+		detach, err := env.e.Attach(ctx, c.ID, backend.AttachOptions{Stdin: strings.NewReader(fmt.Sprintf("hello%d\n", i)), Stdout: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, err := env.e.Wait(ctx, c.ID, backend.WaitNotRunning); err != nil || code != 0 {
+			t.Fatalf("round %d: Wait: %d %v", i, code, err)
+		}
+		detach()
+		if got, want := out.String(), fmt.Sprintf("got hello%d\n", i); got != want {
+			t.Errorf("round %d: attached output %q, want %q", i, got, want)
+		}
+	}
+}
