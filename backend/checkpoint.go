@@ -30,12 +30,6 @@ const (
 	exitReasonCheckpointed = "checkpointed"
 )
 
-// Checkpoint describes a checkpoint of a container.
-type Checkpoint struct {
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
-}
-
 // restoreFrom is the checkpoint a start restores.
 type restoreFrom struct {
 	name, dir string

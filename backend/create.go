@@ -69,7 +69,7 @@ func validateCreate(o *CreateOptions) error {
 	if o.Rootfs != "" && o.Entrypoint != nil {
 		return bad("--entrypoint needs an image: a rootfs container runs its command as given")
 	}
-	if err := o.Restart.validate(); err != nil {
+	if err := validateRestartPolicy(o.Restart); err != nil {
 		return err
 	}
 	if o.Restart.Name == "" {
@@ -143,26 +143,6 @@ func (e *Engine) buildSpec(id string, o *CreateOptions) (*specs.Spec, error) {
 		s.Process.Cwd = "" // the image's WORKDIR
 	}
 	return s, nil
-}
-
-// MergeEnv returns base overridden by over, by variable name, the last
-// of a name winning, in the order names first appear (the image's
-// variables, then --env-file, then -e, as docker run).
-func MergeEnv(base, over []string) []string {
-	idx := map[string]int{}
-	out := make([]string, 0, len(base)+len(over))
-	for _, l := range [][]string{base, over} {
-		for _, kv := range l {
-			k, _, _ := strings.Cut(kv, "=")
-			if i, ok := idx[k]; ok {
-				out[i] = kv
-				continue
-			}
-			idx[k] = len(out)
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // imageStopSignal is the image's STOPSIGNAL, or SIGTERM.

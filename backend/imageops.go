@@ -9,19 +9,7 @@ import (
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/errdefs"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// ImageInspect is what `image inspect` shows of an image.
-type ImageInspect struct {
-	Image
-	MediaType    string              `json:"mediaType"`
-	Architecture string              `json:"architecture,omitempty"`
-	Os           string              `json:"os,omitempty"`
-	Config       ocispec.ImageConfig `json:"config"`
-	Layers       []string            `json:"layers,omitempty"` // diff ids
-	Labels       map[string]string   `json:"labels,omitempty"` // containerd's
-}
 
 // getImage finds an image by (normalized) reference.
 func (e *Engine) getImage(ctx context.Context, ref string) (string, images.Image, error) {
@@ -89,12 +77,6 @@ func (e *Engine) TagImage(ctx context.Context, src, dst string) (string, error) 
 		}
 	}
 	return dst, nil
-}
-
-// PruneReport says what PruneImages removed.
-type PruneReport struct {
-	Deleted        []string `json:"deleted"`
-	SpaceReclaimed int64    `json:"spaceReclaimed"`
 }
 
 // PruneImages removes the images no container uses: with all, every such

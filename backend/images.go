@@ -9,7 +9,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"time"
 
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
@@ -20,14 +19,6 @@ import (
 
 // snapshotter unpacks imported images.
 const snapshotter = "overlayfs"
-
-// Image is an image in the engine's namespace.
-type Image struct {
-	Ref     string    `json:"ref"`
-	Digest  string    `json:"digest"`
-	Size    int64     `json:"size"`
-	Created time.Time `json:"created"`
-}
 
 // imageClient returns the containerd client for images: libcontainerd's
 // own connection, which the engine must not close.

@@ -261,22 +261,6 @@ func (e *Engine) Resize(ctx context.Context, ref string, width, height uint32) e
 	return e.client.ResizeTerminal(ctx, id, id, width, height)
 }
 
-// LogsOptions select what Logs returns. Tail is the number of newest
-// entries to replay (negative: all, 0: none); Since skips older entries;
-// Follow keeps streaming new entries until the container stops (a pending
-// restart does not stop it) or ctx ends.
-type LogsOptions struct {
-	Follow bool
-	Tail   int
-	Since  time.Time
-	// Until (not zero) ends the log at this time, as docker's --until:
-	// later lines are not shown, and a follow ends there.
-	Until time.Time
-	// Details fills each entry's Attrs with the container's log
-	// attributes (LogAttrs), as docker's logs --details.
-	Details bool
-}
-
 // Logs calls fn for each log entry of the container, oldest first.
 func (e *Engine) Logs(ctx context.Context, ref string, opts LogsOptions, fn func(jsonlog.Entry) error) error {
 	c, err := e.resolve(ref)

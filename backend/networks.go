@@ -11,19 +11,6 @@ import (
 	"github.com/tendhq/tend/network"
 )
 
-// NetworkEndpoint is a container on a network, as `network inspect` shows.
-type NetworkEndpoint struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	IPAddress string `json:"ip_address,omitempty"` // empty while it does not run
-}
-
-// NetworkInfo is a network and its containers.
-type NetworkInfo struct {
-	network.Network
-	Containers []NetworkEndpoint `json:"containers"`
-}
-
 func (e *Engine) networks() (*network.Manager, error) {
 	if e.isClosed() {
 		return nil, ErrClosed

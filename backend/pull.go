@@ -15,22 +15,6 @@ import (
 	"github.com/distribution/reference"
 )
 
-// ProgressEvent is one step of a pull, push or load, in the shape of
-// docker's jsonmessage: ID is a layer's short digest (or the tag), Status
-// says what happens to it ("Downloading", "Extracting", "Pull complete"),
-// Detail counts bytes.
-type ProgressEvent struct {
-	ID     string          `json:"id,omitempty"`
-	Status string          `json:"status,omitempty"`
-	Detail *ProgressDetail `json:"progressDetail,omitempty"`
-}
-
-// ProgressDetail counts the bytes of one layer.
-type ProgressDetail struct {
-	Current int64 `json:"current"`
-	Total   int64 `json:"total"`
-}
-
 // ProgressFunc receives progress events; it is called from one goroutine
 // at a time and must not block for long.
 type ProgressFunc func(ProgressEvent)

@@ -27,20 +27,6 @@ func (e *Engine) Inspect(ctx context.Context, ref string) (*Container, error) {
 	return &out, nil
 }
 
-// ListOptions select containers for List. Without All only running, paused
-// and restarting containers are listed. Filters keys, as docker's:
-// "status" (a state), "label" ("k" or "k=v"), "name" (a regexp, as docker's), "id"
-// (prefix), "health" (starting, healthy, unhealthy or none), "ancestor" (an
-// image reference), "exited" (an exit code of an exited container),
-// "before" and "since" (a container: those created before or after it);
-// values of one key are alternatives, keys must all match. Limit (> 0)
-// keeps the newest Limit containers and implies All, as docker's --last.
-type ListOptions struct {
-	All     bool
-	Filters map[string][]string
-	Limit   int
-}
-
 // matchName is docker's name filter: a regular expression matched against
 // the name, with or without its leading "/" ("web", "^web$", "^/web$"); a
 // value that is not one matches as a substring.
@@ -181,16 +167,6 @@ func all(vs []string, match func(string) bool) bool {
 	}
 	return true
 }
-
-// WaitCondition says what Wait waits for.
-type WaitCondition string
-
-// Wait conditions.
-const (
-	WaitNextExit   WaitCondition = "next-exit"   // the next exit of the main process
-	WaitNotRunning WaitCondition = "not-running" // the container is created, exited or dead (the default)
-	WaitRemoved    WaitCondition = "removed"     // the container is removed
-)
 
 // Wait blocks until cond holds and returns the last exit code. A container
 // with a pending restart is still running for WaitNotRunning.

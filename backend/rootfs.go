@@ -130,13 +130,6 @@ func (e *Engine) withLayers(ctx context.Context, t rootfsTarget, fn func(lower, 
 	})
 }
 
-// Usage is the disk use of a container: docker's SizeRw (the files it
-// changed) and SizeRootFs (its whole filesystem, image included).
-type Usage struct {
-	SizeRw     int64 `json:"size_rw"`
-	SizeRootFs int64 `json:"size_root_fs"`
-}
-
 // Size measures the disk use of a container from its snapshots (zero for
 // a --rootfs container: its directory is not the engine's).
 func (e *Engine) Size(ctx context.Context, ref string) (Usage, error) {

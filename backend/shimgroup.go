@@ -1,13 +1,9 @@
 package backend
 
 import (
-	"fmt"
 	"sync"
 
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/tendhq/tend/libcontainerd"
 )
 
 // Shared shims. containerd's runc v2 shim serves every container
@@ -22,35 +18,9 @@ import (
 // task, stdio FIFOs, exec processes, pause, checkpoint and restore, and
 // live-restore (containerd reconnects each task to the group's socket).
 
-// ShimGroupAnnotation is the runc v2 shim's grouping annotation.
-const ShimGroupAnnotation = "io.containerd.runc.v2.group"
-
-// MaxContainersPerShim bounds Config.ContainersPerShim: a shim serves its
-// containers' events, stdio and execs on one process.
-const MaxContainersPerShim = 256
-
 // autoShimGroupPrefix names the groups the engine makes; a ShimGroup given
 // by the user may be anything ValidateID accepts.
 const autoShimGroupPrefix = "tend-shim-"
-
-// CheckShimGroup validates a container's ShimGroup ("" is none).
-func CheckShimGroup(key string) error {
-	if key == "" {
-		return nil
-	}
-	if libcontainerd.ValidateID(key) != nil {
-		return fmt.Errorf("invalid shim group %q: want letters and digits joined by single '_', '.' or '-', at most 76 characters: %w", key, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
-
-// CheckContainersPerShim validates Config.ContainersPerShim.
-func CheckContainersPerShim(n int) error {
-	if n < 0 || n > MaxContainersPerShim {
-		return fmt.Errorf("invalid containers per shim %d: want 1 (a shim per container) to %d: %w", n, MaxContainersPerShim, errdefs.ErrInvalidArgument)
-	}
-	return nil
-}
 
 // shimPacker fills auto groups up to a size. The engine's containers are
 // the source of truth (their records keep the group); pending holds the

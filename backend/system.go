@@ -10,19 +10,6 @@ import (
 	"github.com/tendhq/tend/libcontainerd"
 )
 
-// Info summarises the engine.
-type Info struct {
-	ContainerdVersion string `json:"containerd_version"`
-	Namespace         string `json:"namespace"`
-	Root              string `json:"root"`
-	Containers        int    `json:"containers"`
-	Running           int    `json:"running"`
-	Paused            int    `json:"paused"`
-	Stopped           int    `json:"stopped"`
-	Images            int    `json:"images"`
-	LiveRestore       bool   `json:"live_restore"`
-}
-
 // Info reports containerd's version and counts of containers and images.
 func (e *Engine) Info(ctx context.Context) (Info, error) {
 	if e.isClosed() {
@@ -75,16 +62,6 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*libcontainerd.Stats, e
 		e.log.WithError(err).WithField("container", c.rec.ID).Debug("stats: network counters")
 	}
 	return st, nil
-}
-
-// TopProcess is one process of a container, read from the host's /proc.
-// User is the numeric uid (names inside the container may differ from the
-// host's).
-type TopProcess struct {
-	Pid     uint32 `json:"pid"`
-	PPid    uint32 `json:"ppid"`
-	User    string `json:"user"`
-	Command string `json:"command"`
 }
 
 // Top lists the processes of a running container.

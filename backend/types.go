@@ -1,196 +1,219 @@
 package backend
 
 import (
+	"context"
+	"io"
+	"syscall"
 	"time"
 
+	"github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/healthcheck"
-	"github.com/tendhq/tend/network"
+	"github.com/tendhq/tend/io/archive"
 )
 
+// The data of the engine, and the pure checks of it, live in package
+// backend/types, which a client (the engine CLI) imports without the
+// containerd client; the aliases and wrappers below keep every name in
+// this package's API, with one definition each.
+
 // State is the state of a container as the engine sees it.
-type State string
+type State = types.State
 
 // Container states. Transitions go through one place that validates them.
 const (
-	StateCreated    State = "created"
-	StateRunning    State = "running"
-	StatePaused     State = "paused"
-	StateRestarting State = "restarting" // exited, a restart is scheduled
-	StateExited     State = "exited"
-	StateDead       State = "dead" // the engine could not clean up after it
-	StateRemoving   State = "removing"
+	StateCreated    = types.StateCreated
+	StateRunning    = types.StateRunning
+	StatePaused     = types.StatePaused
+	StateRestarting = types.StateRestarting
+	StateExited     = types.StateExited
+	StateDead       = types.StateDead
+	StateRemoving   = types.StateRemoving
 )
 
-// Resources are the resource limits of a container.
-type Resources struct {
-	MemoryBytes int64   `json:"memory_bytes,omitempty"` // 0: unlimited
-	CPUs        float64 `json:"cpus,omitempty"`         // 0: unlimited; 1.5 = one and a half cores
-	PidsLimit   int64   `json:"pids_limit,omitempty"`   // 0: unlimited
+// Restart policy names accepted by ParseRestartPolicy.
+const (
+	RestartNo            = types.RestartNo
+	RestartAlways        = types.RestartAlways
+	RestartOnFailure     = types.RestartOnFailure
+	RestartUnlessStopped = types.RestartUnlessStopped
+)
+
+// Wait conditions.
+const (
+	WaitNextExit   = types.WaitNextExit
+	WaitNotRunning = types.WaitNotRunning
+	WaitRemoved    = types.WaitRemoved
+)
+
+// Limits of the numbers the engine takes (see types.MinMemory).
+const (
+	MinMemory         = types.MinMemory
+	MaxMemory         = types.MaxMemory
+	MinCPUs           = types.MinCPUs
+	MaxPids           = types.MaxPids
+	MaxRetries        = types.MaxRetries
+	MaxTimeoutSeconds = types.MaxTimeoutSeconds
+	MaxHealthDuration = types.MaxHealthDuration
+	MaxSignal         = types.MaxSignal
+	// MaxShmSize bounds --shm-size: 1 TiB.
+	MaxShmSize = types.MaxShmSize
+)
+
+// Log options of the json-file driver that tend takes (see CheckLogOpts).
+const (
+	LogOptLabels      = types.LogOptLabels
+	LogOptLabelsRegex = types.LogOptLabelsRegex
+	LogOptEnv         = types.LogOptEnv
+	LogOptEnvRegex    = types.LogOptEnvRegex
+)
+
+// Shared shims (see shimgroup.go).
+const (
+	// ShimGroupAnnotation is the runc v2 shim's grouping annotation.
+	ShimGroupAnnotation = types.ShimGroupAnnotation
+	// MaxContainersPerShim bounds Config.ContainersPerShim.
+	MaxContainersPerShim = types.MaxContainersPerShim
+)
+
+type (
+	// Resources are the resource limits of a container.
+	Resources = types.Resources
+	// CreateOptions describe a new container.
+	CreateOptions = types.CreateOptions
+	// Container is a container record: what Inspect returns and what is
+	// persisted, one file per container.
+	Container = types.Container
+	// NetworkSettings is a container's network while it runs.
+	NetworkSettings = types.NetworkSettings
+	// Event is an engine event, as `engine events` shows it.
+	Event = types.Event
+	// RestartPolicy says when the engine restarts a container.
+	RestartPolicy = types.RestartPolicy
+	// UpdateOptions change a container's settings in place.
+	UpdateOptions = types.UpdateOptions
+	// RemoveOptions are the options of Remove.
+	RemoveOptions = types.RemoveOptions
+	// ContainerPruneReport is what Prune removed, as docker's.
+	ContainerPruneReport = types.ContainerPruneReport
+	// ListOptions select the containers of List.
+	ListOptions = types.ListOptions
+	// WaitCondition says what Wait waits for.
+	WaitCondition = types.WaitCondition
+	// LogsOptions select the lines of Logs.
+	LogsOptions = types.LogsOptions
+	// Checkpoint describes a checkpoint of a container.
+	Checkpoint = types.Checkpoint
+	// TopProcess is one process of a container.
+	TopProcess = types.TopProcess
+	// Usage is the disk use of a container.
+	Usage = types.Usage
+	// PathStat describes a path of a container that ArchivePath read.
+	PathStat = types.PathStat
+	// Change is one path a container changed, as docker diff shows it.
+	Change = types.Change
+	// Ulimit is one resource limit of the container's processes.
+	Ulimit = types.Ulimit
+	// Mount is a --mount value, docker's HostConfig.Mounts element.
+	Mount = types.Mount
+	// MountPoint is a mount of a container as inspect shows it.
+	MountPoint = types.MountPoint
+	// Mounts are a container's --mount values.
+	Mounts = types.Mounts
+	// MountPoints are a container's resolved mounts.
+	MountPoints = types.MountPoints
+	// Volume is a volume as `engine volume inspect` shows it.
+	Volume = types.Volume
+	// VolumeCreateRequest is the body of a volume create.
+	VolumeCreateRequest = types.VolumeCreateRequest
+	// VolumePruneReport says what a prune removed.
+	VolumePruneReport = types.VolumePruneReport
+	// Image is an image in the engine's namespace.
+	Image = types.Image
+	// ImageInspect is what `image inspect` shows of an image.
+	ImageInspect = types.ImageInspect
+	// PruneReport says what PruneImages removed.
+	PruneReport = types.PruneReport
+	// ProgressEvent is one step of a pull, push or load.
+	ProgressEvent = types.ProgressEvent
+	// ProgressDetail counts the bytes of one layer.
+	ProgressDetail = types.ProgressDetail
+	// Info summarises the engine.
+	Info = types.Info
+	// NetworkEndpoint is a container on a network.
+	NetworkEndpoint = types.NetworkEndpoint
+	// NetworkInfo is a network and its containers.
+	NetworkInfo = types.NetworkInfo
+)
+
+// ParseRestartPolicy parses "no" (or ""), "always", "on-failure[:N]" and
+// "unless-stopped".
+func ParseRestartPolicy(s string) (RestartPolicy, error) { return types.ParseRestartPolicy(s) }
+
+// CheckResources reports resource limits out of range as
+// errdefs.ErrInvalidArgument; hostCPUs, when above 0, bounds the CPUs.
+func CheckResources(r Resources, hostCPUs int) error { return types.CheckResources(r, hostCPUs) }
+
+// CheckRestart reports a restart policy count out of range.
+func CheckRestart(p RestartPolicy) error { return types.CheckRestart(p) }
+
+// CheckHealth reports health check numbers out of range.
+func CheckHealth(h *healthcheck.Config) error { return types.CheckHealth(h) }
+
+// CheckLabels reports a label with an empty key.
+func CheckLabels(labels map[string]string) error { return types.CheckLabels(labels) }
+
+// CheckCmd reports a command whose program is empty.
+func CheckCmd(cmd []string) error { return types.CheckCmd(cmd) }
+
+// CheckStopTimeout reports a stop or restart timeout out of range.
+func CheckStopTimeout(timeout *time.Duration) error { return types.CheckStopTimeout(timeout) }
+
+// CheckSignal reports a signal number out of range (1 to MaxSignal).
+func CheckSignal(sig syscall.Signal) error { return types.CheckSignal(sig) }
+
+// ParseStopSignal parses a stop signal by name or number.
+func ParseStopSignal(s string) (syscall.Signal, error) { return types.ParseStopSignal(s) }
+
+// ParseUlimit parses docker's --ulimit value: name=soft[:hard].
+func ParseUlimit(s string) (Ulimit, error) { return types.ParseUlimit(s) }
+
+func checkUlimit(u Ulimit) error { return types.CheckUlimit(u) }
+
+// NormalizeCapability turns "net_admin", "NET_ADMIN" or "CAP_NET_ADMIN"
+// into "CAP_NET_ADMIN", and "all" into "ALL".
+func NormalizeCapability(c string) (string, error) { return types.NormalizeCapability(c) }
+
+// MergeEnv returns base overridden by over, by variable name.
+func MergeEnv(base, over []string) []string { return types.MergeEnv(base, over) }
+
+// CheckLogOpts refuses a log option tend does not know.
+func CheckLogOpts(opts map[string]string) error { return types.CheckLogOpts(opts) }
+
+// CheckShimGroup validates a container's ShimGroup ("" is none).
+func CheckShimGroup(key string) error { return types.CheckShimGroup(key) }
+
+// CheckContainersPerShim validates Config.ContainersPerShim.
+func CheckContainersPerShim(n int) error { return types.CheckContainersPerShim(n) }
+
+// ValidateVolumeName reports a name no volume can have.
+func ValidateVolumeName(name string) error { return types.ValidateVolumeName(name) }
+
+// ParseVolumeSpec parses a -v/--volume value as docker does.
+func ParseVolumeSpec(raw string) (Mount, string, error) { return types.ParseVolumeSpec(raw) }
+
+// ValidateMount checks a --mount value without touching the filesystem.
+func ValidateMount(m *Mount) error { return types.ValidateMount(m) }
+
+// ExtractTar extracts the tar stream r into dir, a path inside root (see
+// package io/archive).
+func ExtractTar(r io.Reader, root, dir, rename string) error {
+	return archive.ExtractTar(r, root, dir, rename)
 }
 
-// CreateOptions describe a new container.
-type CreateOptions struct {
-	Name       string            `json:"name,omitempty"`   // unique; generated when empty
-	Image      string            `json:"image,omitempty"`  // an imported image reference, or
-	Rootfs     string            `json:"rootfs,omitempty"` // an absolute rootfs directory
-	Cmd        []string          `json:"cmd,omitempty"`    // empty: the image's command
-	Env        []string          `json:"env,omitempty"`
-	WorkingDir string            `json:"working_dir,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	Tty        bool              `json:"tty,omitempty"`
-	OpenStdin  bool              `json:"open_stdin,omitempty"`
-	Restart    RestartPolicy     `json:"restart"`
-	// Health configures health probes; nil means none (the image defines
-	// none either: the test image has no HEALTHCHECK).
-	Health     *healthcheck.Config `json:"health,omitempty"`
-	Resources  Resources           `json:"resources"`
-	AutoRemove bool                `json:"auto_remove,omitempty"`
-	// Init runs tend-init as PID 1 in front of the command (docker run
-	// --init): it reaps orphaned zombies and serves health probes without
-	// a containerd exec each (see package healthcheck/initprobe). Unset:
-	// on for a container with a health check when tend-init is available
-	// (Config.InitPath). Create records the decision here.
-	Init *bool `json:"init,omitempty"`
-
-	// Networking (see backend/network.go).
-	// NetworkMode is "bridge" (the default), "none", "host" or the name
-	// of a user network.
-	NetworkMode string `json:"network_mode,omitempty"`
-	// Publish lists ports to publish; HostPort 0 is a free port picked at
-	// every start. Create adds the image's exposed ports for PublishAll.
-	Publish    []network.PortMapping `json:"publish,omitempty"`
-	PublishAll bool                  `json:"publish_all,omitempty"`
-	Hostname   string                `json:"hostname,omitempty"`    // empty: the short id
-	DNS        []string              `json:"dns,omitempty"`         // servers for /etc/resolv.conf
-	ExtraHosts []string              `json:"extra_hosts,omitempty"` // name:ip lines for /etc/hosts
-	// Mounts and volumes.
-	// Binds are -v/--volume values, docker's HostConfig.Binds:
-	// HOST-PATH:CONTAINER-PATH[:OPTIONS], VOLUME:CONTAINER-PATH[:OPTIONS]
-	// or CONTAINER-PATH (an anonymous volume); see ParseVolumeSpec.
-	Binds []string `json:"binds,omitempty"`
-	// Mounts are --mount values, docker's HostConfig.Mounts (types bind,
-	// volume and tmpfs).
-	Mounts Mounts `json:"mounts,omitempty"`
-	// Privileged (docker run --privileged) also allows a bind mount of the
-	// host's root or of the engine's state. (Same field as the confinement
-	// work's; keep one.)
-	Privileged bool `json:"privileged,omitempty"`
-
-	// Image config and confinement (docker run -u, --entrypoint,
-	// --stop-signal, --stop-timeout, --privileged, --cap-add, --cap-drop,
-	// --security-opt, --read-only, --tmpfs, --ulimit, --shm-size).
-	// User runs the process as "name", "uid", "uid:gid" or "name:group"
-	// of the image's /etc/passwd and /etc/group; empty: the image's USER.
-	User string `json:"user,omitempty"`
-	// Entrypoint replaces the image's ENTRYPOINT (and drops its CMD);
-	// nil: the image's; [""]: none, Cmd is the whole command.
-	Entrypoint []string `json:"entrypoint,omitempty"`
-	// StopSignal is what Stop sends first; empty: the image's STOPSIGNAL,
-	// else SIGTERM. Create records the one used.
-	StopSignal string `json:"stop_signal,omitempty"`
-	// StopTimeout is Stop's default wait in seconds before SIGKILL; nil:
-	// the engine's; -1: forever.
-	StopTimeout *int `json:"stop_timeout,omitempty"`
-	// Privileged is the field of the mounts block below: it also gives
-	// all capabilities and host devices, no seccomp filter and no masked
-	// paths.
-	CapAdd  []string `json:"cap_add,omitempty"`  // "NET_ADMIN", "CAP_NET_ADMIN" or "ALL"
-	CapDrop []string `json:"cap_drop,omitempty"` // as CapAdd
-	// SecurityOpt: "no-new-privileges", "seccomp=unconfined", "seccomp=<profile JSON>"
-	// or "seccomp=<absolute path>", "apparmor=<profile>".
-	SecurityOpt    []string `json:"security_opt,omitempty"`
-	ReadonlyRootfs bool     `json:"read_only,omitempty"`
-	// Tmpfs mounts a tmpfs at each key with the value's options
-	// ("size=64m,mode=1777"), after noexec,nosuid,nodev.
-	Tmpfs   map[string]string `json:"tmpfs,omitempty"`
-	Ulimits []Ulimit          `json:"ulimits,omitempty"`
-	ShmSize int64             `json:"shm_size,omitempty"` // /dev/shm in bytes; 0: 64MiB
-	// Shared shims (see backend/shimgroup.go).
-	// ShimGroup puts the container in the containerd shim of that group
-	// (the runc v2 shim's io.containerd.runc.v2.group annotation): one
-	// shim process for all of them. Empty: the engine packs it into a
-	// group of Config.ContainersPerShim, or a shim of its own. Create
-	// records the group here; restarts and live-restore keep it.
-	ShimGroup string `json:"shim_group,omitempty"`
-	// LogOpts are docker's --log-opt values that tend's json log takes:
-	// the extra attributes of each line (see LogAttrs, CheckLogOpts).
-	LogOpts map[string]string `json:"log_opts,omitempty"`
+// WriteTar writes src to w as a tar stream whose entries are named from
+// name (see package io/archive).
+func WriteTar(ctx context.Context, w io.Writer, src, name string) error {
+	return archive.WriteTar(ctx, w, src, name)
 }
 
-// Container is a container record: what Inspect returns and what is
-// persisted, one file per container.
-type Container struct {
-	ID        string        `json:"id"`
-	Name      string        `json:"name"`
-	Created   time.Time     `json:"created"`
-	Config    CreateOptions `json:"config"`
-	State     State         `json:"state"`
-	Pid       uint32        `json:"pid,omitempty"`
-	ExitCode  int           `json:"exit_code"`
-	OOMKilled bool          `json:"oom_killed,omitempty"`
-	// ExitReason explains an exit: "unhealthy" for a kill by the health
-	// action, or why the status is unknown.
-	ExitReason    string    `json:"exit_reason,omitempty"`
-	StartedAt     time.Time `json:"started_at,omitempty"`
-	FinishedAt    time.Time `json:"finished_at,omitempty"`
-	RestartCount  int       `json:"restart_count"`
-	NextRestartAt time.Time `json:"next_restart_at,omitempty"`
-	// RestartDelay is the current backoff delay before the jitter: the
-	// next restart waits this times the multiplier, unless the container
-	// ran long enough to reset it.
-	RestartDelay    time.Duration `json:"restart_delay,omitempty"`
-	ManuallyStopped bool          `json:"manually_stopped,omitempty"`
-	Error           string        `json:"error,omitempty"`
-	// Health is the health state, persisted so that it survives an engine
-	// restart.
-	Health *healthcheck.State `json:"health,omitempty"`
-	// LogPath is the container's json-file log.
-	LogPath string `json:"log_path"`
-
-	// Networking: the network of the current run, from its
-	// start until the CNI DEL after its exit.
-	Network *NetworkSettings `json:"network,omitempty"`
-	// Mounts are the container's bind mounts, volumes and tmpfs mounts as
-	// Create resolved them.
-	Mounts MountPoints `json:"mounts,omitempty"`
-
-	// docker CLI: what docker shows of a container.
-	// ImageName is the image as the user gave it ("busybox"), as docker
-	// shows it in ps and .Config.Image; Config.Image is its normalized
-	// reference. Empty in records older than it: read Config.Image.
-	ImageName string `json:"image_name,omitempty"`
-	// SizeRw and SizeRootFs are the size of the files the container
-	// changed and of its whole root filesystem, filled in on request
-	// (List with Size); never stored.
-	SizeRw     int64 `json:"size_rw,omitempty"`
-	SizeRootFs int64 `json:"size_root_fs,omitempty"`
-}
-
-// NetworkSettings is a container's network while it runs: its namespace
-// and what CNI ADD gave it (nil for none and host).
-type NetworkSettings struct {
-	Mode       string              `json:"mode"`
-	NetNS      string              `json:"netns,omitempty"`
-	Attachment *network.Attachment `json:"attachment,omitempty"`
-}
-
-// Event is an engine event, as `engine events` shows it.
-type Event struct {
-	Time        time.Time         `json:"time"`
-	Type        string            `json:"type"` // the action: create, start, die, oom, pause, unpause, restart, health_status, destroy, exec_die, ...
-	ContainerID string            `json:"container_id"`
-	Name        string            `json:"name"`
-	Attributes  map[string]string `json:"attributes,omitempty"` // as docker's: name, image, exitCode, the container's labels; reason, health_status, restart_count, ...
-
-	// Kind is the type of object the event is about, as docker's event
-	// Type: "container" (also when empty), "image", ....
-	Kind string `json:"kind,omitempty"`
-}
-
-// EventKind is e's object type: "container" unless set.
-func (e Event) EventKind() string {
-	if e.Kind == "" {
-		return "container"
-	}
-	return e.Kind
-}
+func checkMounts(o *CreateOptions) error { return types.CheckMounts(o) }

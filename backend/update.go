@@ -10,13 +10,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// UpdateOptions change a container's settings in place, as docker update:
-// nil fields stay as they are.
-type UpdateOptions struct {
-	Resources *Resources     `json:"resources,omitempty"`
-	Restart   *RestartPolicy `json:"restart,omitempty"`
-}
-
 // linuxResources are r as the OCI spec's cgroup limits; zero limits are
 // "no limit".
 func linuxResources(r Resources) *specs.LinuxResources {
@@ -54,7 +47,7 @@ func (e *Engine) Update(ctx context.Context, ref string, opts UpdateOptions) err
 		}
 	}
 	if p := opts.Restart; p != nil {
-		if err := p.validate(); err != nil {
+		if err := validateRestartPolicy(*p); err != nil {
 			return err
 		}
 		if err := CheckRestart(*p); err != nil {
@@ -116,12 +109,6 @@ func (e *Engine) Update(ctx context.Context, ref string, opts UpdateOptions) err
 	c.mu.Unlock()
 	e.save(c, snap)
 	return nil
-}
-
-// ContainerPruneReport is what Prune removed, as docker's.
-type ContainerPruneReport struct {
-	ContainersDeleted []string `json:"containers_deleted"`
-	SpaceReclaimed    uint64   `json:"space_reclaimed"`
 }
 
 // Prune removes every stopped container (created, exited or dead), as

@@ -18,23 +18,13 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	mounttypes "github.com/moby/moby/api/types/mount"
-	"github.com/moby/moby/api/types/volume"
+	"github.com/tendhq/tend/backend/types"
 )
-
-// Volume is a volume as `engine volume inspect` shows it: docker's shape.
-type Volume = volume.Volume
-
-// VolumeCreateRequest is the body of a volume create: docker's shape. Only
-// Name and Labels are used; Driver is empty or "local".
-type VolumeCreateRequest = volume.CreateRequest
-
-// VolumePruneReport says what a prune removed: docker's shape.
-type VolumePruneReport = volume.PruneReport
 
 const (
 	// VolumeDriver is the one volume driver: a directory under the engine
 	// root.
-	VolumeDriver = "local"
+	VolumeDriver = types.VolumeDriver
 	// AnonymousVolumeLabel marks a volume the engine made for a container
 	// (an image's VOLUME, -v /path): `rm -v`, --rm and a plain prune
 	// remove it. Docker's label, so that tools reading it agree.
@@ -487,15 +477,6 @@ func (e *Engine) PruneVolumes(ctx context.Context, all bool) (VolumePruneReport,
 		return VolumePruneReport{}, ErrClosed
 	}
 	return e.volumes.prune(all)
-}
-
-// RemoveOptions are docker's options of a container removal.
-type RemoveOptions struct {
-	// Force kills a running container first.
-	Force bool `json:"force,omitempty"`
-	// Volumes removes the container's anonymous volumes too (rm -v); named
-	// volumes stay.
-	Volumes bool `json:"volumes,omitempty"`
 }
 
 // refVolumes counts the volumes a loaded container mounts.

@@ -7,74 +7,33 @@ import (
 
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
-	"github.com/containerd/containerd/api/types"
+	apitypes "github.com/containerd/containerd/api/types"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+
+	"github.com/tendhq/tend/libcontainerd/types"
 )
 
-// Stats is the resource usage of a task, read from its cgroup. The same
-// fields are filled from cgroup v1 and v2; a field the kernel does not report
-// stays zero.
-type Stats struct {
-	Read   time.Time   `json:"read"`
-	CPU    CPUStats    `json:"cpu"`
-	Memory MemoryStats `json:"memory"`
-	Pids   PidsStats   `json:"pids"`
-	Blkio  BlkioStats  `json:"blkio"`
-	// Networks are the counters of the task's network interfaces but lo,
-	// by name. The cgroup has none: the engine reads them from the task's
-	// network namespace; empty in the host's namespace.
-	Networks map[string]NetworkStats `json:"networks,omitempty"`
-}
-
-// NetworkStats are one interface's counters, as /proc/net/dev gives them.
-type NetworkStats struct {
-	RxBytes   uint64 `json:"rx_bytes"`
-	RxPackets uint64 `json:"rx_packets"`
-	RxErrors  uint64 `json:"rx_errors"`
-	RxDropped uint64 `json:"rx_dropped"`
-	TxBytes   uint64 `json:"tx_bytes"`
-	TxPackets uint64 `json:"tx_packets"`
-	TxErrors  uint64 `json:"tx_errors"`
-	TxDropped uint64 `json:"tx_dropped"`
-}
-
-// CPUStats is cumulative CPU time.
-type CPUStats struct {
-	UsageNanos       uint64 `json:"usage_nanos"`
-	UserNanos        uint64 `json:"user_nanos"`
-	SystemNanos      uint64 `json:"system_nanos"`
-	Periods          uint64 `json:"periods"`
-	ThrottledPeriods uint64 `json:"throttled_periods"`
-	ThrottledNanos   uint64 `json:"throttled_nanos"`
-}
-
-// MemoryStats is memory use in bytes. Limit is the cgroup's limit (a huge
-// number when unlimited).
-type MemoryStats struct {
-	Usage    uint64 `json:"usage"`
-	MaxUsage uint64 `json:"max_usage"`
-	Limit    uint64 `json:"limit"`
-	Cache    uint64 `json:"cache"`
-	RSS      uint64 `json:"rss"`
-	OOMKills uint64 `json:"oom_kills"`
-}
-
-// PidsStats counts tasks in the cgroup.
-type PidsStats struct {
-	Current uint64 `json:"current"`
-	Limit   uint64 `json:"limit"`
-}
-
-// BlkioStats is block I/O in bytes.
-type BlkioStats struct {
-	ReadBytes  uint64 `json:"read_bytes"`
-	WriteBytes uint64 `json:"write_bytes"`
-}
+// The data of Stats lives in package libcontainerd/types, which a client
+// can import without the containerd client; these aliases keep it here.
+type (
+	// Stats is the resource usage of a task, read from its cgroup.
+	Stats = types.Stats
+	// NetworkStats are one interface's counters.
+	NetworkStats = types.NetworkStats
+	// CPUStats is cumulative CPU time.
+	CPUStats = types.CPUStats
+	// MemoryStats is memory use in bytes.
+	MemoryStats = types.MemoryStats
+	// PidsStats counts tasks in the cgroup.
+	PidsStats = types.PidsStats
+	// BlkioStats is block I/O in bytes.
+	BlkioStats = types.BlkioStats
+)
 
 // statsFromMetric decodes containerd's metric, which carries cgroup v1 or v2
 // statistics depending on the host.
-func statsFromMetric(m *types.Metric) (*Stats, error) {
+func statsFromMetric(m *apitypes.Metric) (*Stats, error) {
 	if m == nil || m.Data == nil {
 		return nil, fmt.Errorf("containerd returned no metrics: %w", errdefs.ErrNotFound)
 	}

@@ -26,18 +26,6 @@ const cniVersion = "1.0.0"
 // ifName is the container's interface on its network.
 const ifName = "eth0"
 
-// Attachment is what a CNI ADD gave a container: recorded with it, so that
-// the DEL after an engine restart finds the same network and ports.
-type Attachment struct {
-	Network    string        `json:"network"`
-	NetworkID  string        `json:"network_id,omitempty"`
-	IPAddress  string        `json:"ip_address,omitempty"`
-	PrefixLen  int           `json:"prefix_len,omitempty"`
-	Gateway    string        `json:"gateway,omitempty"`
-	MacAddress string        `json:"mac_address,omitempty"`
-	Ports      []PortMapping `json:"ports,omitempty"`
-}
-
 // confList is the CNI configuration of n: a bridge with host-local IPAM
 // under the Manager's root, NAT out, port mappings, the firewall's forward
 // rules, and tuning.

@@ -34,42 +34,12 @@ import (
 	"github.com/containernetworking/cni/libcni"
 )
 
-// Network modes a container can be given besides a network name.
-const (
-	// ModeBridge is the default network ("bridge", Docker's name).
-	ModeBridge = "bridge"
-	// ModeNone is a network namespace with only lo.
-	ModeNone = "none"
-	// ModeHost is the host's network namespace.
-	ModeHost = "host"
-	// ModeDefault is the empty mode: the default bridge.
-	ModeDefault = ""
-)
-
-// DefaultBridge is the name of the default bridge device.
-const DefaultBridge = "tend0"
-
 // DefaultPluginDirs are where CNI plugins are looked for: Debian's
 // containernetworking-plugins, then the upstream layout.
 var DefaultPluginDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 
 // requiredPlugins are the CNI plugins the engine's configurations use.
 var requiredPlugins = []string{"bridge", "host-local", "portmap", "firewall", "loopback", "tuning"}
-
-// Network is a network record: what `network inspect` shows.
-type Network struct {
-	Name    string            `json:"name"`
-	ID      string            `json:"id"`
-	Driver  string            `json:"driver"` // always "bridge"
-	Bridge  string            `json:"bridge"` // the bridge device
-	Subnet  string            `json:"subnet"`
-	Gateway string            `json:"gateway"`
-	Created time.Time         `json:"created"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	// Default marks the engine's default network ("bridge"): it cannot be
-	// removed and gives no name resolution between containers (as Docker's).
-	Default bool `json:"default,omitempty"`
-}
 
 // Config configures a Manager.
 type Config struct {
@@ -93,13 +63,6 @@ type Manager struct {
 
 	mu   sync.Mutex
 	nets map[string]*Network // (mu) by name
-}
-
-// CreateOptions describe a new user network.
-type CreateOptions struct {
-	Name   string            `json:"name"`
-	Subnet string            `json:"subnet,omitempty"` // empty: picked
-	Labels map[string]string `json:"labels,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
