@@ -9,8 +9,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
@@ -94,12 +93,12 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		}
 		o.Labels[k] = v
 	}
-	p, err := backend.ParseRestartPolicy(f.restart)
+	p, err := backendtypes.ParseRestartPolicy(f.restart)
 	if err != nil {
 		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	o.Restart = api.RestartPolicy{Name: p.Name, MaximumRetryCount: p.MaximumRetryCount}
-	if err := backend.CheckRestart(o.Restart); err != nil {
+	if err := backendtypes.CheckRestart(o.Restart); err != nil {
 		return o, &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("--restart %s: %w", api.Echo(f.restart), err)}
 	}
 	if f.rm && p.Name != "" && p.Name != "no" {
@@ -121,7 +120,7 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 		{"--cpus", api.Resources{CPUs: o.Resources.CPUs}},
 		{"--pids-limit", api.Resources{PidsLimit: o.Resources.PidsLimit}},
 	} {
-		if err := backend.CheckResources(c.r, 0); err != nil {
+		if err := backendtypes.CheckResources(c.r, 0); err != nil {
 			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: fmt.Errorf("%s: %w", c.flag, err)}
 		}
 	}
@@ -179,7 +178,7 @@ func (f *runFlags) health(cmd *cobra.Command) (*healthcheck.Config, error) {
 		Interval: f.healthInterval, Timeout: f.healthTimeout, StartPeriod: f.healthStartPeriod,
 		StartInterval: f.healthStartInterval, Retries: f.healthRetries, OnUnhealthy: action,
 	}
-	if err := backend.CheckHealth(h); err != nil {
+	if err := backendtypes.CheckHealth(h); err != nil {
 		return nil, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	return h, nil
@@ -307,11 +306,11 @@ func newRefsCommand(g *globals, s cli.Streams, name, short string, fn func(conte
 			}
 			defer c.Close()
 			o := cli.RefsOptions{Refs: args, Signal: signal, Force: force, Volumes: volumes, Stdout: s.Stdout, Stderr: s.Stderr}
-			if timeout >= 0 && timeout <= backend.MaxTimeoutSeconds {
+			if timeout >= 0 && timeout <= backendtypes.MaxTimeoutSeconds {
 				d := time.Duration(timeout) * time.Second
 				o.Timeout = &d
 			} else if timeout != -1 {
-				return invalid("invalid --time %d: want a whole number of seconds from 0 to %d", timeout, backend.MaxTimeoutSeconds)
+				return invalid("invalid --time %d: want a whole number of seconds from 0 to %d", timeout, backendtypes.MaxTimeoutSeconds)
 			}
 			if name == "kill" {
 				// Exit 1 as when the daemon refuses it (docker's too).

@@ -2,8 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
@@ -68,13 +67,13 @@ func newUpdateCommand(g *globals, s cli.Streams) *cobra.Command {
 				if fl.Changed("pids-limit") {
 					r.PidsLimit = pids
 				}
-				if err := backend.CheckResources(r, 0); err != nil {
+				if err := backendtypes.CheckResources(r, 0); err != nil {
 					return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 				}
 				u.Resources = &r
 			}
 			if fl.Changed("restart") {
-				p, err := backend.ParseRestartPolicy(restart)
+				p, err := backendtypes.ParseRestartPolicy(restart)
 				if err != nil {
 					return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 				}

@@ -10,7 +10,7 @@ import (
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/cmd/engine/internal/daemon"
-	"github.com/tendhq/tend/network"
+	networktypes "github.com/tendhq/tend/network/types"
 )
 
 // Networking: `engine network ...`, `engine port`, and the
@@ -41,21 +41,21 @@ func (f *netFlags) apply(cmd *cobra.Command, o *api.CreateOptions) error {
 		o.NetworkMode = f.network
 	}
 	for _, p := range f.publish {
-		pm, err := network.ParsePublish(p)
+		pm, err := networktypes.ParsePublish(p)
 		if err != nil {
 			return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 		}
 		o.Publish = append(o.Publish, pm)
 	}
 	for _, h := range f.hosts {
-		if _, err := network.ParseAddHost(h); err != nil {
+		if _, err := networktypes.ParseAddHost(h); err != nil {
 			return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 		}
 	}
-	if err := network.CheckDNS(f.dns); err != nil {
+	if err := networktypes.CheckDNS(f.dns); err != nil {
 		return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
-	if err := network.CheckHostname(f.hostname); err != nil {
+	if err := networktypes.CheckHostname(f.hostname); err != nil {
 		return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	o.PublishAll, o.Hostname, o.DNS, o.ExtraHosts = f.publishAll, f.hostname, f.dns, f.hosts
@@ -160,7 +160,7 @@ func rangeArgs(lo, hi int) cobra.PositionalArgs {
 
 // registerNetworkDaemonFlags adds the daemon's network flags.
 func registerNetworkDaemonFlags(fl *pflag.FlagSet, o *daemon.Options) {
-	fl.StringVar(&o.Bridge, "bridge", network.DefaultBridge, "bridge device of the default network; none: no networking")
+	fl.StringVar(&o.Bridge, "bridge", networktypes.DefaultBridge, "bridge device of the default network; none: no networking")
 	fl.StringVar(&o.BridgeSubnet, "bridge-subnet", "", "IPv4 subnet of the default bridge (default: the one used before, else a free /24 of 10.88.0.0/14)")
 	fl.StringArrayVar(&o.CNIPluginDirs, "cni-plugin-dir", nil, "directory of the CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 }

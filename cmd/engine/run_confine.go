@@ -11,8 +11,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/format"
@@ -60,12 +59,12 @@ func (f *confineFlags) apply(cmd *cobra.Command, o *api.CreateOptions) error {
 		o.StopTimeout = &t
 	}
 	if o.StopSignal != "" {
-		if _, err := backend.ParseStopSignal(o.StopSignal); err != nil {
+		if _, err := backendtypes.ParseStopSignal(o.StopSignal); err != nil {
 			return engineErr(fmt.Errorf("--stop-signal: %w", err))
 		}
 	}
 	for _, c := range append(append([]string{}, f.capAdd...), f.capDrop...) {
-		if _, err := backend.NormalizeCapability(c); err != nil {
+		if _, err := backendtypes.NormalizeCapability(c); err != nil {
 			return engineErr(fmt.Errorf("--cap-add/--cap-drop: %w", err))
 		}
 	}
@@ -77,7 +76,7 @@ func (f *confineFlags) apply(cmd *cobra.Command, o *api.CreateOptions) error {
 		}
 		env = append(env, vars...)
 	}
-	o.Env = backend.MergeEnv(env, o.Env)
+	o.Env = backendtypes.MergeEnv(env, o.Env)
 	for _, s := range f.securityOpt {
 		v, err := securityOpt(s)
 		if err != nil {
@@ -93,7 +92,7 @@ func (f *confineFlags) apply(cmd *cobra.Command, o *api.CreateOptions) error {
 		o.Tmpfs[dst] = opts
 	}
 	for _, u := range f.ulimits {
-		ul, err := backend.ParseUlimit(u)
+		ul, err := backendtypes.ParseUlimit(u)
 		if err != nil {
 			return engineErr(err)
 		}

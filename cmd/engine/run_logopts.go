@@ -6,8 +6,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 )
@@ -32,7 +31,7 @@ func (f *logOptFlags) apply(o *api.CreateOptions) error {
 		}
 		o.LogOpts[k] = v
 	}
-	if err := backend.CheckLogOpts(o.LogOpts); err != nil {
+	if err := backendtypes.CheckLogOpts(o.LogOpts); err != nil {
 		return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	return nil

@@ -5,8 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/daemon"
@@ -28,9 +27,9 @@ func (v perShimValue) Type() string   { return "int" }
 func (v perShimValue) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return backend.CheckContainersPerShim(-1)
+		return backendtypes.CheckContainersPerShim(-1)
 	}
-	if err := backend.CheckContainersPerShim(n); err != nil {
+	if err := backendtypes.CheckContainersPerShim(n); err != nil {
 		return err
 	}
 	*v.n = n
@@ -53,7 +52,7 @@ func (f *shimFlags) register(cmd *cobra.Command) {
 
 // apply puts the flags into o; a malformed group exits 125.
 func (f *shimFlags) apply(o *api.CreateOptions) error {
-	if err := backend.CheckShimGroup(f.group); err != nil {
+	if err := backendtypes.CheckShimGroup(f.group); err != nil {
 		return &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 	}
 	o.ShimGroup = f.group

@@ -4,8 +4,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 )
@@ -17,7 +16,7 @@ func volumeArgs(pa cobra.PositionalArgs) cobra.PositionalArgs {
 			return err
 		}
 		for _, a := range args {
-			if err := backend.ValidateVolumeName(a); err != nil {
+			if err := backendtypes.ValidateVolumeName(a); err != nil {
 				return &cli.StatusError{Code: 1, Err: err}
 			}
 		}

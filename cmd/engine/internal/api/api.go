@@ -2,15 +2,17 @@
 // the versioned routes, the JSON documents they exchange, how errors carry
 // their errdefs class, and the framing of hijacked streams (attach, exec).
 //
-// The documents are package backend's types, aliased: one definition per
-// concept, so a field added to a backend record is on the wire (and in
-// `engine inspect`) with that one edit. Only what the wire adds has a type
+// The documents are package backend's types, aliased from their leaf
+// package backend/types (which imports no containerd client, so that the
+// CLI starts fast): one definition per concept, so a field added to a
+// backend record is on the wire (and in `engine inspect`) with that one
+// edit. Only what the wire adds has a type
 // of its own here (a stream's closing error, the version, request bodies
 // of the API alone).
 package api
 
 import (
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/io/jsonlog"
 )
 
@@ -20,62 +22,62 @@ const Version = "v1"
 // MaxJSONBody is the largest JSON request body the daemon reads.
 const MaxJSONBody = 1 << 20
 
-// The documents shared with package backend.
+// The documents shared with package backendtypes.
 type (
 	// RestartPolicy is a container's restart policy.
-	RestartPolicy = backend.RestartPolicy
+	RestartPolicy = backendtypes.RestartPolicy
 	// Resources are a container's resource limits.
-	Resources = backend.Resources
+	Resources = backendtypes.Resources
 	// CreateOptions is the body of POST /v1/containers.
-	CreateOptions = backend.CreateOptions
+	CreateOptions = backendtypes.CreateOptions
 	// Container is the container record.
-	Container = backend.Container
+	Container = backendtypes.Container
 	// State is a container's state.
-	State = backend.State
+	State = backendtypes.State
 	// Event is an engine event.
-	Event = backend.Event
+	Event = backendtypes.Event
 	// ListOptions select the containers of GET /v1/containers.
-	ListOptions = backend.ListOptions
+	ListOptions = backendtypes.ListOptions
 	// LogsOptions select the lines of GET /v1/containers/{ref}/logs.
-	LogsOptions = backend.LogsOptions
+	LogsOptions = backendtypes.LogsOptions
 	// LogRecord is one line of a container's log.
 	LogRecord = jsonlog.Entry
 	// WaitCondition is what POST /v1/containers/{ref}/wait waits for.
-	WaitCondition = backend.WaitCondition
+	WaitCondition = backendtypes.WaitCondition
 	// Checkpoint describes a checkpoint; GET
 	// /v1/containers/{ref}/checkpoints answers a list of them, oldest first.
-	Checkpoint = backend.Checkpoint
+	Checkpoint = backendtypes.Checkpoint
 	// TopProcess is one process of a container.
-	TopProcess = backend.TopProcess
+	TopProcess = backendtypes.TopProcess
 	// Image is an image in the engine's namespace.
-	Image = backend.Image
+	Image = backendtypes.Image
 	// Info summarises the engine.
-	Info = backend.Info
+	Info = backendtypes.Info
 
 	// RemoveOptions are the query of DELETE /v1/containers/{ref}
 	// (?force=1&v=1).
-	RemoveOptions = backend.RemoveOptions
+	RemoveOptions = backendtypes.RemoveOptions
 	// Volume is a volume (docker's shape); GET /v1/volumes answers a list.
-	Volume = backend.Volume
+	Volume = backendtypes.Volume
 	// VolumeCreateRequest is the body of POST /v1/volumes (docker's shape).
-	VolumeCreateRequest = backend.VolumeCreateRequest
+	VolumeCreateRequest = backendtypes.VolumeCreateRequest
 	// VolumePruneReport answers POST /v1/volumes/prune (docker's shape).
-	VolumePruneReport = backend.VolumePruneReport
+	VolumePruneReport = backendtypes.VolumePruneReport
 	// Mount is a --mount value in CreateOptions.Mounts (docker's shape).
-	Mount = backend.Mount
+	Mount = backendtypes.Mount
 	// MountPoint is a mount in a container record (docker's shape).
-	MountPoint = backend.MountPoint
+	MountPoint = backendtypes.MountPoint
 )
 
 // Container states.
 const (
-	StateCreated    = backend.StateCreated
-	StateRunning    = backend.StateRunning
-	StatePaused     = backend.StatePaused
-	StateRestarting = backend.StateRestarting
-	StateExited     = backend.StateExited
-	StateDead       = backend.StateDead
-	StateRemoving   = backend.StateRemoving
+	StateCreated    = backendtypes.StateCreated
+	StateRunning    = backendtypes.StateRunning
+	StatePaused     = backendtypes.StatePaused
+	StateRestarting = backendtypes.StateRestarting
+	StateExited     = backendtypes.StateExited
+	StateDead       = backendtypes.StateDead
+	StateRemoving   = backendtypes.StateRemoving
 )
 
 // EventMessage is one line of GET /v1/events: an Event, or, as the last

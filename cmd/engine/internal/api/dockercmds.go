@@ -1,19 +1,19 @@
 package api
 
-import "github.com/tendhq/tend/backend"
+import backendtypes "github.com/tendhq/tend/backend/types"
 
 // The documents of the docker CLI's everyday commands.
 type (
 	// UpdateOptions is the body of POST /v1/containers/{ref}/update.
-	UpdateOptions = backend.UpdateOptions
+	UpdateOptions = backendtypes.UpdateOptions
 	// ContainerPruneReport answers POST /v1/containers/prune.
-	ContainerPruneReport = backend.ContainerPruneReport
+	ContainerPruneReport = backendtypes.ContainerPruneReport
 	// PathStat describes the path of GET /v1/containers/{ref}/archive.
-	PathStat = backend.PathStat
+	PathStat = backendtypes.PathStat
 	// Change is one line of GET /v1/containers/{ref}/changes.
-	Change = backend.Change
+	Change = backendtypes.Change
 	// Usage is a container's disk use.
-	Usage = backend.Usage
+	Usage = backendtypes.Usage
 )
 
 // ImageUsage is an image of GET /v1/system/df with the number of

@@ -10,11 +10,10 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/signal"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 )
 
-// Limits of the numbers the API takes besides the engine's (backend.MinMemory
+// Limits of the numbers the API takes besides the engine's (backendtypes.MinMemory
 // and the rest, which the API checks with the backend's own checks). Every
 // number is checked at the API and in the CLI, so that none wraps or rounds
 // into something else.
@@ -39,27 +38,27 @@ func CheckCreate(o *CreateOptions, hostCPUs int) error {
 			return err
 		}
 	}
-	if err := backend.CheckLabels(o.Labels); err != nil {
+	if err := backendtypes.CheckLabels(o.Labels); err != nil {
 		return err
 	}
-	if err := backend.CheckCmd(o.Cmd); err != nil {
+	if err := backendtypes.CheckCmd(o.Cmd); err != nil {
 		return err
 	}
-	if err := backend.CheckResources(o.Resources, hostCPUs); err != nil {
+	if err := backendtypes.CheckResources(o.Resources, hostCPUs); err != nil {
 		return err
 	}
-	if err := backend.CheckRestart(o.Restart); err != nil {
+	if err := backendtypes.CheckRestart(o.Restart); err != nil {
 		return err
 	}
-	return backend.CheckHealth(o.Health)
+	return backendtypes.CheckHealth(o.Health)
 }
 
 // ParseTimeout parses a stop or restart timeout in whole seconds, 0 to
 // MaxTimeoutSeconds.
 func ParseTimeout(v string) (time.Duration, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || n > backend.MaxTimeoutSeconds {
-		return 0, invalid("invalid timeout %s: want a whole number of seconds from 0 to %d", Echo(v), int64(backend.MaxTimeoutSeconds))
+	if err != nil || n < 0 || n > backendtypes.MaxTimeoutSeconds {
+		return 0, invalid("invalid timeout %s: want a whole number of seconds from 0 to %d", Echo(v), int64(backendtypes.MaxTimeoutSeconds))
 	}
 	return time.Duration(n) * time.Second, nil
 }
@@ -104,10 +103,10 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	}
 	sig, err := signal.ParseSignal(s)
 	if err != nil {
-		return 0, invalid("invalid signal %s: want a name such as TERM, KILL, HUP or a number from 1 to %d", Echo(s), backend.MaxSignal)
+		return 0, invalid("invalid signal %s: want a name such as TERM, KILL, HUP or a number from 1 to %d", Echo(s), backendtypes.MaxSignal)
 	}
-	if err := backend.CheckSignal(sig); err != nil {
-		return 0, invalid("invalid signal %s: numbers go from 1 to %d", Echo(s), backend.MaxSignal)
+	if err := backendtypes.CheckSignal(sig); err != nil {
+		return 0, invalid("invalid signal %s: numbers go from 1 to %d", Echo(s), backendtypes.MaxSignal)
 	}
 	return sig, nil
 }

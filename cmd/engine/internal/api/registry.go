@@ -6,20 +6,19 @@ import (
 	"fmt"
 
 	"github.com/containerd/errdefs"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 )
 
 // The documents of the registry and image-archive routes.
 type (
 	// ProgressEvent is one step of a pull, push or load.
-	ProgressEvent = backend.ProgressEvent
+	ProgressEvent = backendtypes.ProgressEvent
 	// ProgressDetail counts a layer's bytes.
-	ProgressDetail = backend.ProgressDetail
+	ProgressDetail = backendtypes.ProgressDetail
 	// ImageInspect is GET /images/{image}.
-	ImageInspect = backend.ImageInspect
+	ImageInspect = backendtypes.ImageInspect
 	// PruneReport is POST /images/prune.
-	PruneReport = backend.PruneReport
+	PruneReport = backendtypes.PruneReport
 )
 
 // ProgressMessage is one JSON line of a pull, push or load stream, in the

@@ -20,14 +20,14 @@ import (
 
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/libcontainerd"
+	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
 
 // Exit codes besides a container's own.
 const (
-	ExitEngineError = 125                               // the engine or the flags were wrong
-	ExitCannotRun   = libcontainerd.ExitCommandNotRun   // the command was found but could not be run
-	ExitNotFound    = libcontainerd.ExitCommandNotFound // the command was not found
+	ExitEngineError = 125                                    // the engine or the flags were wrong
+	ExitCannotRun   = libcontainerdtypes.ExitCommandNotRun   // the command was found but could not be run
+	ExitNotFound    = libcontainerdtypes.ExitCommandNotFound // the command was not found
 )
 
 // StatusError ends the CLI with Code; Err (may be nil for a plain
@@ -49,7 +49,7 @@ func (e *StatusError) Unwrap() error { return e.Err }
 // startErrorCode maps the runtime's complaint about a command to docker's
 // exit codes: 127 not found, 126 not runnable, else 125.
 func startErrorCode(msg string) int {
-	if code := libcontainerd.CommandExitCode(msg); code != 0 {
+	if code := libcontainerdtypes.CommandExitCode(msg); code != 0 {
 		return code
 	}
 	return ExitEngineError

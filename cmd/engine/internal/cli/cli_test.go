@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/libcontainerd"
+	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
 
 func TestStartErrorCode(t *testing.T) {
@@ -62,15 +62,15 @@ func TestFormatEvent(t *testing.T) {
 
 func TestStatsRow(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	prev := &libcontainerd.Stats{Read: t0, CPU: libcontainerd.CPUStats{UsageNanos: 1e9}}
-	cur := &libcontainerd.Stats{
-		Read: t0.Add(time.Second), CPU: libcontainerd.CPUStats{UsageNanos: 1.5e9},
-		Memory: libcontainerd.MemoryStats{Usage: 30 << 20, Cache: 10 << 20, Limit: 64 << 20},
-		Pids:   libcontainerd.PidsStats{Current: 3},
+	prev := &libcontainerdtypes.Stats{Read: t0, CPU: libcontainerdtypes.CPUStats{UsageNanos: 1e9}}
+	cur := &libcontainerdtypes.Stats{
+		Read: t0.Add(time.Second), CPU: libcontainerdtypes.CPUStats{UsageNanos: 1.5e9},
+		Memory: libcontainerdtypes.MemoryStats{Usage: 30 << 20, Cache: 10 << 20, Limit: 64 << 20},
+		Pids:   libcontainerdtypes.PidsStats{Current: 3},
 	}
 	for _, tc := range []struct {
 		name             string
-		prev             *libcontainerd.Stats
+		prev             *libcontainerdtypes.Stats
 		limit            uint64
 		host             uint64
 		cpu, memPerc     float64

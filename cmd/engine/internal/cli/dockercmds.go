@@ -11,11 +11,10 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
-
-	"github.com/tendhq/tend/backend"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/io/archive"
 )
 
 // Rename renames a container.
@@ -256,7 +255,7 @@ func cpOut(ctx context.Context, c *client.Client, ctr, p, dst string, s Streams)
 		// A new name (or a file to replace): the copy takes it.
 		dir, rename = filepath.Dir(abs), filepath.Base(abs)
 	}
-	if err := backend.ExtractTar(rc, "/", dir, rename); err != nil {
+	if err := archive.ExtractTar(rc, "/", dir, rename); err != nil {
 		return &StatusError{Code: 1, Err: err}
 	}
 	return nil
@@ -281,7 +280,7 @@ func cpIn(ctx context.Context, c *client.Client, src, ctr, p string, s Streams) 
 	}
 	send := func(dir, name string) error {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(backend.WriteTar(ctx, pw, abs, name)) }()
+		go func() { pw.CloseWithError(archive.WriteTar(ctx, pw, abs, name)) }()
 		defer pr.Close()
 		return c.PutArchive(ctx, ctr, dir, pr)
 	}

@@ -9,13 +9,13 @@ import (
 
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/cmd/engine/internal/format"
-	"github.com/tendhq/tend/network"
+	networktypes "github.com/tendhq/tend/network/types"
 )
 
 // NetworkOptions are the inputs of the network commands.
 type NetworkOptions struct {
 	Names  []string
-	Create network.CreateOptions
+	Create networktypes.CreateOptions
 	Format string // ls: "" (table) or "json"
 	Quiet  bool
 	Stdout io.Writer
@@ -134,9 +134,9 @@ func Port(ctx context.Context, c *client.Client, opts PortOptions) error {
 	if err != nil {
 		return &StatusError{Code: 1, Err: err}
 	}
-	var want *network.PortMapping
+	var want *networktypes.PortMapping
 	if opts.Filter != "" {
-		p, err := network.ParseExposed(opts.Filter)
+		p, err := networktypes.ParseExposed(opts.Filter)
 		if err != nil {
 			return &StatusError{Code: 1, Err: err}
 		}

@@ -13,8 +13,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/spf13/cobra"
-
-	"github.com/tendhq/tend/backend"
+	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 )
 
@@ -38,7 +37,7 @@ func (f *VolumeFlags) Register(cmd *cobra.Command) {
 // docker's mount documents.
 func (f *VolumeFlags) Apply(o *api.CreateOptions) error {
 	for _, v := range f.Volumes {
-		if _, _, err := backend.ParseVolumeSpec(v); err != nil {
+		if _, _, err := backendtypes.ParseVolumeSpec(v); err != nil {
 			return &StatusError{Code: ExitEngineError, Err: err}
 		}
 		o.Binds = append(o.Binds, v)
@@ -62,7 +61,7 @@ func ParseMount(value string) (api.Mount, error) {
 	if err != nil {
 		return m, fmt.Errorf("%w: %w", err, errdefs.ErrInvalidArgument)
 	}
-	if err := backend.ValidateMount(&m); err != nil {
+	if err := backendtypes.ValidateMount(&m); err != nil {
 		return m, err
 	}
 	return m, nil

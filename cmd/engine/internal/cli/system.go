@@ -18,7 +18,7 @@ import (
 	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/client"
 	"github.com/tendhq/tend/cmd/engine/internal/format"
-	"github.com/tendhq/tend/libcontainerd"
+	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
 
 // Version is the engine's version, set at build time with
@@ -208,7 +208,7 @@ func hostMemory() uint64 {
 }
 
 // StatsRow computes a row from two samples of the same container.
-func StatsRow(id, name string, prev, cur *libcontainerd.Stats, hostMem uint64) StatsEntry {
+func StatsRow(id, name string, prev, cur *libcontainerdtypes.Stats, hostMem uint64) StatsEntry {
 	e := StatsEntry{ID: format.ShortID(id), Name: name, MemUsage: cur.Memory.Usage, MemLimit: cur.Memory.Limit,
 		Pids: cur.Pids.Current, BlockRead: cur.Blkio.ReadBytes, BlockWrite: cur.Blkio.WriteBytes}
 	// As docker's: the sum over the container's networks.
@@ -269,10 +269,10 @@ func Stats(ctx context.Context, c *client.Client, opts StatsOptions) error {
 		}
 		return ts, nil
 	}
-	prev := map[string]*libcontainerd.Stats{}
+	prev := map[string]*libcontainerdtypes.Stats{}
 	sample := func(ts []target) ([]StatsEntry, error) {
 		var rows []StatsEntry
-		next := map[string]*libcontainerd.Stats{}
+		next := map[string]*libcontainerdtypes.Stats{}
 		for _, t := range ts {
 			s, err := c.Stats(ctx, t.id)
 			if err != nil {

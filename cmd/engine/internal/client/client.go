@@ -25,7 +25,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/libcontainerd"
+	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
 
 // DefaultSocket is where the daemon listens unless told otherwise.
@@ -388,8 +388,8 @@ func sizeQuery(w, h uint32) url.Values {
 }
 
 // Stats reads a container's resource usage.
-func (c *Client) Stats(ctx context.Context, r string) (*libcontainerd.Stats, error) {
-	var s libcontainerd.Stats
+func (c *Client) Stats(ctx context.Context, r string) (*libcontainerdtypes.Stats, error) {
+	var s libcontainerdtypes.Stats
 	if err := c.call(ctx, http.MethodGet, ref(r)+"/stats", nil, nil, &s); err != nil {
 		return nil, err
 	}

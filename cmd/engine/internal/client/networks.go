@@ -2,18 +2,17 @@ package client
 
 import (
 	"context"
+	backendtypes "github.com/tendhq/tend/backend/types"
+	networktypes "github.com/tendhq/tend/network/types"
 	"net/http"
 	"net/url"
-
-	"github.com/tendhq/tend/backend"
-	"github.com/tendhq/tend/network"
 )
 
 func netPath(name string) string { return "/networks/" + url.PathEscape(name) }
 
-// CreateNetwork creates a user network.
-func (c *Client) CreateNetwork(ctx context.Context, opts network.CreateOptions) (*network.Network, error) {
-	var n network.Network
+// CreateNetwork creates a user networktypes.
+func (c *Client) CreateNetwork(ctx context.Context, opts networktypes.CreateOptions) (*networktypes.Network, error) {
+	var n networktypes.Network
 	if err := c.call(ctx, http.MethodPost, "/networks", nil, opts, &n); err != nil {
 		return nil, err
 	}
@@ -21,21 +20,21 @@ func (c *Client) CreateNetwork(ctx context.Context, opts network.CreateOptions) 
 }
 
 // Networks lists the networks.
-func (c *Client) Networks(ctx context.Context) ([]backend.NetworkInfo, error) {
-	var ns []backend.NetworkInfo
+func (c *Client) Networks(ctx context.Context) ([]backendtypes.NetworkInfo, error) {
+	var ns []backendtypes.NetworkInfo
 	return ns, c.call(ctx, http.MethodGet, "/networks", nil, nil, &ns)
 }
 
 // InspectNetwork returns a network and its containers.
-func (c *Client) InspectNetwork(ctx context.Context, name string) (*backend.NetworkInfo, error) {
-	var n backend.NetworkInfo
+func (c *Client) InspectNetwork(ctx context.Context, name string) (*backendtypes.NetworkInfo, error) {
+	var n backendtypes.NetworkInfo
 	if err := c.call(ctx, http.MethodGet, netPath(name), nil, nil, &n); err != nil {
 		return nil, err
 	}
 	return &n, nil
 }
 
-// RemoveNetwork removes a user network.
+// RemoveNetwork removes a user networktypes.
 func (c *Client) RemoveNetwork(ctx context.Context, name string) error {
 	return c.call(ctx, http.MethodDelete, netPath(name), nil, nil, nil)
 }
@@ -47,8 +46,8 @@ func (c *Client) PruneNetworks(ctx context.Context) ([]string, error) {
 }
 
 // Ports lists the ports a container publishes.
-func (c *Client) Ports(ctx context.Context, r string) ([]network.PortMapping, error) {
-	var ps []network.PortMapping
+func (c *Client) Ports(ctx context.Context, r string) ([]networktypes.PortMapping, error) {
+	var ps []networktypes.PortMapping
 	return ps, c.call(ctx, http.MethodGet, ref(r)+"/port", nil, nil, &ps)
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 
 	"github.com/tendhq/tend/cmd/engine/internal/api"
-	tnet "github.com/tendhq/tend/network"
+	tnet "github.com/tendhq/tend/network/types"
 )
 
 // DockerPort is a port mapping's container port in docker's terms.

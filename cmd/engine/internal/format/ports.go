@@ -1,21 +1,20 @@
 package format
 
 import (
+	backendtypes "github.com/tendhq/tend/backend/types"
+	networktypes "github.com/tendhq/tend/network/types"
 	"strings"
-
-	"github.com/tendhq/tend/backend"
-	"github.com/tendhq/tend/network"
 )
 
 // Ports renders a container's PORTS column as docker ps does:
 // "127.0.0.1:8080->80/tcp, 0.0.0.0:5353->53/udp"; empty when it publishes
 // none (or does not run).
-func Ports(c *backend.Container) string {
+func Ports(c *backendtypes.Container) string {
 	if c.Network == nil || c.Network.Attachment == nil {
 		return ""
 	}
-	ps := append([]network.PortMapping(nil), c.Network.Attachment.Ports...)
-	network.SortPorts(ps)
+	ps := append([]networktypes.PortMapping(nil), c.Network.Attachment.Ports...)
+	networktypes.SortPorts(ps)
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		out = append(out, p.String())
