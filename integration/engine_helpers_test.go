@@ -33,7 +33,8 @@ var (
 	engineBinErr  error
 )
 
-// buildEngine builds cmd/engine once per test binary run.
+// buildEngine builds cmd/engine and cmd/engined once per test binary run
+// and returns the CLI's path.
 func buildEngine(t testing.TB) string {
 	t.Helper()
 	engineBinOnce.Do(func() {
@@ -46,11 +47,18 @@ func buildEngine(t testing.TB) string {
 			engineBinErr = err
 			return
 		}
+		// The CLI and the daemon side by side, as installed: `engine
+		// daemon` runs the engined next to it.
 		engineBin = filepath.Join(dir, "engine")
-		out, err := exec.Command(goBin, "build", "-o", engineBin, "github.com/tendhq/tend/cmd/engine").CombinedOutput()
-		if err != nil {
-			engineBinErr = fmt.Errorf("go build ./cmd/engine: %v\n%s", err, out)
-			return
+		for _, b := range []struct{ out, pkg string }{
+			{engineBin, "github.com/tendhq/tend/cmd/engine"},
+			{filepath.Join(dir, "engined"), "github.com/tendhq/tend/cmd/engined"},
+		} {
+			out, err := exec.Command(goBin, "build", "-o", b.out, b.pkg).CombinedOutput()
+			if err != nil {
+				engineBinErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
 		}
 		// The daemon finds tend-init next to itself.
 		if err := os.Link(testEnv.InitPath, filepath.Join(dir, "tend-init")); err != nil {

@@ -14,6 +14,7 @@ bash scripts/setup.sh
 # shellcheck source=/dev/null
 source build/env.sh
 go build -o build/engine ./cmd/engine
+go build -o build/engined ./cmd/engined # `engine daemon` runs it
 gcc -static -Os -o build/tend-init cmd/tend-init/tend-init.c
 
 work=$(mktemp -d /tmp/tend-demo-XXXXXX)

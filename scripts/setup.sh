@@ -7,7 +7,8 @@
 #   env.sh       PATH (the Go toolchain) and TEND_* variables; source it
 #   busybox.tar  the test image (OCI archive), rootfs/ the same as a dir
 #   criu-path    dir holding criu, if scripts/criu.sh exists
-#   engine       the engine binary, if cmd/engine exists
+#   engine       the engine CLI, if cmd/engine exists
+#   engined      the engine daemon, if cmd/engined exists (`engine daemon` runs it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -166,15 +167,18 @@ for v in 1.7 2; do
 done
 
 # --- engine ---------------------------------------------------------------------
-if [ -d cmd/engine ]; then
-	say "building build/engine"
+# Two binaries: engine, the light CLI, and engined, the daemon, side by
+# side (`engine daemon` runs the engined next to it).
+for bin in engine engined; do
+	[ -d "cmd/$bin" ] || continue
+	say "building build/$bin"
 	# A broken engine must not hide the test report: go vet and the tests
 	# fail on it too.
-	if ! go build -o build/engine ./cmd/engine; then
-		rm -f build/engine
-		say "WARNING: building build/engine failed (see above)"
+	if ! go build -o "build/$bin" "./cmd/$bin"; then
+		rm -f "build/$bin"
+		say "WARNING: building build/$bin failed (see above)"
 	fi
-fi
+done
 if [ -f cmd/tend-init/tend-init.c ]; then
 	# The containers' PID 1: C (one runs per container, and a Go runtime
 	# costs ~10x its memory), static: it runs in images of any kind. The
@@ -189,13 +193,16 @@ if [ -f cmd/tend-init/tend-init.c ]; then
 fi
 
 # --- install the engine ------------------------------------------------
-# As an engine is installed: engine and tend-init on PATH, a systemd unit
+# As an engine is installed: engine, engined and tend-init on PATH, a systemd unit
 # (installed, not enabled nor started: tests run their own daemons) and a
 # default config, /etc/tend/daemon.json, that `engine daemon` reads (flags
 # override it). An existing config is kept.
 if [ -x build/engine ]; then
-	say "installing /usr/local/bin/engine, tend.service, /etc/tend/daemon.json"
+	say "installing /usr/local/bin/engine, /usr/local/bin/engined, tend.service, /etc/tend/daemon.json"
 	cmp -s build/engine /usr/local/bin/engine || install -m 0755 build/engine /usr/local/bin/engine
+	if [ -x build/engined ]; then
+		cmp -s build/engined /usr/local/bin/engined || install -m 0755 build/engined /usr/local/bin/engined
+	fi
 	install -d -m 0755 /etc/tend
 	[ -e /etc/tend/daemon.json ] || install -m 0644 scripts/install/daemon.json /etc/tend/daemon.json
 	if [ -d /etc/systemd/system ] || [ -d /lib/systemd/system ]; then

@@ -9,11 +9,12 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
+
 	backendtypes "github.com/tendhq/tend/backend/types"
-	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 	"github.com/tendhq/tend/healthcheck"
 )
 

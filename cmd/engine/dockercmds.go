@@ -2,11 +2,12 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
 	backendtypes "github.com/tendhq/tend/backend/types"
-	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 )
 
 // dockerCommands are the docker CLI's everyday commands.

@@ -1,6 +1,9 @@
-// Command engine is tend's container engine: `engine daemon` runs the
-// engine and its API on a unix socket; every other command is a docker-like
-// client of that API.
+// Command engine is tend's container engine CLI: a docker-like client of
+// the engine's API on a unix socket. The daemon is the separate binary
+// engined (cmd/engined), which `engine daemon ARGS` runs in its place. The
+// CLI imports none of the daemon's runtime (containerd client, gRPC, CNI:
+// TestCLIIsLight), so that each command starts about as fast as a small Go
+// program.
 package main
 
 import (
@@ -16,9 +19,9 @@ import (
 	"github.com/containerd/log"
 	"github.com/spf13/cobra"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 func main() {
@@ -105,10 +108,10 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
 		Use:           "engine",
-		Short:         "tend's container engine: a daemon on containerd and a docker-like CLI",
+		Short:         "tend's container engine: a docker-like CLI of the engine daemon (engined)",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       cli.Version,
+		Version:       api.EngineVersion,
 	}
 	root.SetIn(stdin)
 	root.SetOut(stdout)

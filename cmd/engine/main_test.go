@@ -37,7 +37,6 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"stop", "-t", "-5", "c"}, 125, "invalid --time"},
 		{[]string{"exec", "-e", "NOEQUALS", "c", "true"}, 125, "environment variable"},
 		{[]string{"-H", "tcp://1.2.3.4:2375", "ps"}, 125, "only unix sockets"},
-		{[]string{"daemon", "--log-level", "loud"}, 125, "invalid --log-level"},
 		// Numbers out of range never become something else.
 		{[]string{"run", "--memory", "0.0000001k", "img"}, 125, "less than one byte"},
 		{[]string{"run", "--memory", "5m", "img"}, 125, "minimum is 6MiB"},
@@ -66,10 +65,6 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"logs", "--since", "1e300", "c"}, 125, "invalid time"},
 		{[]string{"events", "--since", "NaN"}, 125, "invalid time"},
 		{[]string{"events", "--until", "Inf"}, 125, "invalid time"},
-		{[]string{"daemon", "--max-import-size", "1k"}, 125, "--max-import-size"},
-		{[]string{"daemon", "--max-import-size", "99999999p"}, 125, "--max-import-size"},
-		{[]string{"daemon", "--probe-concurrency", "-1"}, 125, "--probe-concurrency"},
-		{[]string{"daemon", "--probe-concurrency", "100000"}, 125, "want 0 (the default) to 1024"},
 		// Names and references that no object has are refused before
 		// anything is sent: 125 for run (nothing ran), 1 elsewhere, as
 		// when the daemon refuses them.

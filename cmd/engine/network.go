@@ -4,12 +4,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/daemon"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
 	networktypes "github.com/tendhq/tend/network/types"
 )
 
@@ -156,11 +154,4 @@ func rangeArgs(lo, hi int) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// registerNetworkDaemonFlags adds the daemon's network flags.
-func registerNetworkDaemonFlags(fl *pflag.FlagSet, o *daemon.Options) {
-	fl.StringVar(&o.Bridge, "bridge", networktypes.DefaultBridge, "bridge device of the default network; none: no networking")
-	fl.StringVar(&o.BridgeSubnet, "bridge-subnet", "", "IPv4 subnet of the default bridge (default: the one used before, else a free /24 of 10.88.0.0/14)")
-	fl.StringArrayVar(&o.CNIPluginDirs, "cni-plugin-dir", nil, "directory of the CNI plugins (default /usr/lib/cni, /opt/cni/bin)")
 }

@@ -4,7 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 // newNetworkConnectCommands are `network connect` and `network

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 // registryCommands are the top-level commands of images from registries

@@ -6,9 +6,10 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/spf13/cobra"
+
 	backendtypes "github.com/tendhq/tend/backend/types"
-	"github.com/tendhq/tend/cmd/engine/internal/api"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
+	"github.com/tendhq/tend/cmd/internal/api"
 )
 
 // logOptFlags are run/create's --log-opt KEY=VALUE, docker's json-file

@@ -4,9 +4,10 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
 	backendtypes "github.com/tendhq/tend/backend/types"
 	"github.com/tendhq/tend/cmd/engine/internal/cli"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 // volumeArgs checks that each argument can be a volume name.

@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 )
 
 // CheckpointOptions are the inputs of the checkpoint commands.

@@ -18,8 +18,8 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
 	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
 

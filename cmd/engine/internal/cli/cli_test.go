@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/internal/api"
 	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
 

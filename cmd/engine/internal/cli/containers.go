@@ -11,9 +11,9 @@ import (
 
 	"github.com/containerd/errdefs"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 )
 
 // RefsOptions are the inputs of commands that act on containers one by one.

@@ -11,9 +11,10 @@ import (
 	"strings"
 
 	"github.com/containerd/errdefs"
-	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 	"github.com/tendhq/tend/io/archive"
 )
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/tendhq/tend/cmd/engine/internal/client"
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 // NetworkConnectOptions are the inputs of network connect and disconnect.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/containerd/console"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/format"
 )
 
 // progressBarWidth is the width of a layer's bar, as docker draws it.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/internal/api"
 )
 
 // pullEvents is a pull of two layers as the daemon streams it.

@@ -13,8 +13,9 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/spf13/cobra"
+
 	backendtypes "github.com/tendhq/tend/backend/types"
-	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/internal/api"
 )
 
 // VolumeFlags are the -v/--volume and --mount flags of run and create.

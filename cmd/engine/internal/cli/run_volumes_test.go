@@ -9,7 +9,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/mount"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
+	"github.com/tendhq/tend/cmd/internal/api"
 )
 
 func TestParseMount(t *testing.T) {

@@ -15,15 +15,11 @@ import (
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 	libcontainerdtypes "github.com/tendhq/tend/libcontainerd/types"
 )
-
-// Version is the engine's version, set at build time with
-// -ldflags "-X github.com/tendhq/tend/cmd/engine/internal/cli.Version=...".
-var Version = "0.1.0-dev"
 
 // ParseSince parses --since/--until: a duration before now ("10m", "1h30m"),
 // RFC 3339 or unix seconds.
@@ -475,7 +471,7 @@ type InfoOptions struct {
 // PrintVersion prints the client's and the daemon's versions; an
 // unreachable daemon still shows the client and fails.
 func PrintVersion(ctx context.Context, c *client.Client, opts InfoOptions) error {
-	cl := api.VersionInfo{Version: Version, APIVersion: api.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	cl := api.VersionInfo{Version: api.EngineVersion, APIVersion: api.Version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	if custom(opts.Format) {
 		tmpl, err := format.ParseTemplate(opts.Format, "")
 		if err != nil {
@@ -551,7 +547,7 @@ func PrintInfo(ctx context.Context, c *client.Client, opts InfoOptions) error {
 	}
 	tw := tabwriter.NewWriter(opts.Stdout, 0, 8, 1, ' ', 0)
 	fmt.Fprintf(tw, "Containers:\t%d\n Running:\t%d\n Paused:\t%d\n Stopped:\t%d\nImages:\t%d\nServer Version:\t%s\ncontainerd Version:\t%s\nNamespace:\t%s\nEngine Root Dir:\t%s\nLive Restore Enabled:\t%t\nSocket:\t%s\n",
-		info.Containers, info.Running, info.Paused, info.Stopped, info.Images, Version, info.ContainerdVersion, info.Namespace, info.Root, info.LiveRestore, c.Socket())
+		info.Containers, info.Running, info.Paused, info.Stopped, info.Images, api.EngineVersion, info.ContainerdVersion, info.Namespace, info.Root, info.LiveRestore, c.Socket())
 	return tw.Flush()
 }
 
@@ -607,6 +603,6 @@ type InfoLine struct {
 // NewInfoLine renders Info with docker's names.
 func NewInfoLine(i api.Info) InfoLine {
 	return InfoLine{Containers: i.Containers, ContainersRunning: i.Running, ContainersPaused: i.Paused, ContainersStopped: i.Stopped,
-		Images: i.Images, ServerVersion: Version, ContainerdVersion: i.ContainerdVersion, Namespace: i.Namespace,
+		Images: i.Images, ServerVersion: api.EngineVersion, ContainerdVersion: i.ContainerdVersion, Namespace: i.Namespace,
 		DockerRootDir: i.Root, LiveRestoreEnabled: i.LiveRestore}
 }

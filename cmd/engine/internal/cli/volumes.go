@@ -9,9 +9,9 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/tendhq/tend/cmd/engine/internal/api"
-	"github.com/tendhq/tend/cmd/engine/internal/client"
-	"github.com/tendhq/tend/cmd/engine/internal/format"
+	"github.com/tendhq/tend/cmd/internal/api"
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/format"
 )
 
 // VolumeOptions are the inputs of the volume commands.
