@@ -13,6 +13,7 @@ import (
 
 	"github.com/containerd/continuity/fs"
 	"github.com/containerd/errdefs"
+
 	"github.com/tendhq/tend/io/archive"
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
 	mounttypes "github.com/moby/moby/api/types/mount"
+
 	"github.com/tendhq/tend/backend/types"
 )
 
