@@ -244,6 +244,7 @@ func TestConfineDefaults(t *testing.T) {
 		{name: "cap-drop ALL", opts: backend.CreateOptions{CapDrop: []string{"ALL"}}, seccomp: "2", nnp: "0"},
 		{name: "cap-add NET_ADMIN", opts: backend.CreateOptions{CapAdd: []string{"net_admin"}}, seccomp: "2", nnp: "0",
 			capEff: dockerDefaultCaps | 1<<12, capBnd: dockerDefaultCaps | 1<<12},
+		{name: "cap-add ALL", opts: backend.CreateOptions{CapAdd: []string{"ALL"}}, seccomp: "2", nnp: "0", capEff: hostCaps, capBnd: hostCaps},
 		{name: "cap-drop ALL cap-add CHOWN", opts: backend.CreateOptions{CapDrop: []string{"ALL"}, CapAdd: []string{"CAP_CHOWN"}}, seccomp: "2", nnp: "0", capEff: 1, capBnd: 1},
 		{name: "no-new-privileges", opts: backend.CreateOptions{SecurityOpt: []string{"no-new-privileges"}}, seccomp: "2", nnp: "1", capEff: dockerDefaultCaps, capBnd: dockerDefaultCaps},
 		{name: "seccomp unconfined", opts: backend.CreateOptions{SecurityOpt: []string{"seccomp=unconfined"}}, seccomp: "0", nnp: "0", capEff: dockerDefaultCaps, capBnd: dockerDefaultCaps},
