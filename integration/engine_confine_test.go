@@ -32,11 +32,12 @@ func appArchive(t *testing.T) string {
 // TestEngineConfineCLI runs the application image through the CLI and the
 // API of a real daemon as a docker user would: an unknown user refused
 // before anything is created (exit 125, 400), --entrypoint "", --env-file
-// then -e over the image's ENV, exec inheriting the image's user and
-// WORKDIR unless -u/-w/-e say otherwise, exec -d, a read-only bind, a
+// over the image's ENV and -e over both, exec inheriting the image's user
+// and WORKDIR unless -u/-w/-e say otherwise, exec -d, a read-only bind, a
 // named volume written by the image's non-root user surviving rm and a
-// daemon restart, --read-only with and without --tmpfs /tmp, and the
-// daemon's one line when the host has no AppArmor.
+// daemon restart, a seccomp profile file and seccomp=unconfined,
+// --read-only with and without --tmpfs /tmp, and the daemon's one line
+// when the host has no AppArmor.
 func TestEngineConfineCLI(t *testing.T) {
 	root, err := os.MkdirTemp(testEnv.Root, "engconf-")
 	if err != nil {
@@ -79,7 +80,7 @@ func TestEngineConfineCLI(t *testing.T) {
 	t.Run("ExecVolumeBindRestart", func(t *testing.T) {
 		dir := t.TempDir()
 		envFile := filepath.Join(dir, "app.env")
-		if err := os.WriteFile(envFile, []byte("# the file, then -e\nAPP_MODE=file\nFROM_FILE=1\n"), 0o600); err != nil {
+		if err := os.WriteFile(envFile, []byte("# over the image's ENV, under -e\nAPP_MODE=file\nAPP_GREETING=from the file\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		host := filepath.Join(dir, "host")
@@ -88,7 +89,7 @@ func TestEngineConfineCLI(t *testing.T) {
 		}
 		d.must(t, "run", "-d", "--name", "app", "--env-file", envFile, "-e", "APP_MODE=flag",
 			"-v", "appdata:/data", "-v", host+":/h:ro", img)
-		if out := d.must(t, "exec", "app", "sh", "-c", "echo $(id -u) $(pwd) $APP_MODE $FROM_FILE $APP_GREETING"); out != "1000 /app flag 1 hello from the image\n" {
+		if out := d.must(t, "exec", "app", "sh", "-c", "echo $(id -u) $(pwd) $APP_MODE $APP_GREETING"); out != "1000 /app flag from the file\n" {
 			t.Errorf("exec sees %q, want the image's user and WORKDIR, -e over --env-file over the image's ENV", out)
 		}
 		if out := d.must(t, "exec", "-u", "root", "-w", "/tmp", "-e", "APP_MODE=exec", "app", "sh", "-c", "echo $(id -u) $(pwd) $APP_MODE"); out != "0 /tmp exec\n" {
@@ -116,6 +117,24 @@ func TestEngineConfineCLI(t *testing.T) {
 			t.Errorf("after rm and a daemon restart the volume holds %q", out)
 		}
 		d.must(t, "volume", "rm", "appdata")
+	})
+
+	t.Run("Seccomp", func(t *testing.T) {
+		profile := filepath.Join(t.TempDir(), "nomkdir.json")
+		if err := os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ opt, want string }{
+			{"seccomp=" + profile, "Seccomp:\t2\nmkdir: can't create directory '/tmp/x': Operation not permitted\n"},
+			{"seccomp=unconfined", "Seccomp:\t0\nmade\n"},
+		} {
+			out, errs, _ := d.run(t, nil, "run", "--rm", "--security-opt", tc.opt, "--entrypoint", "", img,
+				"sh", "-c", "grep ^Seccomp: /proc/self/status; mkdir /tmp/x && echo made")
+			if out+errs != tc.want {
+				t.Errorf("--security-opt %s: %q, want %q", tc.opt, out+errs, tc.want)
+			}
+		}
 	})
 
 	t.Run("ReadOnly", func(t *testing.T) {
