@@ -95,6 +95,10 @@ func TestEngineConfineCLI(t *testing.T) {
 		if out := d.must(t, "exec", "-u", "root", "-w", "/tmp", "-e", "APP_MODE=exec", "app", "sh", "-c", "echo $(id -u) $(pwd) $APP_MODE"); out != "0 /tmp exec\n" {
 			t.Errorf("exec -u root -w /tmp -e APP_MODE=exec sees %q", out)
 		}
+		t.Setenv("TEND_TEST_EXEC_VAR", "from the cli")
+		if out := d.must(t, "exec", "-e", "TEND_TEST_EXEC_VAR", "app", "sh", "-c", "echo $TEND_TEST_EXEC_VAR"); out != "from the cli\n" {
+			t.Errorf("exec -e NAME (the CLI's value) sees %q", out)
+		}
 		if _, errs, code := d.run(t, nil, "exec", "-u", "nosuchuser", "app", "true"); code == 0 || !strings.Contains(errs, "no such user") {
 			t.Errorf("exec -u nosuchuser: exit %d, stderr %q; want refused", code, errs)
 		}
