@@ -200,6 +200,7 @@ func TestConfineUser(t *testing.T) {
 		{"root", "0 0 0"},
 		{"app", "1000 1000 1000 50"},
 		{"1000", "1000 1000 1000 50"},
+		{"4242", "4242 0 0"}, // a uid the image does not know: gid 0, as docker
 		{"4242:4343", "4242 4343 4343"},
 		{"app:root", "1000 0 0 50"},
 		{"nobody", "65534 65534 65534"},
