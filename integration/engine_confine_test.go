@@ -99,8 +99,9 @@ func TestEngineConfineCLI(t *testing.T) {
 		if out := d.must(t, "exec", "-e", "TEND_TEST_EXEC_VAR", "app", "sh", "-c", "echo $TEND_TEST_EXEC_VAR"); out != "from the cli\n" {
 			t.Errorf("exec -e NAME (the CLI's value) sees %q", out)
 		}
-		if _, errs, code := d.run(t, nil, "exec", "-u", "nosuchuser", "app", "true"); code == 0 || !strings.Contains(errs, "no such user") {
-			t.Errorf("exec -u nosuchuser: exit %d, stderr %q; want refused", code, errs)
+		// docker exec fails such an exec's start: exit 126.
+		if _, errs, code := d.run(t, nil, "exec", "-u", "nosuchuser", "app", "true"); code != 126 || !strings.Contains(errs, "no such user") {
+			t.Errorf("exec -u nosuchuser: exit %d, stderr %q; want 126 and the reason", code, errs)
 		}
 		d.must(t, "exec", "-d", "app", "sh", "-c", "sleep 0.2; echo detached > /data/d")
 		enginePoll(t, 20*time.Second, "the detached exec's file", func() bool {
