@@ -257,7 +257,8 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 func (e *Engine) LoadErrors() []error { return append([]error(nil), e.loadErrors...) }
 
 // Close shuts the engine down. With LiveRestore containers keep running;
-// otherwise they are stopped (SIGTERM, SIGKILL after StopTimeout; not
+// otherwise they are stopped (the stop signal, SIGKILL after the
+// container's --stop-timeout or the engine's StopTimeout; not
 // counted as manual stops, so restart policies apply at the next start).
 // Pending restarts are cancelled and stay recorded. Nothing of the Engine
 // runs after Close returns. Close is idempotent.
@@ -292,7 +293,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		var wg sync.WaitGroup
 		for _, c := range active {
 			wg.Go(func() {
-				timeout := e.cfg.StopTimeout
+				c.mu.Lock()
+				timeout := e.ownStopTimeoutLocked(c)
+				c.mu.Unlock()
 				if err := e.stopTask(ctx, c, timeout); err != nil {
 					e.log.WithError(err).WithField("container", c.rec.ID).Warn("stop container at engine shutdown")
 				}

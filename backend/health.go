@@ -316,13 +316,16 @@ func (e *Engine) onHealth(id string, st healthcheck.State, changed bool) {
 // task and let the exit handling restart it (restart even under the "no"
 // policy), with the reason "unhealthy".
 func (e *Engine) healthAction(c *container, action healthcheck.Action) {
-	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.StopTimeout+opTimeout)
+	c.mu.Lock()
+	timeout := e.ownStopTimeoutLocked(c)
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(e.ctx, timeout+opTimeout)
 	defer cancel()
 	lg := e.log.WithField("container", c.rec.ID).WithField("action", action)
 	if action == healthcheck.ActionStop {
 		c.op.Lock()
 		defer c.op.Unlock()
-		if err := e.stopLocked(ctx, c, e.cfg.StopTimeout); err != nil {
+		if err := e.stopLocked(ctx, c, timeout); err != nil {
 			lg.WithError(err).Warn("on-unhealthy stop")
 		}
 		return

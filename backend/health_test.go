@@ -241,3 +241,56 @@ func TestUnhealthyRestartCountsAndIsRecorded(t *testing.T) {
 		t.Errorf("no restart event with reason unhealthy: %+v", all)
 	}
 }
+
+// TestUnhealthyStopWaitsStopTimeout: the on-unhealthy stop waits the
+// container's --stop-timeout (60s), not the engine's StopTimeout (5s),
+// between the stop signal and SIGKILL.
+func TestUnhealthyStopWaitsStopTimeout(t *testing.T) {
+	env := newFakeEnv(t)
+	env.fc.execExit = 1
+	env.fc.ignoreTerm = true
+	ctx := context.Background()
+	sixty := 60
+	hc := &healthcheck.Config{Test: []string{"CMD", "false"}, Interval: time.Second, Retries: 1, OnUnhealthy: healthcheck.ActionStop}
+	c := env.create(CreateOptions{Health: hc, StopTimeout: &sixty})
+	if err := env.e.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	env.expectStart(c.ID)
+	signalled := func(sig syscall.Signal) bool {
+		env.fc.mu.Lock()
+		defer env.fc.mu.Unlock()
+		return slices.Contains(env.fc.signals, sig)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !signalled(syscall.SIGTERM) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no on-unhealthy stop: %+v", env.inspect(c.ID))
+		}
+		if d := env.clock.Deadlines(); len(d) > 0 {
+			env.clock.Advance(d[0].Sub(env.clock.Now()))
+		}
+		waitBriefly()
+	}
+	// The kill is due the container's 60s after the signal: a timer more
+	// than the engine's 5s (and the 1s interval) ahead.
+	var kill time.Time
+	for kill.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no timer for the SIGKILL 60s after the stop signal; timers %v at %v", env.clock.Deadlines(), env.clock.Now())
+		}
+		for _, d := range env.clock.Deadlines() {
+			if d.Sub(env.clock.Now()) > 30*time.Second {
+				kill = d
+			}
+		}
+		waitBriefly()
+	}
+	if signalled(syscall.SIGKILL) {
+		t.Fatalf("SIGKILL before the stop timeout")
+	}
+	env.clock.Advance(kill.Sub(env.clock.Now()))
+	if r := env.waitState(c.ID, StateExited); r.ExitCode != 137 || !signalled(syscall.SIGKILL) {
+		t.Errorf("after the stop timeout: exit %d, SIGKILL sent %v; want SIGKILL, 137", r.ExitCode, signalled(syscall.SIGKILL))
+	}
+}

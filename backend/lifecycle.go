@@ -334,17 +334,27 @@ func (e *Engine) lockForStop(ref string, timeout *time.Duration) (*container, ti
 	}
 	if timeout == nil {
 		c.mu.Lock()
-		t := c.rec.Config.StopTimeout
+		d := e.ownStopTimeoutLocked(c)
 		c.mu.Unlock()
-		if t != nil {
-			d := time.Duration(*t) * time.Second
-			if *t < 0 {
-				d = MaxTimeoutSeconds * time.Second // -1: wait for the exit
-			}
-			timeout = &d
-		}
+		timeout = &d
 	}
 	return c, e.stopTimeout(timeout), nil
+}
+
+// ownStopTimeoutLocked is c's stop timeout when no caller gives one: its
+// --stop-timeout (-1: wait for the exit), else the engine's StopTimeout.
+// Every stop the engine starts by itself (on-unhealthy stop, shutdown
+// without live-restore) uses it, as docker's daemon uses the container's.
+// c.mu is held.
+func (e *Engine) ownStopTimeoutLocked(c *container) time.Duration {
+	switch t := c.rec.Config.StopTimeout; {
+	case t == nil:
+		return e.cfg.StopTimeout
+	case *t < 0:
+		return MaxTimeoutSeconds * time.Second
+	default:
+		return time.Duration(*t) * time.Second
+	}
 }
 
 // Restart stops the container (as Stop, with timeout, checked as Stop does)

@@ -195,3 +195,51 @@ func TestStateChecks(t *testing.T) {
 		t.Errorf("state dir left after remove: %v", err)
 	}
 }
+
+// TestContainerStopTimeout: a container's --stop-timeout, not the
+// engine's StopTimeout (5s here), is the wait before SIGKILL of a Stop
+// given no timeout and of the stops at a shutdown without live-restore.
+func TestContainerStopTimeout(t *testing.T) {
+	two := 2
+	for _, shutdown := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stop", true: "shutdown"}[shutdown], func(t *testing.T) {
+			env := newFakeEnv(t)
+			env.fc.ignoreTerm = true
+			e := env.e
+			if shutdown {
+				env.e.Close(context.Background())
+				var err error
+				e, err = newEngine(context.Background(), Config{Root: env.root, Clock: env.clock, StopTimeout: 5 * time.Second}, env.fc.factory())
+				if err != nil {
+					t.Fatal(err)
+				}
+				env.e = e
+				t.Cleanup(func() { e.Close(context.Background()) })
+			}
+			c := env.create(CreateOptions{StopTimeout: &two})
+			if err := e.Start(context.Background(), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			env.expectStart(c.ID)
+			done := make(chan error, 1)
+			t0 := env.clock.Now()
+			go func() {
+				if shutdown {
+					done <- e.Close(context.Background())
+					return
+				}
+				done <- e.Stop(context.Background(), c.ID, nil)
+			}()
+			env.advanceTo(t0.Add(2 * time.Second))
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			env.fc.mu.Lock()
+			sigs := append([]syscall.Signal(nil), env.fc.signals...)
+			env.fc.mu.Unlock()
+			if len(sigs) != 2 || sigs[0] != syscall.SIGTERM || sigs[1] != syscall.SIGKILL {
+				t.Errorf("signals %v, want TERM then KILL after the container's 2s", sigs)
+			}
+		})
+	}
+}

@@ -69,6 +69,13 @@ func (s *store) create(id string) error {
 		}
 		return fmt.Errorf("create container directory: %w", err)
 	}
+	// The new directory's entry in the containers directory must reach the
+	// disk too, or a power loss could keep the container in containerd and
+	// lose its record (write syncs only the container's own directory).
+	if err := syncDir(s.dir); err != nil {
+		os.Remove(s.containerDir(id))
+		return fmt.Errorf("create container directory: %w", err)
+	}
 	return nil
 }
 

@@ -146,6 +146,14 @@ func (s *volumeStore) createLocked(name string, labels map[string]string, now ti
 	if err := writeFileSync(filepath.Join(dir, volumeMetaFile), b); err != nil {
 		return fmt.Errorf("create volume %s: %w", name, err)
 	}
+	// The entries of the metadata file and of the volume's directory must
+	// reach the disk before the volume is acknowledged, as a record's do.
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
 	s.vols[name] = meta
 	return nil
 }

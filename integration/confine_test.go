@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/tendhq/tend/backend"
+	"github.com/tendhq/tend/healthcheck"
 	"github.com/tendhq/tend/internal/testimage"
 )
 
@@ -199,6 +200,7 @@ func TestConfineUser(t *testing.T) {
 		{"root", "0 0 0"},
 		{"app", "1000 1000 1000 50"},
 		{"1000", "1000 1000 1000 50"},
+		{"4242", "4242 0 0"}, // a uid the image does not know: gid 0, as docker
 		{"4242:4343", "4242 4343 4343"},
 		{"app:root", "1000 0 0 50"},
 		{"nobody", "65534 65534 65534"},
@@ -244,6 +246,7 @@ func TestConfineDefaults(t *testing.T) {
 		{name: "cap-drop ALL", opts: backend.CreateOptions{CapDrop: []string{"ALL"}}, seccomp: "2", nnp: "0"},
 		{name: "cap-add NET_ADMIN", opts: backend.CreateOptions{CapAdd: []string{"net_admin"}}, seccomp: "2", nnp: "0",
 			capEff: dockerDefaultCaps | 1<<12, capBnd: dockerDefaultCaps | 1<<12},
+		{name: "cap-add ALL", opts: backend.CreateOptions{CapAdd: []string{"ALL"}}, seccomp: "2", nnp: "0", capEff: hostCaps, capBnd: hostCaps},
 		{name: "cap-drop ALL cap-add CHOWN", opts: backend.CreateOptions{CapDrop: []string{"ALL"}, CapAdd: []string{"CAP_CHOWN"}}, seccomp: "2", nnp: "0", capEff: 1, capBnd: 1},
 		{name: "no-new-privileges", opts: backend.CreateOptions{SecurityOpt: []string{"no-new-privileges"}}, seccomp: "2", nnp: "1", capEff: dockerDefaultCaps, capBnd: dockerDefaultCaps},
 		{name: "seccomp unconfined", opts: backend.CreateOptions{SecurityOpt: []string{"seccomp=unconfined"}}, seccomp: "0", nnp: "0", capEff: dockerDefaultCaps, capBnd: dockerDefaultCaps},
@@ -373,5 +376,111 @@ func TestConfineBadInput(t *testing.T) {
 	after, err := raw.Containers(testCtx(t))
 	if err != nil || len(after) != len(before) {
 		t.Errorf("containerd has %d containers after refused creates, %d before (%v)", len(after), len(before), err)
+	}
+}
+
+// mountOptions maps the mount points of a /proc/mounts text to their
+// options (the last mount of a point wins, as it is the one seen).
+func mountOptions(mounts string) map[string]string {
+	m := map[string]string{}
+	for _, l := range strings.Split(mounts, "\n") {
+		if f := strings.Fields(l); len(f) >= 4 {
+			m[f[1]] = f[2] + " " + f[3]
+		}
+	}
+	return m
+}
+
+// TestConfineMaskedPathsDevices: a container sees Docker's masked paths
+// (/proc/keys is /dev/null, /sys/firmware an empty read-only tmpfs; this
+// kernel has no /proc/kcore),
+// read-only /proc/sys and /sys, and only the default devices; --privileged
+// lifts the masks, mounts them read-write and gives the host's devices.
+func TestConfineMaskedPathsDevices(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	hostDev := ""
+	for _, d := range []string{"/dev/kmsg", "/dev/loop-control", "/dev/net/tun", "/dev/mem"} {
+		if fi, err := os.Stat(d); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			hostDev = d
+			break
+		}
+	}
+	for _, privileged := range []bool{false, true} {
+		c := env.run(backend.CreateOptions{Name: testID(t) + strconv.FormatBool(privileged), Image: testEnv.ImageRef,
+			Cmd: []string{"sleep", "100000"}, Privileged: privileged})
+		keys := env.sh(c.ID, "ls -l /proc/keys")
+		mounts := mountOptions(env.sh(c.ID, "cat /proc/mounts"))
+		masked := strings.HasPrefix(keys, "c") && strings.HasPrefix(mounts["/sys/firmware"], "tmpfs ro,")
+		if masked == privileged {
+			t.Errorf("privileged %v: /proc/keys %q, /sys/firmware %q; want masked only when not privileged", privileged, keys, mounts["/sys/firmware"])
+		}
+		for _, p := range []string{"/proc/sys", "/sys"} {
+			ro := strings.Contains(" "+mounts[p]+",", " ro,")
+			if ro == privileged {
+				t.Errorf("privileged %v: %s mounted %q; want read-only only when not privileged", privileged, p, mounts[p])
+			}
+		}
+		if hostDev != "" {
+			if _, code := env.execWith(c.ID, backend.ExecOptions{Cmd: []string{"test", "-c", hostDev}}); (code == 0) != privileged {
+				t.Errorf("privileged %v: test -c %s exits %d; want the host device only when privileged", privileged, hostDev, code)
+			}
+		}
+	}
+}
+
+// TestConfineProbes: health probes run under the container's user and
+// confinement, through tend-init and as containerd execs alike.
+func TestConfineProbes(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	importAppImage(t, env.e)
+	probe := &healthcheck.Config{Test: []string{"CMD-SHELL", "grep -E '^(Uid|Seccomp|NoNewPrivs|CapEff|CapBnd):' /proc/self/status"},
+		Interval: 200 * time.Millisecond, Timeout: 10 * time.Second, Retries: 1}
+	dflt := strconv.FormatUint(dockerDefaultCaps, 16)
+	for i, tc := range []struct {
+		name string
+		opts backend.CreateOptions
+		want map[string]string
+	}{
+		{"root", backend.CreateOptions{Image: testEnv.ImageRef, Cmd: []string{"sleep", "100000"}},
+			map[string]string{"Uid": "0", "Seccomp": "2", "NoNewPrivs": "0", "CapEff": dflt, "CapBnd": dflt}},
+		{"image user", backend.CreateOptions{Image: testimage.AppRef},
+			map[string]string{"Uid": "1000", "Seccomp": "2", "NoNewPrivs": "0", "CapEff": "0", "CapBnd": dflt}},
+		{"narrowed", backend.CreateOptions{Image: testEnv.ImageRef, Cmd: []string{"sleep", "100000"},
+			CapDrop: []string{"ALL"}, CapAdd: []string{"CHOWN"}, SecurityOpt: []string{"no-new-privileges"}},
+			map[string]string{"Uid": "0", "Seccomp": "2", "NoNewPrivs": "1", "CapEff": "1", "CapBnd": "1"}},
+	} {
+		for _, init := range []bool{true, false} {
+			t.Run(tc.name+" init="+strconv.FormatBool(init), func(t *testing.T) {
+				o := tc.opts
+				o.Name, o.Health, o.Init = "probe"+strconv.Itoa(i)+strconv.FormatBool(init), probe, &init
+				c := env.run(o)
+				r := env.waitFor(c.ID, 30*time.Second, "a probe", func(c *backend.Container) bool {
+					return c.Health != nil && len(c.Health.Log) > 0
+				})
+				res := r.Health.Log[0]
+				got := map[string]string{}
+				for _, l := range strings.Split(res.Output, "\n") {
+					if k, v, ok := strings.Cut(l, ":"); ok {
+						got[k] = strings.Fields(v)[0]
+					}
+				}
+				for k, v := range tc.want {
+					if k == "CapEff" || k == "CapBnd" {
+						n, err := strconv.ParseUint(got[k], 16, 64)
+						if err != nil || strconv.FormatUint(n, 16) != v {
+							t.Errorf("probe %s %q, want %s", k, got[k], v)
+						}
+					} else if got[k] != v {
+						t.Errorf("probe %s %q, want %s", k, got[k], v)
+					}
+				}
+				if res.ExitCode != 0 || t.Failed() {
+					t.Logf("probe exit %d, output:\n%s", res.ExitCode, res.Output)
+				}
+				if err := env.e.Remove(testCtx(t), c.ID, true); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }

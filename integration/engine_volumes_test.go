@@ -294,6 +294,44 @@ func TestEngineVolumes(t *testing.T) {
 			t.Errorf("a refused name made a directory: %v", err)
 		}
 	})
+
+	t.Run("Commands", func(t *testing.T) {
+		if out := d.must(t, "volume", "create", "--label", "team=web", "made"); out != "made\n" {
+			t.Errorf("volume create made printed %q", out)
+		}
+		if out := d.must(t, "volume", "create", "made"); out != "made\n" {
+			t.Errorf("volume create of an existing volume printed %q, want it returned as is", out)
+		}
+		anon := strings.TrimSpace(d.must(t, "volume", "create"))
+		if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(anon) {
+			t.Errorf("volume create without a name printed %q, want a 64-hex name", anon)
+		}
+		var vols []struct {
+			Name   string
+			Labels map[string]string
+		}
+		if err := json.Unmarshal([]byte(d.must(t, "volume", "inspect", "made")), &vols); err != nil || len(vols) != 1 || vols[0].Labels["team"] != "web" {
+			t.Errorf("volume inspect made: %+v %v, want its label", vols, err)
+		}
+		if st, msg := d.api(t, "POST", "/v1/volumes", `{"Name":"viaapi"}`); st != http.StatusCreated {
+			t.Errorf("POST /v1/volumes: %d %q, want 201", st, msg)
+		}
+		if st, _ := d.api(t, "GET", "/v1/volumes/viaapi", ""); st != http.StatusOK {
+			t.Errorf("GET /v1/volumes/viaapi: %d, want 200", st)
+		}
+		if names := d.volumeNames(t); !slices.Contains(names, "made") || !slices.Contains(names, anon) || !slices.Contains(names, "viaapi") {
+			t.Errorf("volume ls -q: %v", names)
+		}
+		if st, msg := d.api(t, "DELETE", "/v1/volumes/viaapi", ""); st != http.StatusNoContent {
+			t.Errorf("DELETE /v1/volumes/viaapi: %d %q, want 204", st, msg)
+		}
+		if out := d.must(t, "volume", "rm", "made", anon); out != "made\n"+anon+"\n" {
+			t.Errorf("volume rm printed %q", out)
+		}
+		if names := d.volumeNames(t); slices.Contains(names, "made") || slices.Contains(names, anon) || slices.Contains(names, "viaapi") {
+			t.Errorf("volumes left after rm: %v", names)
+		}
+	})
 }
 
 // makeVolumeImage stores in the daemon's namespace a copy of the test

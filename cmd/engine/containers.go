@@ -69,21 +69,11 @@ func (f *runFlags) createOptions(cmd *cobra.Command, args []string) (api.CreateO
 			return o, &cli.StatusError{Code: cli.ExitEngineError, Err: err}
 		}
 	}
-	for _, e := range f.env {
-		if e == "" || strings.HasPrefix(e, "=") {
-			return o, invalid("invalid environment variable %q: want NAME=VALUE or NAME", e)
-		}
-		if !strings.Contains(e, "=") {
-			// As docker: a bare name takes its value from the CLI's
-			// environment, and is dropped when unset there.
-			if v, ok := os.LookupEnv(e); ok {
-				e += "=" + v
-			} else {
-				continue
-			}
-		}
-		o.Env = append(o.Env, e)
+	env, err := cliEnv(f.env)
+	if err != nil {
+		return o, err
 	}
+	o.Env = env
 	for _, l := range f.labels {
 		k, v, _ := strings.Cut(l, "=")
 		if k == "" {
@@ -426,18 +416,18 @@ func newExecCommand(g *globals, s cli.Streams) *cobra.Command {
 		Args:  namedArgs(minArgs(2), false, argContainer),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Ref, o.Cmd = args[0], args[1:]
-			for _, e := range o.Env {
-				if !strings.Contains(e, "=") || strings.HasPrefix(e, "=") {
-					return invalid("invalid environment variable %q: want NAME=VALUE", e)
-				}
+			env, err := cliEnv(o.Env)
+			if err != nil {
+				return err
 			}
+			o.Env = env
 			return g.withClient(func(c *client.Client) error { return cli.Exec(cmd.Context(), c, o) })
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "keep STDIN open and send it")
 	cmd.Flags().BoolVarP(&o.Tty, "tty", "t", false, "allocate a pseudo-TTY")
-	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE)")
+	cmd.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "set environment variables (NAME=VALUE, or NAME to pass the CLI's value)")
 	cmd.Flags().StringVarP(&o.WorkingDir, "workdir", "w", "", "working directory inside the container")
 	cmd.Flags().StringVarP(&o.User, "user", "u", "", "username or UID (format: name|uid[:group|gid])")
 	cmd.Flags().BoolVarP(&o.Detach, "detach", "d", false, "detached mode: run the command in the background")
@@ -496,4 +486,25 @@ func newEventsCommand(g *globals, s cli.Streams) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&o.Filters, "filter", "f", nil, "filter: type=container|image, event=ACTION, container=, image=, label=KEY[=VALUE], attr.NAME=")
 	cmd.Flags().StringVar(&o.Format, "format", "", "output format: json (docker's event shape) or a Go template ('{{.Action}} {{.Actor.Attributes.name}}')")
 	return cmd
+}
+
+// cliEnv checks -e values of run, create and exec: NAME=VALUE, or a bare
+// NAME that takes its value from the CLI's environment and is dropped
+// when unset there, as docker's CLI does.
+func cliEnv(vals []string) ([]string, error) {
+	var env []string
+	for _, e := range vals {
+		if e == "" || strings.HasPrefix(e, "=") {
+			return nil, invalid("invalid environment variable %q: want NAME=VALUE or NAME", e)
+		}
+		if !strings.Contains(e, "=") {
+			v, ok := os.LookupEnv(e)
+			if !ok {
+				continue
+			}
+			e += "=" + v
+		}
+		env = append(env, e)
+	}
+	return env, nil
 }

@@ -35,7 +35,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"logs", "--since", "yesterday", "c"}, 125, "invalid time"},
 		{[]string{"events", "--since", "-5m"}, 125, "must not be negative"},
 		{[]string{"stop", "-t", "-5", "c"}, 125, "invalid --time"},
-		{[]string{"exec", "-e", "NOEQUALS", "c", "true"}, 125, "environment variable"},
+		{[]string{"exec", "-e", "=NONAME", "c", "true"}, 125, "environment variable"},
 		{[]string{"-H", "tcp://1.2.3.4:2375", "ps"}, 125, "only unix sockets"},
 		// Numbers out of range never become something else.
 		{[]string{"run", "--memory", "0.0000001k", "img"}, 125, "less than one byte"},

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -245,11 +246,12 @@ func Exec(ctx context.Context, c *client.Client, opts ExecOptions) error {
 
 // execError maps a failed exec to docker's (20.10+) exit codes: 1 for a
 // container that is not running, paused or unknown (the daemon refused
-// it), 126 for a command that could not be run, found or not, and 125
-// for the engine failing.
+// it), 126 for a command that could not be run, found or not, or whose
+// user the container does not know (docker fails that exec's start), and
+// 125 for the engine failing.
 func execError(err error) error {
 	switch {
-	case startErrorCode(err.Error()) != ExitEngineError:
+	case startErrorCode(err.Error()) != ExitEngineError, isExecUserError(err):
 		return &StatusError{Code: ExitCannotRun, Err: err}
 	case errdefs.IsFailedPrecondition(err) || errdefs.IsNotFound(err) || errdefs.IsConflict(err):
 		return &StatusError{Code: 1, Err: err}
@@ -337,4 +339,14 @@ func forEach(refs []string, stderr io.Writer, fn func(ref string) error) error {
 	default:
 		return &StatusError{Code: 1}
 	}
+}
+
+// isExecUserError reports whether the daemon refused an exec's -u: a user
+// or group the container's /etc/passwd and /etc/group do not have, or a
+// malformed one (libcontainerd's user errors, invalid arguments that name
+// the user first).
+func isExecUserError(err error) bool {
+	msg := err.Error()
+	return errdefs.IsInvalidArgument(err) && strings.Contains(msg, "user \"") &&
+		(strings.Contains(msg, "/etc/passwd") || strings.Contains(msg, "want name, uid, uid:gid or name:group"))
 }
