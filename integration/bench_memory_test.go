@@ -82,7 +82,7 @@ func envCount(tb testing.TB, name string, def int) int {
 // pss-KiB/init, private-KiB/init (what one more container costs: pages
 // no other process shares), anon-KiB/init and rss-KiB/init, before the
 // probes (-idle) and after. TEND_BENCH_INIT_PATH measures another build of
-// tend-init the same way. Issue 16's figure is for 3,000 probes:
+// tend-init the same way. The README's figure is for 3,000 probes:
 //
 //	TEND_BENCH_INIT_PROBES=3000 go test -run XXX -bench InitMemory -benchtime 1x ./integration/
 func BenchmarkInitMemory(b *testing.B) {

@@ -8,7 +8,7 @@ import (
 
 // TestCLIIsLight fails when the CLI grows heavy again: engine starts for
 // every command, and the containerd client, gRPC, protobuf and CNI cost
-// ~24 ms of package inits and a binary three times the size (issue 16).
+// ~24 ms of package inits and a binary twice the size.
 // They belong to engined. Data the CLI needs lives in leaf packages
 // (backend/types, network/types, libcontainerd/types, io/archive).
 func TestCLIIsLight(t *testing.T) {
