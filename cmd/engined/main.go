@@ -121,7 +121,12 @@ func newDaemonCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "engined [OPTIONS]",
 		Short: "Run the engine in the foreground: containerd (supervised), the engine and its API socket",
-		Args:  noArgs,
+		Example: `  engine daemon
+  engine daemon --config-file /etc/tend/daemon.json --log-level debug
+  engine daemon --containerd-address /run/containerd/containerd.sock --namespace tend
+  engined --root /var/lib/tend --socket /run/tend/engine.sock`,
+		DisableFlagsInUseLine: true,
+		Args:                  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := applyDaemonConfig(cmd, *configFile); err != nil {
 				return err
