@@ -16,7 +16,7 @@ import (
 
 // daemonBinary is the daemon's binary: the heavy half of tend (containerd
 // client, gRPC, CNI), kept out of the CLI so that every CLI command starts
-// as fast as a small Go program (see the README's "Installation").
+// as fast as a small Go program (see the README's "The CLI is a light binary").
 const daemonBinary = "engined"
 
 // newDaemonCommand is `engine daemon ARGS`: it replaces the process with
