@@ -12,10 +12,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/errdefs"
 	"github.com/containerd/log"
@@ -24,6 +22,7 @@ import (
 	"github.com/tendhq/tend/cmd/engined/internal/daemon"
 	"github.com/tendhq/tend/cmd/internal/api"
 	"github.com/tendhq/tend/cmd/internal/format"
+	"github.com/tendhq/tend/cmd/internal/signals"
 )
 
 // exitUsage is the exit code of bad flags and arguments, as the CLI's
@@ -36,33 +35,10 @@ func main() {
 
 // run runs the daemon and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM ends ctx (graceful); a second one forces
+	// the exit.
+	ctx, stop := signals.Context(context.Background(), stderr)
 	defer stop()
-	// The first signal ends ctx (a graceful shutdown); a second one forces
-	// the exit. The watcher belongs to run and ends when run returns.
-	done := make(chan struct{})
-	defer close(done) // runs before stop: the watcher leaves first
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
-			return
-		}
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(again)
-		stop()
-		select {
-		case s := <-again:
-			fmt.Fprintf(stderr, "received %v again: forcing exit\n", s)
-			code := 130
-			if sig, ok := s.(syscall.Signal); ok {
-				code = 128 + int(sig)
-			}
-			os.Exit(code)
-		case <-done:
-		}
-	}()
 
 	_ = log.SetFormat(log.TextFormat)
 	cmd := newDaemonCommand()
