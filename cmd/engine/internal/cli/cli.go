@@ -103,6 +103,13 @@ func Run(ctx context.Context, c *client.Client, opts RunOptions) error {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		_ = c.RemoveContainer(rctx, ct.ID, api.RemoveOptions{Force: true, Volumes: true})
+	} else if opts.Create.AutoRemove && (err == nil || errors.As(err, &se)) {
+		// As docker run --rm: return once the container (and its
+		// anonymous volumes) are gone, so that the next command does not
+		// find it being removed.
+		if _, werr := c.Wait(ctx, ct.ID, "removed"); werr != nil && !errdefs.IsNotFound(werr) && ctx.Err() == nil {
+			fmt.Fprintf(opts.Stderr, "Error: waiting for the removal of %s: %v\n", ct.ID[:12], werr)
+		}
 	}
 	return err
 }
