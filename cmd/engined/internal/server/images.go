@@ -23,22 +23,32 @@ func (s *Server) images(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
-	// The archive is streamed to the engine as it arrives, up to the
-	// limit; each read must come within the body timeout.
+// openArchive opens the image archive of an import or load request: it is
+// streamed to the engine as it arrives, up to the import limit, each read
+// within the body timeout; body.err, once set, says what the client did
+// wrong with the body.
+func (s *Server) openArchive(w http.ResponseWriter, r *http.Request) (archive io.Reader, body *progressReader, err error) {
 	if r.ContentLength > s.opts.MaxImportBytes {
-		return &http.MaxBytesError{Limit: s.opts.MaxImportBytes}
+		return nil, nil, &http.MaxBytesError{Limit: s.opts.MaxImportBytes}
 	}
-	body := &progressReader{
+	body = &progressReader{
 		r:       http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes),
 		rc:      http.NewResponseController(w),
 		timeout: s.opts.BodyTimeout,
 	}
-	archive, err := sniffArchive(body)
+	archive, err = sniffArchive(body)
 	if err != nil {
 		if body.err != nil {
-			return body.err
+			return nil, nil, body.err
 		}
+		return nil, nil, err
+	}
+	return archive, body, nil
+}
+
+func (s *Server) importImage(w http.ResponseWriter, r *http.Request) error {
+	archive, body, err := s.openArchive(w, r)
+	if err != nil {
 		return err
 	}
 	imgs, err := s.engine.ImportImage(r.Context(), archive)

@@ -140,19 +140,8 @@ func (s *Server) saveImages(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) loadImages(w http.ResponseWriter, r *http.Request) error {
-	if r.ContentLength > s.opts.MaxImportBytes {
-		return &http.MaxBytesError{Limit: s.opts.MaxImportBytes}
-	}
-	body := &progressReader{
-		r:       http.MaxBytesReader(w, r.Body, s.opts.MaxImportBytes),
-		rc:      http.NewResponseController(w),
-		timeout: s.opts.BodyTimeout,
-	}
-	archive, err := sniffArchive(body)
+	archive, body, err := s.openArchive(w, r)
 	if err != nil {
-		if body.err != nil {
-			return body.err
-		}
 		return err
 	}
 	return s.streamProgress(w, r, func(ctx context.Context, progress backend.ProgressFunc) error {
