@@ -36,10 +36,13 @@ type container struct {
 	changed  chan struct{} // (mu) closed and replaced on every change
 	exits    int           // (mu) init exits handled
 	taskLive bool          // (mu) an exit is owed for the current task
-	starting chan struct{} // (mu) closed once an in-flight start or restore updated rec
-	oomSeen  bool          // (mu) the current task was OOM-killed
-	removed  bool          // (mu)
-	pending  pending       // (mu) what the engine set in motion and has not seen through
+	// exitTaken: the exit handler has the owed exit in hand and has not
+	// recorded it yet (it deletes the task first).
+	exitTaken bool          // (mu)
+	starting  chan struct{} // (mu) closed once an in-flight start or restore updated rec
+	oomSeen   bool          // (mu) the current task was OOM-killed
+	removed   bool          // (mu)
+	pending   pending       // (mu) what the engine set in motion and has not seen through
 
 	restart restartManager // (mu) the pending restart
 

@@ -110,7 +110,7 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 		c.mu.Unlock()
 		return nil, fmt.Errorf("container %s is being checkpointed: an exec started now would hang the dump: retry when the checkpoint is done: %w", name, errdefs.ErrFailedPrecondition)
 	}
-	id := c.rec.ID
+	id, exits := c.rec.ID, c.exits
 	x := &Exec{e: e, ctrID: id, id: "exec-" + newID()[:24], probe: probe, done: make(chan struct{})}
 	// Registered before it starts (the exit may come first) and with c.mu
 	// still held, so a checkpoint that set pending.checkpointing sees it.
@@ -125,9 +125,20 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 			e.mu.Unlock()
 		}
 	}()
+	// An exec that fails because the container stopped meanwhile gets
+	// the refusal above, not whatever containerd said.
+	notRunning := func(err error) error {
+		if !stoppedSince(c, exits) {
+			return err
+		}
+		c.mu.Lock()
+		s, name := c.rec.State, c.rec.Name
+		c.mu.Unlock()
+		return fmt.Errorf("container %s is not running (%s): exec needs a running container: %w", name, s, errdefs.ErrFailedPrecondition)
+	}
 	p, err := e.client.ProcessSpec(ctx, id, opts.User)
 	if err != nil {
-		return nil, fmt.Errorf("exec in %s: %w", shortID(id), err)
+		return nil, notRunning(fmt.Errorf("exec in %s: %w", shortID(id), err))
 	}
 	p.Args = append([]string(nil), opts.Cmd...)
 	p.Env = MergeEnv(p.Env, opts.Env)
@@ -142,7 +153,7 @@ func (e *Engine) exec(ctx context.Context, c *container, opts ExecOptions, probe
 	}
 	pid, err := e.client.Exec(ctx, id, x.id, p, libcontainerd.WithStdin(opts.Stdin != nil), libcontainerd.WithTerminal(opts.Tty), libcontainerd.WithStdio(cb))
 	if err != nil {
-		return nil, err
+		return nil, notRunning(err)
 	}
 	x.pid = pid
 	if !probe {

@@ -59,6 +59,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	}
 	owed := c.taskLive
 	c.taskLive = false
+	c.exitTaken = owed
 	tio := c.io
 	c.io = nil
 	c.mu.Unlock()
@@ -88,6 +89,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	}
 	finished := exitTime(info.ExitedAt, c.rec.StartedAt, e.clock.Now())
 	c.exits++
+	c.exitTaken = false
 	c.rec.Pid = 0
 	c.rec.ExitCode = int(info.ExitCode)
 	c.rec.OOMKilled = info.OOMKilled || c.oomSeen

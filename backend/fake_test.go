@@ -48,6 +48,14 @@ type fakeClient struct {
 	probeLiveAtKill int
 	// deleteErr, when set, fails every DeleteTask (containerd went away).
 	deleteErr error
+	// deleteGate, when set, holds every DeleteTask until it is closed;
+	// deleteHeld receives the container id once one is held.
+	deleteGate chan struct{}
+	deleteHeld chan string
+	// stoppedSignalErr, when set, is what a signal to a stopped task
+	// answers (a shim that its task's deletion is shutting down).
+	stoppedSignalErr error
+	signalRefused    chan string // receives the id when it was answered
 }
 
 func (f *fakeClient) now() time.Time {
@@ -157,6 +165,12 @@ func (f *fakeClient) exit(id string, code uint32) {
 func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig syscall.Signal) error {
 	f.mu.Lock()
 	c := f.ctrs[id]
+	if c != nil && c.task == libcontainerd.StatusStopped && f.stoppedSignalErr != nil {
+		err := f.stoppedSignalErr
+		f.mu.Unlock()
+		f.signalRefused <- id
+		return err
+	}
 	if c == nil || c.task != libcontainerd.StatusRunning && c.task != libcontainerd.StatusPaused {
 		f.mu.Unlock()
 		return fmt.Errorf("not running: %w", errdefs.ErrFailedPrecondition)
@@ -177,6 +191,13 @@ func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig 
 }
 
 func (f *fakeClient) DeleteTask(_ context.Context, id string) (uint32, time.Time, error) {
+	f.mu.Lock()
+	gate, held := f.deleteGate, f.deleteHeld
+	f.mu.Unlock()
+	if gate != nil {
+		held <- id
+		<-gate
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.ctrs[id]

@@ -211,12 +211,14 @@ func (e *Engine) stopTask(ctx context.Context, c *container, timeout time.Durati
 		return c.exits > exits || !isActive(c.rec.State)
 	}
 	// A signal can find no process when the task just ended: its exit is
-	// on its way.
+	// on its way. Or it finds the task's shim closing, which the exit
+	// handler's deletion of the task shuts down before the exit is
+	// recorded: stoppedSince tells.
 	signalled := func(err error) error {
 		if err == nil || exited() {
 			return nil
 		}
-		if !errdefs.IsFailedPrecondition(err) && !errdefs.IsNotFound(err) {
+		if !stoppedSince(c, exits) && !errdefs.IsFailedPrecondition(err) && !errdefs.IsNotFound(err) {
 			return err
 		}
 		return e.waitChange(ctx, c, exited, nil)
@@ -293,6 +295,7 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 	}
+	exits := c.exits
 	var snap *snapshot
 	if terminating[sig] && !c.rec.ManuallyStopped {
 		c.rec.ManuallyStopped = true
@@ -304,13 +307,23 @@ func (e *Engine) Kill(ctx context.Context, ref string, sig syscall.Signal) error
 		e.quietProbes(ctx, c)
 	}
 	if err := e.signal(ctx, c, sig); err != nil {
-		e.resumeProbes(c, err)
-		if errdefs.IsFailedPrecondition(err) {
+		if stoppedSince(c, exits) || errdefs.IsFailedPrecondition(err) {
 			return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 		}
+		e.resumeProbes(c, err)
 		return err
 	}
 	return nil
+}
+
+// stoppedSince tells whether c's task stopped after the caller read
+// c.exits into exits: its exit is in the exit handler's hands (see
+// stopTask) or recorded. A call to the task that failed meanwhile failed
+// because the task went away, whatever error containerd gave.
+func stoppedSince(c *container, exits int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.exitTaken || c.exits > exits || !isActive(c.rec.State)
 }
 
 // stopTimeout is the caller's timeout (checked by CheckStopTimeout), else
@@ -412,6 +425,7 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 		c.mu.Unlock()
 		return fmt.Errorf("container %s is %s: cannot %s it (it must be %s): %w", ref, s, what, from, errdefs.ErrFailedPrecondition)
 	}
+	exits := c.exits
 	c.mu.Unlock()
 	if pause {
 		err = e.client.Pause(ctx, c.rec.ID)
@@ -419,6 +433,9 @@ func (e *Engine) pauseResume(ctx context.Context, ref string, pause bool) error 
 		err = e.client.Resume(ctx, c.rec.ID)
 	}
 	if err != nil {
+		if stoppedSince(c, exits) {
+			return fmt.Errorf("container %s is not running: cannot %s it: %w", ref, what, errdefs.ErrFailedPrecondition)
+		}
 		return err
 	}
 	c.mu.Lock()

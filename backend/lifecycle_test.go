@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -240,6 +241,73 @@ func TestContainerStopTimeout(t *testing.T) {
 			if len(sigs) != 2 || sigs[0] != syscall.SIGTERM || sigs[1] != syscall.SIGKILL {
 				t.Errorf("signals %v, want TERM then KILL after the container's 2s", sigs)
 			}
+		})
+	}
+}
+
+// TestSignalWhileTheExitIsHandled: the exit handler deletes the exited
+// task before it records the exit, and the shim that the deletion shuts
+// down answers a signal meanwhile with an error of no particular class
+// ("ttrpc: closed" from containerd). A stop or forced removal then waits
+// for the exit, and a kill says the container is not running: none fails
+// with the shim's error (a storm's cleanup saw "remove: kill it: ttrpc:
+// closed").
+func TestSignalWhileTheExitIsHandled(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		do    func(e *Engine, id string) error
+		check func(t *testing.T, env *fakeEnv, id string, err error)
+	}{
+		{"remove -f", func(e *Engine, id string) error { return e.Remove(context.Background(), id, true) },
+			func(t *testing.T, env *fakeEnv, id string, err error) {
+				if err != nil {
+					t.Fatalf("Remove: %v", err)
+				}
+				if _, err := env.e.Inspect(context.Background(), id); !errdefs.IsNotFound(err) {
+					t.Errorf("after Remove: %v, want not found", err)
+				}
+			}},
+		{"stop", func(e *Engine, id string) error { return e.Stop(context.Background(), id, nil) },
+			func(t *testing.T, env *fakeEnv, id string, err error) {
+				if err != nil {
+					t.Fatalf("Stop: %v", err)
+				}
+				if r := env.inspect(id); r.State != StateExited || r.ExitCode != 3 {
+					t.Errorf("after Stop: state %s exit %d, want exited 3", r.State, r.ExitCode)
+				}
+			}},
+		{"kill", func(e *Engine, id string) error { return e.Kill(context.Background(), id, syscall.SIGKILL) },
+			func(t *testing.T, env *fakeEnv, id string, err error) {
+				if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "not running") {
+					t.Fatalf("Kill: %v, want not running (failed precondition)", err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newFakeEnv(t)
+			c := env.create(CreateOptions{})
+			if err := env.e.Start(context.Background(), c.ID); err != nil {
+				t.Fatal(err)
+			}
+			env.expectStart(c.ID)
+			gate := make(chan struct{})
+			env.fc.mu.Lock()
+			env.fc.deleteGate, env.fc.deleteHeld = gate, make(chan string, 10)
+			env.fc.stoppedSignalErr = fmt.Errorf("ttrpc: closed: %w", errdefs.ErrUnknown)
+			env.fc.signalRefused = make(chan string, 10)
+			env.fc.mu.Unlock()
+			exited := make(chan struct{})
+			go func() {
+				defer close(exited)
+				env.fc.exit(c.ID, 3)
+			}()
+			<-env.fc.deleteHeld // the handler deletes the task: the exit is not recorded yet
+			result := make(chan error, 1)
+			go func() { result <- tc.do(env.e, c.ID) }()
+			<-env.fc.signalRefused
+			close(gate)
+			<-exited
+			tc.check(t, env, c.ID, <-result)
 		})
 	}
 }

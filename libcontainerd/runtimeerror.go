@@ -1,9 +1,12 @@
 package libcontainerd
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/ttrpc"
 
 	"github.com/tendhq/tend/libcontainerd/types"
 )
@@ -17,6 +20,16 @@ func classifyCommandError(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: check the command and that it is an executable file in the container: %w", err, errdefs.ErrInvalidArgument)
+}
+
+// shimGone tells that a call failed because containerd's connection to the
+// task's shim closed: the task's deletion shut the shim down, or the shim
+// died. Either way its process is gone or going, and containerd publishes
+// the task's exit (for a dead shim, once it has cleaned up after it).
+// containerd passes the shim's error on as an unknown-class status with
+// ttrpc's message, so the message is what is left to match.
+func shimGone(err error) bool {
+	return errors.Is(err, ttrpc.ErrClosed) || strings.Contains(err.Error(), ttrpc.ErrClosed.Error())
 }
 
 // The exit codes and their reading live in package libcontainerd/types,

@@ -2,9 +2,14 @@ package libcontainerd
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/ttrpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestClassifyCommandError(t *testing.T) {
@@ -33,5 +38,25 @@ func TestClassifyCommandError(t *testing.T) {
 	}
 	if classifyCommandError(nil) != nil {
 		t.Error("nil became an error")
+	}
+}
+
+func TestShimGone(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		gone bool
+	}{
+		{ttrpc.ErrClosed, true},
+		{fmt.Errorf("kill: %w", ttrpc.ErrClosed), true},
+		// As the containerd client returns it: the shim's error travelled as a status.
+		{status.Error(codes.Unknown, "ttrpc: closed"), true},
+		{errgrpc.ToNative(status.Error(codes.Unknown, "ttrpc: closed")), true},
+		{status.Error(codes.Unavailable, "connection error: desc = transport is closing"), false},
+		{errdefs.ErrNotFound, false},
+		{errors.New("permission denied"), false},
+	} {
+		if got := shimGone(tc.err); got != tc.gone {
+			t.Errorf("shimGone(%v) = %v, want %v", tc.err, got, tc.gone)
+		}
 	}
 }

@@ -16,7 +16,7 @@ func (c *client) SignalProcess(ctx context.Context, id, processID string, sig sy
 		return err
 	}
 	if err := p.Kill(ctx, sig); err != nil {
-		if errdefs.IsNotFound(err) {
+		if errdefs.IsNotFound(err) || shimGone(err) {
 			return fmt.Errorf("signal %v to %s/%s: the process is not running: %w", sig, id, processID, errdefs.ErrFailedPrecondition)
 		}
 		return fmt.Errorf("signal %v to %s/%s: %w", sig, id, processID, err)
