@@ -125,7 +125,11 @@ func (e *Engine) CreateCheckpoint(ctx context.Context, ref, name string, leaveRu
 		}()
 	}
 	c.mu.Unlock()
-	if err := e.waitProbes(ctx, id); err != nil {
+	err = e.waitProbes(ctx, id)
+	// CRIU cannot dump the container with the engine's connection to its
+	// tend-init open.
+	e.probeConns.Drop(e.probeSocket(id))
+	if err != nil {
 		return fmt.Errorf("checkpoint %s: waiting for its health probes to end: %w", ref, err)
 	}
 	if err := e.waitKnownStatus(ctx, id); err != nil {

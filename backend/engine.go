@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/log"
 
 	"github.com/tendhq/tend/healthcheck"
+	"github.com/tendhq/tend/healthcheck/initprobe"
 	"github.com/tendhq/tend/internal/crashtest"
 	"github.com/tendhq/tend/libcontainerd"
 	"github.com/tendhq/tend/network"
@@ -109,7 +110,10 @@ type Engine struct {
 	initPath   string         // installed tend-init; "" when not available
 	initErr    error          // why not
 	initProbes map[string]int // (mu) probes tend-init runs, by container
-	apparmor   bool           // the host enforces AppArmor profiles
+	// probeConns keeps each container's connection to its tend-init
+	// between probes; dropped when the task ends and before a checkpoint.
+	probeConns *initprobe.Pool
+	apparmor   bool // the host enforces AppArmor profiles
 
 	loadErrors []error
 	events     eventLog
@@ -193,6 +197,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 		execs:   make(map[string]*Exec),
 
 		initProbes: make(map[string]int),
+		probeConns: initprobe.NewPool(),
 		net:        cfg.Network,
 	}
 	e.volumes = newVolumeStore(filepath.Join(cfg.Root, volumesDir), e.log)
@@ -286,6 +291,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 
 	e.health.Close()
+	e.probeConns.Close()
 	if !abandon {
 		e.flushHealth()
 	}

@@ -76,6 +76,7 @@ func (e *Engine) handleExit(ctx context.Context, c *container, info libcontainer
 	if tio != nil {
 		tio.finish()
 	}
+	e.probeConns.Drop(e.probeSocket(id)) // its tend-init is gone
 	if !owed {
 		return
 	}

@@ -83,7 +83,7 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 		if lw != nil {
 			opts.Limit = lw.Limit()
 		}
-		p, err := initprobe.Start(ctx, e.probeSocket(containerID), argv, out, opts)
+		p, err := e.probeConns.Start(ctx, e.probeSocket(containerID), argv, out, opts)
 		if err == nil {
 			return &initProbe{p: p, out: lw, done: done}, nil
 		}

@@ -513,6 +513,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, ref string, opts RemoveOpt
 func (e *Engine) finishRemove(ctx context.Context, c *container) error {
 	id := c.rec.ID
 	e.health.Remove(id)
+	e.probeConns.Drop(e.probeSocket(id))
 	defer e.netDown(ctx, c) // a dead or created container may hold one
 	// The exit handler deletes the exited task, but may have failed to
 	// (containerd slow or restarting): a task left would block the delete.

@@ -506,7 +506,8 @@ struct conn {
 	size_t sent;
 	long long dropped;
 	int killed, kill_pending, peer_done, out_eof;
-	int64_t deadline;
+	int keep; /* the engine reuses the connection for its next probe */
+	int64_t deadline; /* 0: none (an idle kept connection) */
 };
 
 static struct conn *conns;
@@ -755,6 +756,7 @@ struct request {
 	char **argv;
 	size_t argc;
 	long long limit;
+	int keep;
 };
 
 static void free_request(struct request *r)
@@ -804,6 +806,13 @@ static int parse_request(const char *s, size_t n, struct request *r)
 					ok = lit(&p, "]") == 0;
 					break;
 				}
+			}
+		} else if (!strcmp(key, "keep")) {
+			if (lit(&p, "true") == 0) {
+				r->keep = 1;
+				ok = 1;
+			} else {
+				ok = lit(&p, "false") == 0;
 			}
 		} else if (!strcmp(key, "limit")) {
 			char *e;
@@ -945,6 +954,7 @@ static void start_probe(struct conn *c, struct request *r)
 	c->pr = po[0];
 	c->rr = pr[0];
 	c->sub = sub;
+	c->keep = r->keep;
 	c->state = S_START;
 	return;
 fail:
@@ -1001,12 +1011,31 @@ static void finish(struct conn *c)
 {
 	char buf[128];
 	int code = c->killed ? -1 : status_code(c->sub_status);
-	int n = snprintf(buf, sizeof buf, "{\"exit\":%d%s,\"dropped\":%lld}\n", code, c->killed ? ",\"killed\":true" : "", c->dropped);
+	/* Kept (the engine asked, and the probe was not killed: the engine's
+	 * kill line may still come) the connection waits for the next request,
+	 * with no deadline: the engine closes it when it is done with the
+	 * container. The exit line says so. */
+	int kept = c->keep && !c->killed && !c->peer_done && c->fd >= 0;
+	int n = snprintf(buf, sizeof buf, "{\"exit\":%d%s,\"dropped\":%lld%s}\n", code, c->killed ? ",\"killed\":true" : "", c->dropped,
+			 kept ? ",\"kept\":true" : "");
 	queue(c, buf, n);
 	if (c->pr >= 0)
 		close(c->pr);
 	c->pr = -1;
 	c->state = S_CLOSING;
+	if (!kept)
+		return;
+	if (c->rr >= 0)
+		close(c->rr);
+	c->rr = -1;
+	c->replen = 0;
+	c->sub = c->pid = 0;
+	c->sub_reaped = c->sub_status = 0;
+	c->sent = 0;
+	c->dropped = 0;
+	c->kill_pending = c->out_eof = c->keep = 0;
+	c->deadline = 0;
+	c->state = S_REQ;
 }
 
 static void reap_all(void)
@@ -1200,7 +1229,7 @@ static int serve(int sfd)
 		for (struct conn **pc = &conns; *pc;) {
 			struct conn *c = *pc;
 			/* Advance what needs no I/O. */
-			if (c->state == S_REQ && c->deadline <= now)
+			if (c->state == S_REQ && c->deadline && c->deadline <= now)
 				c->state = S_CLOSING;
 			if (c->state == S_RUN && c->sub_reaped && !c->deadline) {
 				if (WIFSIGNALED(c->sub_status)) {

@@ -4,31 +4,64 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // BenchmarkProbe runs `true` through tend-init one probe at a time and
-// reports tend-init's own CPU and that of the probes it reaped, per probe:
-// the cost inside a container of a probe that tend-init serves.
+// reports, per probe, tend-init's own CPU and that of the probes it reaped
+// (the cost inside a container of a probe that tend-init serves) and the
+// engine side's CPU (this process: connect, request, replies), with a
+// connection per probe (Start) and with the connection kept (a Pool, as
+// the engine runs them):
+//
+//	go test -run XXX -bench Probe ./healthcheck/initprobe/
 func BenchmarkProbe(b *testing.B) {
-	sock, initPid := startServer(b)
-	own0, kids0 := cpuOf(initPid)
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		p, err := Start(ctx(b), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if code, err := p.Wait(ctx(b)); code != 0 || err != nil {
-			b.Fatalf("probe: %d, %v", code, err)
-		}
+	for _, tc := range []struct {
+		name   string
+		pooled bool
+	}{
+		{"conn-per-probe", false},
+		{"pooled", true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var pool *Pool // nil: Start, a connection per probe
+			if tc.pooled {
+				pool = NewPool()
+				defer pool.Close()
+			}
+			sock, initPid := startServer(b)
+			own0, kids0 := cpuOf(initPid)
+			self0 := selfCPU()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				p, err := pool.Start(ctx(b), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if code, err := p.Wait(ctx(b)); code != 0 || err != nil {
+					b.Fatalf("probe: %d, %v", code, err)
+				}
+			}
+			elapsed := time.Since(start)
+			self1 := selfCPU()
+			own1, kids1 := cpuOf(initPid)
+			b.ReportMetric(float64(self1-self0)/float64(time.Millisecond)/float64(b.N), "engine-cpu-ms/probe")
+			b.ReportMetric(float64(own1-own0)/float64(time.Millisecond)/float64(b.N), "init-cpu-ms/probe")
+			b.ReportMetric(float64(kids1-kids0)/float64(time.Millisecond)/float64(b.N), "probe-cpu-ms/probe")
+			b.ReportMetric(float64(elapsed)/float64(time.Millisecond)/float64(b.N), "wall-ms/probe")
+		})
 	}
-	elapsed := time.Since(start)
-	own1, kids1 := cpuOf(initPid)
-	b.ReportMetric(float64(own1-own0)/float64(time.Millisecond)/float64(b.N), "init-cpu-ms/probe")
-	b.ReportMetric(float64(kids1-kids0)/float64(time.Millisecond)/float64(b.N), "probe-cpu-ms/probe")
-	b.ReportMetric(float64(elapsed)/float64(time.Millisecond)/float64(b.N), "wall-ms/probe")
+}
+
+// selfCPU returns this process's CPU time (user and system).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cpuOf returns pid's own CPU time and that of the children it reaped.

@@ -25,10 +25,13 @@
 // accepts only peers outside the container's PID namespace (SO_PEERCRED
 // pid 0), so processes in the container cannot run probes through it.
 //
-// The protocol is JSON lines over one connection per probe: the engine sends
-// a request with the argv, tend-init answers with the pid (or an error), any
-// number of output chunks, then the exit; a second request line (a kill) or
-// the engine closing the connection kills the probe. Start, Probe.Wait and
+// The protocol is JSON lines: the engine sends a request with the argv,
+// tend-init answers with the pid (or an error), any number of output chunks,
+// then the exit; a second request line (a kill) or the engine closing the
+// connection kills the probe. A request with "keep" asks tend-init to keep
+// the connection for the next request once the probe ended without a kill
+// (the exit then says "kept"): a Pool holds it for the container's next
+// probe, one probe at a time per connection. Start, Probe.Wait and
 // Probe.Kill are the engine's side; tend-init itself is a small static C
 // program, cmd/tend-init/tend-init.c (a Go runtime in every container cost
 // ~10x its memory), tested by this package's tests.
@@ -84,6 +87,9 @@ type request struct {
 	Argv  []string `json:"argv,omitempty"`
 	Limit int      `json:"limit,omitempty"` // bytes of output to send; 0: MaxOutput
 	Kill  bool     `json:"kill,omitempty"`
+	// Keep asks tend-init to keep the connection for the next request once
+	// the probe ended (not killed); the exit then says Kept.
+	Keep bool `json:"keep,omitempty"`
 }
 
 // reply is a line from tend-init: first Pid or Error, then Out chunks, then
@@ -95,4 +101,5 @@ type reply struct {
 	Exit    *int   `json:"exit,omitempty"`
 	Killed  bool   `json:"killed,omitempty"`  // the exit came from a kill
 	Dropped int64  `json:"dropped,omitempty"` // output bytes beyond the limit
+	Kept    bool   `json:"kept,omitempty"`    // the connection waits for the next request
 }

@@ -230,7 +230,14 @@ func startServer(t testing.TB) (string, int) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), SocketName)
 	cmd, _ := startInit(t, "--probe-socket", sock, "sleep", "1000")
-	// The file appears at bind, before listen: wait for a connection.
+	waitListening(t, sock)
+	return sock, cmd.Process.Pid
+}
+
+// waitListening waits until tend-init listens on sock: the file appears at
+// bind, before listen, so it waits for a connection.
+func waitListening(t testing.TB, sock string) {
+	t.Helper()
 	testutil.Poll(t, "the probe socket", func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
@@ -238,7 +245,6 @@ func startServer(t testing.TB) (string, int) {
 		}
 		return err == nil
 	})
-	return sock, cmd.Process.Pid
 }
 
 func ctx(t testing.TB) context.Context {
