@@ -32,15 +32,16 @@ func BenchmarkProbe(b *testing.B) {
 				defer pool.Close()
 			}
 			sock, initPid := startServer(b)
+			c := ctx(b) // one: each registers a cleanup
 			own0, kids0 := cpuOf(initPid)
 			self0 := selfCPU()
 			start := time.Now()
 			for i := 0; i < b.N; i++ {
-				p, err := pool.Start(ctx(b), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
+				p, err := pool.Start(c, sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if code, err := p.Wait(ctx(b)); code != 0 || err != nil {
+				if code, err := p.Wait(c); code != 0 || err != nil {
 					b.Fatalf("probe: %d, %v", code, err)
 				}
 			}
