@@ -17,6 +17,7 @@ import (
 	"github.com/tendhq/tend/healthcheck"
 	"github.com/tendhq/tend/healthcheck/initprobe"
 	"github.com/tendhq/tend/internal/crashtest"
+	"github.com/tendhq/tend/internal/proctree"
 	"github.com/tendhq/tend/libcontainerd"
 	"github.com/tendhq/tend/network"
 )
@@ -113,6 +114,9 @@ type Engine struct {
 	// probeConns keeps each container's connection to its tend-init
 	// between probes; dropped when the task ends and before a checkpoint.
 	probeConns *initprobe.Pool
+	// initExited tells whether a container's init (host pid) has exited:
+	// proctree.Exited; the unit tests' fake client answers for its pids.
+	initExited func(pid int) bool
 	apparmor   bool // the host enforces AppArmor profiles
 
 	loadErrors []error
@@ -198,6 +202,7 @@ func newEngine(ctx context.Context, cfg Config, newClient clientFactory) (_ *Eng
 
 		initProbes: make(map[string]int),
 		probeConns: initprobe.NewPool(),
+		initExited: proctree.Exited,
 		net:        cfg.Network,
 	}
 	e.volumes = newVolumeStore(filepath.Join(cfg.Root, volumesDir), e.log)

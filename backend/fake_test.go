@@ -58,6 +58,19 @@ type fakeClient struct {
 	signalRefused    chan string // receives the id when it was answered
 }
 
+// pidExited tells whether pid is no running task's (the engine's
+// initExited).
+func (f *fakeClient) pidExited(pid int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.ctrs {
+		if int(c.pid) == pid && (c.task == libcontainerd.StatusRunning || c.task == libcontainerd.StatusPaused) {
+			return false
+		}
+	}
+	return true
+}
+
 func (f *fakeClient) now() time.Time {
 	if f.clock != nil {
 		return f.clock.Now()
@@ -352,6 +365,7 @@ func (env *fakeEnv) open() {
 	if err != nil {
 		env.t.Fatalf("newEngine: %v", err)
 	}
+	e.initExited = env.fc.pidExited
 	env.e = e
 	env.t.Cleanup(func() { e.Close(context.Background()) })
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -103,9 +104,17 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 	}
 	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
 	if err != nil {
+		// Refused because the container stopped under it: its exit is
+		// in hand, or its init is gone and the exit on its way.
+		c.mu.Lock()
+		stopped := c.exitTaken || c.rec.State != StateRunning
+		c.mu.Unlock()
+		if stopped || pid > 0 && e.initExited(int(pid)) {
+			err = fmt.Errorf("%w: %w", healthcheck.ErrContainerStopped, err)
+		}
 		return nil, err
 	}
-	return probeProcess{x: x, subreaper: guarded}, nil
+	return probeProcess{x: x, subreaper: guarded, initPid: int(pid)}, nil
 }
 
 // initProbe is a probe run by tend-init as a healthcheck.Process.
@@ -121,6 +130,9 @@ type initProbe struct {
 func (p *initProbe) Wait(ctx context.Context) (int, error) {
 	code, err := p.p.Wait(ctx)
 	p.once.Do(p.done)
+	if errors.Is(err, initprobe.ErrInitExited) {
+		err = fmt.Errorf("%w: %w", healthcheck.ErrContainerStopped, err)
+	}
 	if err == nil && p.out != nil {
 		if n := p.p.Dropped(); n > 0 {
 			p.out.Omitted(n)
@@ -135,7 +147,8 @@ func (p *initProbe) Kill() error { return p.p.Kill() }
 
 // probeProcess is a probe's exec as a healthcheck.Process.
 type probeProcess struct {
-	x *Exec
+	x       *Exec
+	initPid int // the container's init on the host, when known
 	// subreaper: the exec is tend-init's probe mode (SubreaperArgv), which
 	// on SIGTERM kills and reaps all the probe started before it exits.
 	subreaper bool
@@ -145,7 +158,20 @@ type probeProcess struct {
 // after a SIGTERM, before the kill falls back to the host-side tree kill.
 const subreaperKillTimeout = 2 * time.Second
 
-func (p probeProcess) Wait(ctx context.Context) (int, error) { return p.x.Wait(ctx) }
+// Wait returns the exec's status. A probe that failed because its
+// container's init exited under it (the runtime kills a container's
+// processes with its init: 137) is no failure of the probe: the error then
+// wraps healthcheck.ErrContainerStopped. The init is known gone from the
+// host (the shim reaps it at once), while containerd still reports the task
+// running until every exec exited, and the exit reaches the engine after
+// the exec's.
+func (p probeProcess) Wait(ctx context.Context) (int, error) {
+	code, err := p.x.Wait(ctx)
+	if (err != nil || code != 0) && ctx.Err() == nil && p.initPid > 0 && p.x.e.initExited(p.initPid) {
+		return code, fmt.Errorf("%w: the probe ended with %d as its container's init exited", healthcheck.ErrContainerStopped, code)
+	}
+	return code, err
+}
 
 // Kill kills the probe. Under a subreaper it asks the subreaper, which
 // kills and reaps everything below itself (all the probe started, whatever

@@ -2,8 +2,17 @@ package healthcheck
 
 import (
 	"context"
+	"errors"
 	"io"
 )
+
+// ErrContainerStopped is wrapped by an error of Execer.Start or
+// Process.Wait when the probe failed because its container stopped (its
+// exit is being handled, or its init exited under the probe). The result is
+// then dropped, not counted as a failure: the container's exit pauses its
+// probes right after (Docker's monitor, stopped with the container, drops
+// it too). A failure of a probe of a running container must not wrap it.
+var ErrContainerStopped = errors.New("the container stopped")
 
 // Execer runs probe processes inside containers. The backend implements it
 // (over containerd exec); the Scheduler calls it from probe goroutines,

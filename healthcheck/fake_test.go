@@ -21,6 +21,7 @@ type behaviour struct {
 	err        error // Start fails
 	ignoreKill bool  // Kill does not end Wait
 	wedged     bool  // Start blocks until its ctx is done
+	waitErr    error // Wait fails at once
 }
 
 // fakeExecer runs scripted probes and records concurrency.
@@ -49,7 +50,7 @@ func (e *fakeExecer) Start(ctx context.Context, id string, argv []string, out io
 	}
 	io.WriteString(out, b.out)
 	p := &fakeProc{e: e, id: id, argv: argv, at: e.clock.Now(), exit: make(chan int, 1),
-		killed: make(chan struct{}), waited: make(chan struct{}), ignoreKill: b.ignoreKill}
+		killed: make(chan struct{}), waited: make(chan struct{}), ignoreKill: b.ignoreKill, waitErr: b.waitErr}
 	if !b.hang {
 		p.exit <- b.code
 	}
@@ -74,6 +75,7 @@ type fakeProc struct {
 	at         time.Time // fake time of Start
 	exit       chan int
 	ignoreKill bool
+	waitErr    error
 
 	killOnce sync.Once
 	killed   chan struct{}
@@ -89,6 +91,9 @@ func (p *fakeProc) Wait(ctx context.Context) (int, error) {
 		p.e.mu.Unlock()
 		close(p.waited)
 	}()
+	if p.waitErr != nil {
+		return -1, p.waitErr
+	}
 	killed := p.killed
 	if p.ignoreKill {
 		killed = nil

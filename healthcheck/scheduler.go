@@ -453,6 +453,10 @@ func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout t
 		}
 		return Result{}, false
 	}
+	if errors.Is(err, ErrContainerStopped) {
+		logger.WithError(err).WithField("container", id).Debug("health check not started: the container stopped")
+		return Result{}, false
+	}
 	if err != nil {
 		logger.WithError(err).WithField("container", id).Warn("health check failed to start")
 		res.End = clock.Now()
@@ -472,6 +476,9 @@ func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout t
 	select {
 	case r := <-done:
 		res.End = clock.Now()
+		if errors.Is(r.err, ErrContainerStopped) {
+			return Result{}, false
+		}
 		if r.err != nil {
 			res.Output = "health check failed: " + r.err.Error()
 			if o := out.String(); o != "" {

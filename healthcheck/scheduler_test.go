@@ -507,3 +507,51 @@ func TestCloseLeavesNothingRunning(t *testing.T) {
 		time.Sleep(time.Millisecond) // polling with a deadline, not synchronising
 	}
 }
+
+// TestContainerStoppedDropsTheResult: a probe that failed because its
+// container stopped (Start or Wait wraps ErrContainerStopped) is no result:
+// nothing is notified, the streak does not grow, and the container's next
+// probe comes as a first one.
+func TestContainerStoppedDropsTheResult(t *testing.T) {
+	cfg := healthcheck.Config{Test: []string{"CMD-SHELL", "check"}, Interval: 10 * time.Second,
+		Timeout: 3 * time.Second, Retries: 1}
+	stopped := fmt.Errorf("exec: container c1 is not running: %w", healthcheck.ErrContainerStopped)
+	for _, tc := range []struct {
+		name string
+		b    behaviour
+	}{
+		{"start", behaviour{err: stopped}},
+		{"wait", behaviour{waitErr: stopped}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int32
+			h := newHarness(t, func(string) behaviour {
+				if n.Add(1) == 1 {
+					return tc.b
+				}
+				return behaviour{}
+			})
+			const id = "c1"
+			if err := h.s.Add(id, cfg, nil); err != nil {
+				t.Fatal(err)
+			}
+			at := t0.Add(healthcheck.FirstDelay(id, cfg))
+			h.advanceTo(at)
+			if tc.b.waitErr != nil {
+				recv(t, h.start("the probe").waited, "the probe to be waited")
+			}
+			// The next probe is a first one again: had the dropped one
+			// been counted, its notification would come first.
+			next := at.Add(healthcheck.FirstDelay(id, cfg))
+			h.advanceTo(next)
+			if p := h.start("the next probe"); !p.at.Equal(next) {
+				t.Fatalf("next probe at %v, want %v", p.at.Sub(t0), next.Sub(t0))
+			}
+			got := h.note("the next probe's result")
+			if got.st.Status != healthcheck.StatusHealthy || got.st.FailingStreak != 0 || len(got.st.Log) != 1 {
+				t.Fatalf("after a dropped probe and a success: status %q, streak %d, %d log entries; want healthy, 0, 1",
+					got.st.Status, got.st.FailingStreak, len(got.st.Log))
+			}
+		})
+	}
+}

@@ -126,3 +126,36 @@ func TestBackendForceRemoveProbedQuietly(t *testing.T) {
 		t.Errorf("health check warnings while ending probed containers: %q", warns.msgs)
 	}
 }
+
+// TestBackendExitUnderProbeIsNoFailure: a container that exits while its
+// probe runs (tend-init goes, and the probe's connection with it; or the
+// runtime kills the probe's exec with the container) records no failed probe: the probe was cut by the exit, not failed, as Docker's
+// monitor, stopped with the container, drops it.
+func TestBackendExitUnderProbeIsNoFailure(t *testing.T) {
+	env := newEngineEnv(t, nil)
+	ctx := testCtx(t)
+	// The probe marks that it runs, then outlives the command, which ends
+	// once it sees the mark.
+	hc := &healthcheck.Config{Test: []string{"CMD-SHELL", "touch /tmp/probing; exec sleep 1000"}, Interval: 50 * time.Millisecond,
+		Timeout: time.Minute, Retries: 1}
+	off := false
+	for i := range 6 {
+		// Through tend-init (its connection closes under the probe), and
+		// as a containerd exec (killed with the container: 137).
+		var init *bool
+		if i%2 == 1 {
+			init = &off
+		}
+		c := env.run(backend.CreateOptions{Cmd: []string{"sh", "-c", "until [ -e /tmp/probing ]; do sleep 0.02; done"}, Health: hc, Init: init})
+		if _, err := env.e.Wait(ctx, c.ID, backend.WaitNotRunning); err != nil {
+			t.Fatal(err)
+		}
+		r, err := env.e.Inspect(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := r.Health; h != nil && (h.FailingStreak != 0 || len(h.Log) != 0 || h.Status != healthcheck.StatusStarting) {
+			t.Fatalf("round %d (init %v): health after an exit under a running probe: %+v; want starting, no failure, no result", i, init == nil, h)
+		}
+	}
+}

@@ -105,6 +105,11 @@ func (p *Pool) Start(ctx context.Context, socketPath string, argv []string, out 
 	return pr, err
 }
 
+// ErrInitExited is wrapped by Probe.Wait's error when tend-init closed the
+// connection before the probe's exit: it closes a running probe's
+// connection only when it exits, with the container's command.
+var ErrInitExited = errors.New("tend-init closed the connection before the probe's exit: the container's init exited")
+
 // errStale marks a connection that was closed before tend-init answered
 // the request: a kept one whose tend-init went away.
 var errStale = errors.New("probe connection closed")
@@ -245,8 +250,8 @@ func (p *Probe) read(out io.Writer) {
 	for {
 		var r reply
 		if err := p.conn.dec.Decode(&r); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				err = fmt.Errorf("tend-init closed the connection before the probe's exit (did the container stop?): %w", errdefs.ErrUnavailable)
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+				err = fmt.Errorf("%w: %w", ErrInitExited, errdefs.ErrUnavailable)
 			}
 			p.err = fmt.Errorf("probe %d: %w", p.pid, err)
 			return

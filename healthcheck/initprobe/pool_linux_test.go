@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -190,4 +191,30 @@ func TestPoolDropAndClose(t *testing.T) {
 
 func runPooledPid(t *testing.T, pool *Pool, sock string, pid int) (string, int, *conn) {
 	return runPooled(t, pool, sock, pid, "true")
+}
+
+// TestProbeInitExits: when tend-init exits under a running probe (its
+// command ended: the container stops), Wait says so with ErrInitExited,
+// which the engine reads as no result rather than a failed probe.
+func TestProbeInitExits(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), SocketName)
+	cmd, wait := startInit(t, "--probe-socket", sock, "sleep", "1000")
+	waitListening(t, sock)
+	p, err := Start(ctx(t), sock, []string{"sleep", "1000"}, nil, StartOptions{ServerPid: cmd.Process.Pid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In a container the probe dies with tend-init's PID namespace; here
+	// its subreaper outlives tend-init until the probe is killed.
+	t.Cleanup(func() {
+		proctree.KillSession(p.Pid())
+		sessionGone(t, p.Pid())
+	})
+	cmd.Process.Signal(syscall.SIGTERM) // forwarded to its command, which ends
+	if code := wait(); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("tend-init exited %d, want %d", code, 128+int(syscall.SIGTERM))
+	}
+	if _, err := p.Wait(ctx(t)); !errors.Is(err, ErrInitExited) || !errdefs.IsUnavailable(err) {
+		t.Errorf("Wait after tend-init exited = %v, want ErrInitExited (unavailable)", err)
+	}
 }

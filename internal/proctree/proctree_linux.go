@@ -264,3 +264,10 @@ func sessionOf(sid int, procs map[int]procInfo) []int {
 	}
 	return w.out
 }
+
+// Exited reports whether process pid has exited: it is gone, or a zombie
+// its parent has not reaped yet. A pid reused since reads as alive.
+func Exited(pid int) bool {
+	info, ok := readStat(pid)
+	return !ok || info.zombie
+}
