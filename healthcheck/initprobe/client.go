@@ -64,8 +64,8 @@ func Start(ctx context.Context, socketPath string, argv []string, out io.Writer,
 
 // Pool keeps, for each probe socket, the connection of the last probe that
 // ended (not killed) for the next probe there: a probe then costs a request
-// on an open connection, not a connect and a check of the peer (which took
-// about 40% of the engine's CPU per probe). A container's probes run one
+// on an open connection, not a connect and a check of the peer (about a
+// quarter of the engine's CPU per probe: BenchmarkProbe). A container's probes run one
 // at a time, so a socket has at most one idle connection. Drop closes a
 // socket's: the engine drops it when the container's task ends and before
 // a checkpoint (CRIU cannot dump a connection to the engine). A tend-init
