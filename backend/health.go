@@ -104,17 +104,22 @@ func (h healthExecer) Start(ctx context.Context, containerID string, argv []stri
 	}
 	x, err := e.exec(ctx, c, ExecOptions{Cmd: argv, Stdout: out, Stderr: out}, true)
 	if err != nil {
-		// Refused because the container stopped under it: its exit is
-		// in hand, or its init is gone and the exit on its way.
-		c.mu.Lock()
-		stopped := c.exitTaken || c.rec.State != StateRunning
-		c.mu.Unlock()
-		if stopped || pid > 0 && e.initExited(int(pid)) {
+		if e.stoppedUnder(c, pid) {
 			err = fmt.Errorf("%w: %w", healthcheck.ErrContainerStopped, err)
 		}
 		return nil, err
 	}
-	return probeProcess{x: x, subreaper: guarded, initPid: int(pid)}, nil
+	return probeProcess{x: x, c: c, initPid: pid, subreaper: guarded}, nil
+}
+
+// stoppedUnder tells whether c stopped under a probe started while its
+// init was pid: its exit is in hand or recorded, or its init has exited and
+// the exit is on its way. A probe that failed then was cut by the exit.
+func (e *Engine) stoppedUnder(c *container, pid uint32) bool {
+	c.mu.Lock()
+	stopped := c.exitTaken || c.rec.State != StateRunning || c.rec.Pid != pid
+	c.mu.Unlock()
+	return stopped || pid > 0 && e.initExited(int(pid))
 }
 
 // initProbe is a probe run by tend-init as a healthcheck.Process.
@@ -148,7 +153,8 @@ func (p *initProbe) Kill() error { return p.p.Kill() }
 // probeProcess is a probe's exec as a healthcheck.Process.
 type probeProcess struct {
 	x       *Exec
-	initPid int // the container's init on the host, when known
+	c       *container
+	initPid uint32 // the container's init on the host when the probe started
 	// subreaper: the exec is tend-init's probe mode (SubreaperArgv), which
 	// on SIGTERM kills and reaps all the probe started before it exits.
 	subreaper bool
@@ -167,7 +173,7 @@ const subreaperKillTimeout = 2 * time.Second
 // the exec's.
 func (p probeProcess) Wait(ctx context.Context) (int, error) {
 	code, err := p.x.Wait(ctx)
-	if (err != nil || code != 0) && ctx.Err() == nil && p.initPid > 0 && p.x.e.initExited(p.initPid) {
+	if (err != nil || code != 0) && ctx.Err() == nil && p.x.e.stoppedUnder(p.c, p.initPid) {
 		return code, fmt.Errorf("%w: the probe ended with %d as its container's init exited", healthcheck.ErrContainerStopped, code)
 	}
 	return code, err
