@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -201,6 +202,42 @@ func (f *fakeClient) SignalProcess(_ context.Context, id, processID string, sig 
 		f.exit(id, 128+uint32(sig))
 	}
 	return nil
+}
+
+// taskCall answers a call to the task of id as containerd would: nil while
+// it runs, stoppedSignalErr (when set) once it stopped, else not running.
+func (f *fakeClient) taskCall(id string) error {
+	f.mu.Lock()
+	c := f.ctrs[id]
+	if c != nil && (c.task == libcontainerd.StatusRunning || c.task == libcontainerd.StatusPaused) {
+		f.mu.Unlock()
+		return nil
+	}
+	err := f.stoppedSignalErr
+	f.mu.Unlock()
+	if err == nil || c == nil || c.task != libcontainerd.StatusStopped {
+		return fmt.Errorf("not running: %w", errdefs.ErrFailedPrecondition)
+	}
+	f.signalRefused <- id
+	return err
+}
+
+func (f *fakeClient) ListPids(_ context.Context, id string) ([]uint32, error) {
+	if err := f.taskCall(id); err != nil {
+		return nil, err
+	}
+	return []uint32{uint32(os.Getpid())}, nil
+}
+
+func (f *fakeClient) Stats(_ context.Context, id string) (*libcontainerd.Stats, error) {
+	if err := f.taskCall(id); err != nil {
+		return nil, err
+	}
+	return &libcontainerd.Stats{}, nil
+}
+
+func (f *fakeClient) ResizeTerminal(_ context.Context, id, _ string, _, _ uint32) error {
+	return f.taskCall(id)
 }
 
 func (f *fakeClient) DeleteTask(_ context.Context, id string) (uint32, time.Time, error) {

@@ -250,7 +250,7 @@ func (e *Engine) Resize(ctx context.Context, ref string, width, height uint32) e
 		return err
 	}
 	c.mu.Lock()
-	tty, active, id := c.rec.Config.Tty, isActive(c.rec.State), c.rec.ID
+	tty, active, id, exits := c.rec.Config.Tty, isActive(c.rec.State), c.rec.ID, c.exits
 	c.mu.Unlock()
 	if !tty {
 		return fmt.Errorf("container %s has no terminal: nothing to resize: %w", ref, errdefs.ErrFailedPrecondition)
@@ -258,7 +258,7 @@ func (e *Engine) Resize(ctx context.Context, ref string, width, height uint32) e
 	if !active {
 		return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 	}
-	return e.client.ResizeTerminal(ctx, id, id, width, height)
+	return stoppedMeanwhile(c, ref, exits, e.client.ResizeTerminal(ctx, id, id, width, height))
 }
 
 // Logs calls fn for each log entry of the container, oldest first.

@@ -245,14 +245,19 @@ func TestContainerStopTimeout(t *testing.T) {
 	}
 }
 
-// TestSignalWhileTheExitIsHandled: the exit handler deletes the exited
+// TestTaskCallWhileTheExitIsHandled: the exit handler deletes the exited
 // task before it records the exit, and the shim that the deletion shuts
-// down answers a signal meanwhile with an error of no particular class
+// down answers a call meanwhile with an error of no particular class
 // ("ttrpc: closed" from containerd). A stop or forced removal then waits
-// for the exit, and a kill says the container is not running: none fails
-// with the shim's error (a storm's cleanup saw "remove: kill it: ttrpc:
-// closed").
-func TestSignalWhileTheExitIsHandled(t *testing.T) {
+// for the exit, and a kill, top, stats or resize says the container is not
+// running: none fails with the shim's error (a storm's cleanup saw
+// "remove: kill it: ttrpc: closed").
+func TestTaskCallWhileTheExitIsHandled(t *testing.T) {
+	notRunning := func(t *testing.T, env *fakeEnv, id string, err error) {
+		if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "not running") {
+			t.Fatalf("%v, want not running (failed precondition)", err)
+		}
+	}
 	for _, tc := range []struct {
 		name  string
 		do    func(e *Engine, id string) error
@@ -276,16 +281,14 @@ func TestSignalWhileTheExitIsHandled(t *testing.T) {
 					t.Errorf("after Stop: state %s exit %d, want exited 3", r.State, r.ExitCode)
 				}
 			}},
-		{"kill", func(e *Engine, id string) error { return e.Kill(context.Background(), id, syscall.SIGKILL) },
-			func(t *testing.T, env *fakeEnv, id string, err error) {
-				if !errdefs.IsFailedPrecondition(err) || !strings.Contains(err.Error(), "not running") {
-					t.Fatalf("Kill: %v, want not running (failed precondition)", err)
-				}
-			}},
+		{"kill", func(e *Engine, id string) error { return e.Kill(context.Background(), id, syscall.SIGKILL) }, notRunning},
+		{"top", func(e *Engine, id string) error { _, err := e.Top(context.Background(), id); return err }, notRunning},
+		{"stats", func(e *Engine, id string) error { _, err := e.Stats(context.Background(), id); return err }, notRunning},
+		{"resize", func(e *Engine, id string) error { return e.Resize(context.Background(), id, 80, 24) }, notRunning},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newFakeEnv(t)
-			c := env.create(CreateOptions{})
+			c := env.create(CreateOptions{Tty: true})
 			if err := env.e.Start(context.Background(), c.ID); err != nil {
 				t.Fatal(err)
 			}

@@ -99,11 +99,23 @@ func (e *Engine) generateNameLocked(id string) string {
 	return "c_" + id[:12]
 }
 
-func (e *Engine) requireActive(c *container, ref string) error {
+func (e *Engine) requireActive(c *container, ref string) (exits int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !isActive(c.rec.State) {
-		return fmt.Errorf("container %s is %s, not running: %w", ref, c.rec.State, errdefs.ErrFailedPrecondition)
+		return 0, fmt.Errorf("container %s is %s, not running: %w", ref, c.rec.State, errdefs.ErrFailedPrecondition)
 	}
-	return nil
+	return c.exits, nil
+}
+
+// stoppedMeanwhile returns err, the error of a call to c's task made once
+// requireActive returned exits, or the refusal requireActive would give now
+// when the task stopped meanwhile (stoppedSince): the call failed because
+// the task went away, whatever containerd said (a closing shim answers
+// "ttrpc: closed").
+func stoppedMeanwhile(c *container, ref string, exits int, err error) error {
+	if err == nil || !stoppedSince(c, exits) {
+		return err
+	}
+	return fmt.Errorf("container %s is not running: %w", ref, errdefs.ErrFailedPrecondition)
 }

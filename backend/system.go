@@ -47,12 +47,13 @@ func (e *Engine) Stats(ctx context.Context, ref string) (*libcontainerd.Stats, e
 	if err != nil {
 		return nil, err
 	}
-	if err := e.requireActive(c, ref); err != nil {
+	exits, err := e.requireActive(c, ref)
+	if err != nil {
 		return nil, err
 	}
 	st, err := e.client.Stats(ctx, c.rec.ID)
 	if err != nil {
-		return nil, err
+		return nil, stoppedMeanwhile(c, ref, exits, err)
 	}
 	c.mu.Lock()
 	pid := c.rec.Pid
@@ -70,12 +71,13 @@ func (e *Engine) Top(ctx context.Context, ref string) ([]TopProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.requireActive(c, ref); err != nil {
+	exits, err := e.requireActive(c, ref)
+	if err != nil {
 		return nil, err
 	}
 	pids, err := e.client.ListPids(ctx, c.rec.ID)
 	if err != nil {
-		return nil, err
+		return nil, stoppedMeanwhile(c, ref, exits, err)
 	}
 	out := make([]TopProcess, 0, len(pids))
 	for _, pid := range pids {

@@ -63,7 +63,7 @@ func (e *Engine) Update(ctx context.Context, ref string, opts UpdateOptions) err
 	}
 	defer c.op.Unlock()
 	c.mu.Lock()
-	id, state, autoRemove := c.rec.ID, c.rec.State, c.rec.Config.AutoRemove
+	id, state, autoRemove, exits := c.rec.ID, c.rec.State, c.rec.Config.AutoRemove, c.exits
 	c.mu.Unlock()
 	if p := opts.Restart; p != nil && autoRemove && p.Name != RestartNo {
 		return fmt.Errorf("restart policy %s conflicts with the container's auto-remove (--rm): %w", p, errdefs.ErrInvalidArgument)
@@ -72,7 +72,9 @@ func (e *Engine) Update(ctx context.Context, ref string, opts UpdateOptions) err
 	if r := opts.Resources; r != nil {
 		lr := linuxResources(*r)
 		if isActive(state) {
-			if err := e.client.UpdateResources(ctx, id, lr); err != nil {
+			// A task that stopped meanwhile has nothing to update: as for
+			// a stopped container, the spec below is what counts.
+			if err := e.client.UpdateResources(ctx, id, lr); err != nil && !stoppedSince(c, exits) {
 				return fmt.Errorf("update resources of %s: %w", shortID(id), err)
 			}
 		}
