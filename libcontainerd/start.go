@@ -166,11 +166,22 @@ func (c *client) startedAnyway(ctx context.Context, t containerd.Task, retry boo
 		if !retry {
 			return false
 		}
-		if t.Start(ctx) == nil {
+		// The retry, and the question after it, each get time of their
+		// own: waiting for containerd's answer above may have used up
+		// ctx, and a retry sent with almost none left can reach the shim
+		// and run the command with its answer lost. Asked with no time
+		// left, the question below would fail and the task that runs be
+		// deleted, its run uncounted (seen once in the restart storm on a
+		// starved machine).
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), startDoubtTimeout)
+		defer rcancel()
+		if t.Start(rctx) == nil {
 			return true
 		}
 		// A Start whose answer was lost may still have reached the shim.
-		st, err := statusWhenBack(ctx, t)
+		qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), startDoubtTimeout)
+		defer qcancel()
+		st, err := statusWhenBack(qctx, t)
 		if err == nil && st.Status != containerd.Created && st.Status != containerd.Unknown && st.Status != "" {
 			c.log.WithField("container", t.ID()).Info("a Start whose answer was lost started the task")
 			return true
