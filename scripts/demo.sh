@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # shellcheck source=/dev/null
 source build/env.sh
-go build -o build/engine ./cmd/engine
+CGO_ENABLED=0 go build -o build/engine ./cmd/engine # static, as setup.sh builds it
 go build -o build/engined ./cmd/engined # `engine daemon` runs it
 gcc -static -Os -o build/tend-init cmd/tend-init/tend-init.c
 
