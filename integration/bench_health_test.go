@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ const benchHealthInterval = time.Second
 // (Exec, Wait, Start, Delete) measured in the same run before the probes
 // start: raw-exec-ms (wall), raw-exec-self-cpu-ms, raw-exec-ctrd-cpu-ms.
 // It is a measurement, not a timed test: b.N is ignored beyond one run.
+// TEND_BENCH_HEALTH_CPUPROFILE=file profiles the engine over the window.
 //
 //	go test -run XXX -bench BenchmarkHealthScale -benchtime 1x ./integration/
 func BenchmarkHealthScale(b *testing.B) {
@@ -168,6 +170,7 @@ func benchHealthScale(b *testing.B, n int, init *bool, dur time.Duration) {
 		}
 		pids = append(pids, int(c.Pid))
 	}
+	stopProfile := benchWindowProfile(b)
 	start := time.Now()
 	self0, ctrd0, ctr0 := selfCPU(), containerdCPU(), pidsCPU(pids)
 	end := start.Add(dur)
@@ -177,6 +180,7 @@ func benchHealthScale(b *testing.B, n int, init *bool, dur time.Duration) {
 		pollCPU += col.timedPoll(ctx, b)
 	}
 	self1, ctrd1, ctr1 := selfCPU(), containerdCPU(), pidsCPU(pids)
+	stopProfile()
 	col.poll(ctx, b)
 	elapsed := time.Since(start)
 
@@ -211,6 +215,31 @@ func benchHealthScale(b *testing.B, n int, init *bool, dur time.Duration) {
 		n, dur, probes, float64(probes)/elapsed.Seconds(), float64(n)/benchHealthInterval.Seconds(), failed, len(jit),
 		engineCPU.Round(time.Millisecond), 100*engineCPU.Seconds()/elapsed.Seconds(), pollCPU.Round(time.Millisecond), time.Duration(ctrd1-ctrd0).Round(time.Millisecond),
 		time.Duration(ctr1-ctr0).Round(time.Millisecond))
+}
+
+// benchWindowProfile starts a CPU profile of this process for the measured
+// window alone, written to $TEND_BENCH_HEALTH_CPUPROFILE when it is set
+// (-test.cpuprofile would include the containers' creation and removal);
+// the returned func stops it.
+func benchWindowProfile(b *testing.B) func() {
+	path := os.Getenv("TEND_BENCH_HEALTH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatalf("TEND_BENCH_HEALTH_CPUPROFILE: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("TEND_BENCH_HEALTH_CPUPROFILE: %v (is -test.cpuprofile set too?)", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Errorf("TEND_BENCH_HEALTH_CPUPROFILE: %v", err)
+		}
+	}
 }
 
 // benchForkExec measures the floor of any probe: the CPU (user+sys, ms) of
