@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -86,6 +87,14 @@ type Scheduler struct {
 	running int
 	entries map[string]*entry
 	queue   dueQueue
+	// What the loop sleeps on, for the wakes it needs: a probe that ends
+	// wakes it only when it waits for a free slot (full), and a probe
+	// scheduled no earlier than the loop's timer (armed, at next) does
+	// not wake it. Each wake it is spared is a goroutine hand-over, and
+	// its CPU, per probe.
+	full  bool
+	armed bool
+	next  time.Time
 }
 
 type entry struct {
@@ -312,7 +321,9 @@ func (s *Scheduler) scheduleLocked(e *entry, due time.Time) {
 	} else {
 		heap.Push(&s.queue, e)
 	}
-	s.signal()
+	if !s.armed || due.Before(s.next) {
+		s.signal()
+	}
 }
 
 // firstDelay spreads first probes over min(Interval, StartInterval) by a hash
@@ -352,6 +363,7 @@ func (s *Scheduler) loop() {
 		now := s.opts.clock.Now()
 		wait := time.Duration(-1)
 		var next time.Time
+		s.full = false
 		for s.queue.Len() > 0 {
 			e := s.queue[0]
 			if d := e.due.Sub(now); d > 0 {
@@ -359,11 +371,13 @@ func (s *Scheduler) loop() {
 				break
 			}
 			if s.running >= s.opts.maxConcurrent {
-				break // a finishing probe wakes us
+				s.full = true // a finishing probe wakes us
+				break
 			}
 			heap.Pop(&s.queue)
 			s.startLocked(e)
 		}
+		s.armed, s.next = wait >= 0, next
 		s.mu.Unlock()
 
 		if wait >= 0 {
@@ -402,6 +416,9 @@ func (s *Scheduler) probe(ctx context.Context, cancel context.CancelFunc, e *ent
 
 	s.mu.Lock()
 	s.running--
+	if s.full {
+		s.signal() // a slot is free
+	}
 	current := ok && !s.closed && s.entries[e.id] == e && e.gen == gen
 	var st State
 	var changed bool
@@ -410,7 +427,6 @@ func (s *Scheduler) probe(ctx context.Context, cancel context.CancelFunc, e *ent
 		st = e.state.Clone()
 	}
 	s.mu.Unlock()
-	s.signal() // a slot is free
 
 	if current && s.opts.notify != nil {
 		s.opts.notify(e.id, st, changed)
@@ -464,78 +480,99 @@ func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout t
 		return res, true
 	}
 
-	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWait()
-	done := make(chan waitResult, 1)
-	go func() {
-		code, err := p.Wait(waitCtx)
-		done <- waitResult{code, err}
-	}()
-	timer := clock.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		res.End = clock.Now()
-		if errors.Is(r.err, ErrContainerStopped) {
-			return Result{}, false
-		}
-		if r.err != nil {
-			res.Output = "health check failed: " + r.err.Error()
-			if o := out.String(); o != "" {
-				res.Output += ": " + o
-			}
-			return res, true
-		}
-		res.ExitCode = r.code
-		res.Output = out.String()
-		return res, true
-	case <-timer.C():
-		logger.WithField("container", id).Debugf("health check timed out after %v, killing it", timeout)
-		s.reap(id, p, done, cancelWait)
-		res.End = clock.Now()
+	code, err, timedOut := s.wait(ctx, id, p, timeout)
+	res.End = clock.Now()
+	switch {
+	case timedOut:
 		res.Output = fmt.Sprintf("health check timed out after %v", timeout)
 		if o := out.String(); o != "" {
 			res.Output += ": " + o
 		}
 		return res, true
-	case <-ctx.Done():
-		s.reap(id, p, done, cancelWait)
+	case ctx.Err() != nil:
 		return Result{}, false
+	case errors.Is(err, ErrContainerStopped):
+		return Result{}, false
+	case err != nil:
+		res.Output = "health check failed: " + err.Error()
+		if o := out.String(); o != "" {
+			res.Output += ": " + o
+		}
+		return res, true
 	}
+	res.ExitCode = code
+	res.Output = out.String()
+	return res, true
 }
 
-// start calls Execer.Start bounded by ctx and startTimeout.
+// wait waits for p in the probe's goroutine. When timeout passes first, or
+// ctx ends (Pause, Reset, Remove, Close), p is killed and its Wait given
+// reapTimeout before it is abandoned. timedOut says the timeout killed it.
+func (s *Scheduler) wait(ctx context.Context, id string, p Process, timeout time.Duration) (code int, err error, timedOut bool) {
+	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWait()
+	l := logger.WithField("container", id)
+	var (
+		killOnce sync.Once
+		reapMu   sync.Mutex
+		waited   bool        // p.Wait returned: nothing to abandon
+		stopReap func() bool // the kill's bound on the Wait
+		expired  atomic.Bool
+	)
+	kill := func() {
+		killOnce.Do(func() {
+			if err := p.Kill(); err != nil && !errdefs.IsNotFound(err) {
+				l.WithError(err).Warn("failed to kill health check process")
+			}
+			reapMu.Lock()
+			defer reapMu.Unlock()
+			if !waited {
+				stopReap = afterFunc(s.opts.clock, reapTimeout, func() {
+					l.Warnf("health check process did not exit within %v of kill; abandoning its wait", reapTimeout)
+					cancelWait()
+				})
+			}
+		})
+	}
+	stopTimeout := afterFunc(s.opts.clock, timeout, func() {
+		expired.Store(true)
+		l.Debugf("health check timed out after %v, killing it", timeout)
+		kill()
+	})
+	stopCtx := context.AfterFunc(ctx, kill)
+	code, err = p.Wait(waitCtx)
+	stopTimeout()
+	stopCtx()
+	reapMu.Lock()
+	waited = true
+	if stopReap != nil {
+		stopReap()
+	}
+	reapMu.Unlock()
+	return code, err, expired.Load()
+}
+
+// start calls Execer.Start bounded by ctx and startTimeout, in the probe's
+// goroutine (Start returns soon after its ctx ends).
 func (s *Scheduler) start(ctx context.Context, id string, argv []string, out *cappedBuffer) (Process, error) {
 	startCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type started struct {
-		p   Process
-		err error
+	var late atomic.Bool
+	stop := afterFunc(s.opts.clock, startTimeout, func() {
+		late.Store(true)
+		cancel()
+	})
+	p, err := s.execer.Start(startCtx, id, argv, out)
+	stop()
+	if err != nil && p != nil {
+		s.reap(id, p, nil, nil)
+		p = nil
 	}
-	ch := make(chan started, 1)
-	go func() {
-		p, err := s.execer.Start(startCtx, id, argv, out)
-		ch <- started{p, err}
-	}()
-	timer := s.opts.clock.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-ch:
-		if r.err != nil && r.p != nil {
-			s.reap(id, r.p, nil, nil)
-			r.p = nil
-		}
-		return r.p, r.err
-	case <-timer.C():
-	case <-ctx.Done():
+	if ctx.Err() != nil || !late.Load() {
+		return p, err
 	}
-	cancel()
-	r := <-ch
-	if r.p != nil {
-		s.reap(id, r.p, nil, nil)
-	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	if p != nil {
+		s.reap(id, p, nil, nil)
 	}
 	return nil, fmt.Errorf("exec did not start within %v: %w", startTimeout, errdefs.ErrUnavailable)
 }

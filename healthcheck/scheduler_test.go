@@ -555,3 +555,41 @@ func TestContainerStoppedDropsTheResult(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeDueBeforeTheLoopsTimer: the loop is woken only when a probe is
+// due before the timer it sleeps on; one that is, is probed on time.
+func TestProbeDueBeforeTheLoopsTimer(t *testing.T) {
+	h := newHarness(t, func(string) behaviour { return behaviour{hang: true} })
+	slow := quick
+	slow.Interval, slow.StartInterval = time.Hour, time.Hour
+	nearAt := t0.Add(healthcheck.FirstDelay("near", quick))
+	farAt := t0.Add(healthcheck.FirstDelay("far", slow))
+	if !farAt.After(nearAt.Add(3 * quick.Interval)) {
+		t.Fatalf("far's first probe at %v is not well after near's at %v: pick other ids", farAt.Sub(t0), nearAt.Sub(t0))
+	}
+	if err := h.s.Add("far", slow, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.s.Add("near", quick, nil); err != nil {
+		t.Fatal(err)
+	}
+	at := nearAt
+	for i := 0; i < 3; i++ {
+		// While near's probe runs the loop sleeps until far's; near's
+		// next, due before that, must wake it.
+		h.advanceTo(at)
+		p := h.start("near probe")
+		if p.id != "near" || !p.at.Equal(at) {
+			t.Fatalf("probe %d: %s at %v, want near at %v", i, p.id, p.at.Sub(t0), at.Sub(t0))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := h.clock.WaitForTimer(ctx, farAt)
+		cancel()
+		if err != nil {
+			t.Fatalf("while near's probe runs the loop sleeps until %v, want far's %v", h.clock.Deadlines(), farAt.Sub(t0))
+		}
+		p.finish(0)
+		h.note("near result") // healthy: the next is an Interval later
+		at = at.Add(quick.Interval)
+	}
+}

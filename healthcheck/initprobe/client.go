@@ -25,23 +25,29 @@ type StartOptions struct {
 	ServerPid int
 }
 
-// Probe is a probe that tend-init runs. Wait must be called (it releases
-// the connection).
+// Probe is a probe that tend-init runs. Wait must be called (it reads the
+// probe's output and exit, and releases the connection).
 type Probe struct {
 	conn *conn
 	pool *Pool // where the connection goes back when tend-init kept it; nil: closed
 	pid  int
+	out  io.Writer
 	// wmu serialises kill requests, and closes, with the connection's
 	// release: once released (back in the pool or closed) the probe never
 	// touches it again.
 	wmu      sync.Mutex
 	released bool
 	dirty    bool // a kill was written or the connection closed: never reused
-	done     chan struct{}
-	code     int
-	killed   bool
-	dropped  int64
-	err      error
+	// reader is taken by the Wait that reads the connection, in its own
+	// goroutine: no goroutine of the probe's own, and no hand-over from
+	// one to the caller, for each probe (a quarter of the engine's CPU
+	// per probe went to such hand-overs).
+	reader  chan struct{}
+	done    chan struct{} // closed once the exit was read and the connection released
+	code    int
+	killed  bool
+	dropped int64
+	err     error
 }
 
 // conn is a connection to a tend-init, checked to be served by serverPid.
@@ -52,9 +58,9 @@ type conn struct {
 	serverPid int
 }
 
-// Start asks the tend-init that listens on socketPath to run argv, writing
-// its combined output to out, and returns once the probe runs (not charged
-// to a probe's timeout). An error classed errdefs.ErrUnavailable means no
+// Start asks the tend-init that listens on socketPath to run argv, and
+// returns once the probe runs (not charged to a probe's timeout); Wait
+// writes its combined output to out as it comes. An error classed errdefs.ErrUnavailable means no
 // tend-init serves the socket (not started yet, or the container has none):
 // the caller may run the probe another way. The connection serves this
 // probe only; a Pool keeps it for the next.
@@ -166,9 +172,7 @@ func (p *Pool) begin(ctx context.Context, c *conn, argv []string, out io.Writer,
 	if first.Pid <= 0 {
 		return nil, fmt.Errorf("start probe: tend-init answered without a pid: %w", errdefs.ErrUnknown)
 	}
-	pr := &Probe{conn: c, pool: p, pid: first.Pid, done: make(chan struct{})}
-	go pr.read(out)
-	return pr, nil
+	return &Probe{conn: c, pool: p, pid: first.Pid, out: out, reader: make(chan struct{}, 1), done: make(chan struct{})}, nil
 }
 
 // take returns the idle connection to path, if it is served by serverPid.
@@ -233,7 +237,7 @@ func ctxErr(ctx context.Context, err error) error {
 // read takes output chunks and the exit; it owns the connection's reads,
 // and releases the connection (to the pool when tend-init kept it) before
 // done is closed.
-func (p *Probe) read(out io.Writer) {
+func (p *Probe) read() {
 	defer close(p.done)
 	kept := false
 	defer func() {
@@ -256,8 +260,8 @@ func (p *Probe) read(out io.Writer) {
 			p.err = fmt.Errorf("probe %d: %w", p.pid, err)
 			return
 		}
-		if len(r.Out) > 0 && out != nil {
-			out.Write(r.Out)
+		if len(r.Out) > 0 && p.out != nil {
+			p.out.Write(r.Out)
 		}
 		if r.Error != "" {
 			p.err = fmt.Errorf("probe %d: %s", p.pid, r.Error)
@@ -285,17 +289,31 @@ func (p *Probe) closeConn() {
 // Pid returns the probe's pid in the container's PID namespace.
 func (p *Probe) Pid() int { return p.pid }
 
-// Wait returns the probe's exit code once it exited, its output was
-// written and every process it started was killed and reaped. When ctx is
-// done first, the connection is closed, which makes tend-init kill the
-// probe, and ctx's error is returned.
+// Wait reads the probe's output into out, in the caller's goroutine, and
+// returns its exit code once it exited, its output was written and every
+// process it started was killed and reaped. When ctx is done first, the
+// connection is closed, which makes tend-init kill the probe, and ctx's
+// error is returned. Kill may be called while Wait runs.
 func (p *Probe) Wait(ctx context.Context) (int, error) {
 	select {
+	case p.reader <- struct{}{}:
+		// This Wait reads, until the exit or until ctx's end closes the
+		// connection under the read.
+		stop := context.AfterFunc(ctx, p.closeConn)
+		p.read()
+		if !stop() && p.err != nil {
+			return -1, ctx.Err()
+		}
+		return p.code, p.err
 	case <-p.done:
 		return p.code, p.err
 	case <-ctx.Done():
 		p.closeConn()
-		<-p.done
+		select {
+		case p.reader <- struct{}{}:
+			p.read() // ends at once: the connection is closed
+		case <-p.done: // another Wait read
+		}
 		return -1, ctx.Err()
 	}
 }

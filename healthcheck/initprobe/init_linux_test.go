@@ -302,6 +302,22 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+type waited struct {
+	code int
+	err  error
+}
+
+// waitAsync runs p's Wait, which reads the probe's output as it comes,
+// while the test looks at that output.
+func waitAsync(p *Probe) <-chan waited {
+	ch := make(chan waited, 1)
+	go func() {
+		code, err := p.Wait(context.Background())
+		ch <- waited{code, err}
+	}()
+	return ch
+}
+
 // TestProbeKill: a hanging probe with a background grandchild is killed
 // whole and reaped before Wait returns.
 func TestProbeKill(t *testing.T) {
@@ -311,11 +327,13 @@ func TestProbeKill(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
+	waited := waitAsync(p)
 	testutil.Poll(t, "the probe to start its children", func() bool { return out.String() == "started\n" })
 	if err := p.Kill(); err != nil {
 		t.Fatalf("Kill: %v", err)
 	}
-	code, err := p.Wait(ctx(t))
+	w := <-waited
+	code, err := w.code, w.err
 	if err != nil || code != -1 || !p.Killed() {
 		t.Errorf("killed probe: exit %d, killed %v, err %v; want -1, true, nil", code, p.Killed(), err)
 	}
@@ -463,12 +481,14 @@ func TestProbeKillEscaped(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
+	waited := waitAsync(p)
 	testutil.Poll(t, "the probe to start its children", func() bool { return out.String() == "started\n" })
 	start := time.Now()
 	if err := p.Kill(); err != nil {
 		t.Fatalf("Kill: %v", err)
 	}
-	code, err := p.Wait(ctx(t))
+	w := <-waited
+	code, err := w.code, w.err
 	took := time.Since(start)
 	if err != nil || code != -1 || !p.Killed() {
 		t.Errorf("killed probe: exit %d, killed %v, err %v; want -1, true, nil", code, p.Killed(), err)
