@@ -511,44 +511,37 @@ func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout t
 func (s *Scheduler) wait(ctx context.Context, id string, p Process, timeout time.Duration) (code int, err error, timedOut bool) {
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWait()
-	l := logger.WithField("container", id)
+	l := func() *log.Entry { return logger.WithField("container", id) } // on the rare paths only
 	var (
 		killOnce sync.Once
-		reapMu   sync.Mutex
-		waited   bool        // p.Wait returned: nothing to abandon
 		stopReap func() bool // the kill's bound on the Wait
 		expired  atomic.Bool
 	)
 	kill := func() {
 		killOnce.Do(func() {
 			if err := p.Kill(); err != nil && !errdefs.IsNotFound(err) {
-				l.WithError(err).Warn("failed to kill health check process")
+				l().WithError(err).Warn("failed to kill health check process")
 			}
-			reapMu.Lock()
-			defer reapMu.Unlock()
-			if !waited {
-				stopReap = afterFunc(s.opts.clock, reapTimeout, func() {
-					l.Warnf("health check process did not exit within %v of kill; abandoning its wait", reapTimeout)
-					cancelWait()
-				})
-			}
+			stopReap = afterFunc(s.opts.clock, reapTimeout, func() {
+				l().Warnf("health check process did not exit within %v of kill; abandoning its wait", reapTimeout)
+				cancelWait()
+			})
 		})
 	}
 	stopTimeout := afterFunc(s.opts.clock, timeout, func() {
 		expired.Store(true)
-		l.Debugf("health check timed out after %v, killing it", timeout)
+		l().Debugf("health check timed out after %v, killing it", timeout)
 		kill()
 	})
 	stopCtx := context.AfterFunc(ctx, kill)
 	code, err = p.Wait(waitCtx)
 	stopTimeout()
 	stopCtx()
-	reapMu.Lock()
-	waited = true
+	// A kill under way ends before we return, and none starts after.
+	killOnce.Do(func() {})
 	if stopReap != nil {
 		stopReap()
 	}
-	reapMu.Unlock()
 	return code, err, expired.Load()
 }
 

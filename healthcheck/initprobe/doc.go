@@ -11,10 +11,11 @@
 //
 // With --probe-socket, tend-init also runs health probes on request: the
 // engine connects to the socket through a bind mount, sends the probe's
-// argv, and tend-init starts it under a subreaper of its own (tend-init
-// re-executed with --probe-subreaper), streams its output (cut at a limit),
-// and reports its exit. A probe costs a fork and two execs inside the
-// container instead of a containerd exec (a runc exec costs 50-150 ms of
+// argv, and tend-init starts it under a subreaper of its own (a fork of
+// tend-init in its probe mode, as --probe-subreaper runs it for exec
+// probes), streams its output (cut at a limit), and reports its exit. A
+// probe costs two forks and an exec inside the container instead of a
+// containerd exec (a runc exec costs 50-150 ms of
 // CPU): hundreds of containers can be probed every second on two cores.
 // Every orphan of the probe is reparented to its subreaper, whatever it
 // does with sessions, process groups or double forks; when the probe
