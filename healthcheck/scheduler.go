@@ -450,11 +450,6 @@ func (s *Scheduler) probe(ctx context.Context, cancel context.CancelFunc, e *ent
 	s.scheduleLocked(e, s.opts.clock.Now().Add(firstDelay(e)))
 }
 
-type waitResult struct {
-	code int
-	err  error
-}
-
 // run executes one probe. It returns false when ctx was cancelled (Pause,
 // Reset, Remove, Close): the result is then meaningless.
 func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout time.Duration) (Result, bool) {
@@ -465,7 +460,7 @@ func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout t
 	p, err := s.start(ctx, id, argv, out)
 	if ctx.Err() != nil {
 		if p != nil {
-			s.reap(id, p, nil, nil)
+			s.reap(id, p)
 		}
 		return Result{}, false
 	}
@@ -505,9 +500,10 @@ func (s *Scheduler) run(ctx context.Context, id string, argv []string, timeout t
 	return res, true
 }
 
-// wait waits for p in the probe's goroutine. When timeout passes first, or
-// ctx ends (Pause, Reset, Remove, Close), p is killed and its Wait given
-// reapTimeout before it is abandoned. timedOut says the timeout killed it.
+// wait waits for p in the probe's goroutine. When timeout (0: none) passes
+// first, or ctx ends (Pause, Reset, Remove, Close), p is killed and its
+// Wait given reapTimeout before it is abandoned. timedOut says the timeout
+// killed it.
 func (s *Scheduler) wait(ctx context.Context, id string, p Process, timeout time.Duration) (code int, err error, timedOut bool) {
 	waitCtx, cancelWait := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWait()
@@ -528,11 +524,14 @@ func (s *Scheduler) wait(ctx context.Context, id string, p Process, timeout time
 			})
 		})
 	}
-	stopTimeout := afterFunc(s.opts.clock, timeout, func() {
-		expired.Store(true)
-		l().Debugf("health check timed out after %v, killing it", timeout)
-		kill()
-	})
+	stopTimeout := func() bool { return false }
+	if timeout > 0 {
+		stopTimeout = afterFunc(s.opts.clock, timeout, func() {
+			expired.Store(true)
+			l().Debugf("health check timed out after %v, killing it", timeout)
+			kill()
+		})
+	}
 	stopCtx := context.AfterFunc(ctx, kill)
 	code, err = p.Wait(waitCtx)
 	stopTimeout()
@@ -558,48 +557,23 @@ func (s *Scheduler) start(ctx context.Context, id string, argv []string, out *ca
 	p, err := s.execer.Start(startCtx, id, argv, out)
 	stop()
 	if err != nil && p != nil {
-		s.reap(id, p, nil, nil)
+		s.reap(id, p)
 		p = nil
 	}
 	if ctx.Err() != nil || !late.Load() {
 		return p, err
 	}
 	if p != nil {
-		s.reap(id, p, nil, nil)
+		s.reap(id, p)
 	}
 	return nil, fmt.Errorf("exec did not start within %v: %w", startTimeout, errdefs.ErrUnavailable)
 }
 
-// reap kills p and waits for it, giving Wait reapTimeout before cancelling
-// it. done and cancelWait belong to a Wait already in progress; when nil a
-// new Wait is started.
-func (s *Scheduler) reap(id string, p Process, done chan waitResult, cancelWait context.CancelFunc) {
-	if done == nil {
-		var waitCtx context.Context
-		waitCtx, cancelWait = context.WithCancel(context.Background())
-		defer cancelWait()
-		done = make(chan waitResult, 1)
-		go func() {
-			code, err := p.Wait(waitCtx)
-			done <- waitResult{code, err}
-		}()
-	}
-	l := logger.WithField("container", id)
-	if err := p.Kill(); err != nil && !errdefs.IsNotFound(err) {
-		l.WithError(err).Warn("failed to kill health check process")
-	}
-	timer := s.opts.clock.NewTimer(reapTimeout)
-	defer timer.Stop()
-	select {
-	case <-done:
-		return
-	case <-timer.C():
-	}
-	l.Warnf("health check process did not exit within %v of kill; abandoning its wait", reapTimeout)
-	cancelWait()
-	if r := <-done; r.err != nil && !errors.Is(r.err, context.Canceled) {
-		l.WithError(r.err).Debug("wait for killed health check process")
-	}
+// reap kills p and waits for it, giving its Wait reapTimeout after the kill.
+func (s *Scheduler) reap(id string, p Process) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.wait(done, id, p, 0)
 }
 
 // dueQueue is a min-heap of entries by due time (then ID, for determinism).
