@@ -60,10 +60,10 @@ type conn struct {
 
 // Start asks the tend-init that listens on socketPath to run argv, and
 // returns once the probe runs (not charged to a probe's timeout); Wait
-// writes its combined output to out as it comes. An error classed errdefs.ErrUnavailable means no
-// tend-init serves the socket (not started yet, or the container has none):
-// the caller may run the probe another way. The connection serves this
-// probe only; a Pool keeps it for the next.
+// writes its combined output to out as it comes. An error classed
+// errdefs.ErrUnavailable means no tend-init serves the socket (not started
+// yet, or the container has none): the caller may run the probe another
+// way. The connection serves this probe only; a Pool keeps it for the next.
 func Start(ctx context.Context, socketPath string, argv []string, out io.Writer, opts StartOptions) (*Probe, error) {
 	return (*Pool)(nil).Start(ctx, socketPath, argv, out, opts)
 }
