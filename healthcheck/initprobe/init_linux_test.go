@@ -318,6 +318,42 @@ func waitAsync(p *Probe) <-chan waited {
 	return ch
 }
 
+// TestProbeSubreaperHoldsNothingOfTheServer: the probe's subreaper, forked
+// from tend-init, holds its stdio and the report pipe it closes once the
+// probe runs, and nothing else: none of the server's descriptors (its
+// socket, its signalfd, the engine's connections: a copy held there would
+// keep a connection open after tend-init closed it), nor any tend-init
+// inherited (the exec'd subreaper passed those on to every probe).
+func TestProbeSubreaperHoldsNothingOfTheServer(t *testing.T) {
+	sock, initPid := startServer(t)
+	// A second connection, idle, for the subreaper to have inherited.
+	idle, err := Start(ctx(t), sock, []string{"true"}, nil, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	var out testutil.Buffer
+	p, err := Start(ctx(t), sock, []string{"sh", "-c", "ls /proc/$PPID/fd"}, &out, StartOptions{ServerPid: initPid})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if code, err := p.Wait(ctx(t)); code != 0 || err != nil {
+		t.Fatalf("probe: exit %d, %v: %s", code, err, out.String())
+	}
+	if _, err := idle.Wait(ctx(t)); err != nil {
+		t.Fatalf("idle probe: %v", err)
+	}
+	fds := strings.Fields(out.String())
+	if len(fds) == 0 {
+		t.Fatalf("no descriptors listed for the subreaper: %q", out.String())
+	}
+	for _, fd := range fds {
+		if n, err := strconv.Atoi(fd); err != nil || n > 3 {
+			t.Errorf("the probe's subreaper holds descriptors %q; want only 0-2 and the report pipe (3)", fds)
+			break
+		}
+	}
+}
+
 // TestProbeKill: a hanging probe with a background grandchild is killed
 // whole and reaped before Wait returns.
 func TestProbeKill(t *testing.T) {
